@@ -1,0 +1,238 @@
+"""The ``auhead-bench`` command line. Errors the user can fix print as one line, exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from auhead_bench.errors import BenchError, one_line
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None
+
+
+class _Group(click.Group):
+    """Turns BenchError into a one-line message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BenchError as exc:
+            click.echo(f"error: {one_line(exc)}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="auhead-bench")
+def cli() -> None:
+    """Benchmark emotional talking-head generators: methods x datasets x seeds -> records."""
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for records/, table.md and table.csv.",
+)
+@click.option("--methods", help="Comma-separated method ids (overrides the config).")
+@click.option("--datasets", help="Comma-separated dataset ids (overrides the config).")
+@click.option("--metrics", help="Comma-separated metric ids (overrides the config).")
+@click.option("--seeds", help="Comma-separated integer seeds (overrides the config).")
+@click.option("--device", help="cpu, cuda, cuda:1 or auto (overrides the config).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Cache root (default $AUHEAD_BENCH_CACHE or ~/.cache/auhead-bench).",
+)
+@click.option(
+    "--skip-bad-clips/--no-skip-bad-clips",
+    default=None,
+    help="Leave out unreadable clips instead of stopping.",
+)
+def run(
+    config: Path | None,
+    out_dir: Path,
+    methods: str | None,
+    datasets: str | None,
+    metrics: str | None,
+    seeds: str | None,
+    device: str | None,
+    cache_dir: Path | None,
+    skip_bad_clips: bool | None,
+) -> None:
+    """Run CONFIG (YAML), or the built-in demo benchmark when no CONFIG is given."""
+    from auhead_bench.config import load_config
+    from auhead_bench.runner import Runner
+    from auhead_bench.table import markdown
+
+    try:
+        seed_list = [int(s) for s in _split(seeds)] if seeds else None
+    except ValueError:
+        raise click.BadParameter(
+            f"{seeds!r} is not a comma-separated list of integers", param_hint="--seeds"
+        ) from None
+    overrides = {
+        "methods": _split(methods),
+        "datasets": _split(datasets),
+        "metrics": _split(metrics),
+        "seeds": seed_list,
+        "device": device,
+        "cache_dir": cache_dir,
+        "skip_bad_clips": skip_bad_clips,
+    }
+    run_config = load_config(config, overrides)
+    runner = Runner(run_config, out_dir, config_path=config)
+    records = runner.run()
+    click.echo(markdown(records))
+    click.echo(f"wrote {len(records)} records to {out_dir / 'records'}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """Installed plugins: distribution, version, hooks and load errors."""
+    from auhead_bench.plugins import get_registry
+
+    registry = get_registry()
+    rows = [p.as_dict() for p in registry.plugins]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        status = "ok" if not row["errors"] else "BROKEN"
+        click.echo(
+            f"{row['name']:<22} {row['distribution'] or '?'} {row['version'] or '?'}"
+            f"  [{status}]  hooks: {', '.join(row['hooks']) or '-'}"
+        )
+        for error in row["errors"]:
+            click.echo(f"    error: {error}")
+
+
+KINDS = {"methods": "method", "metrics": "metric", "datasets": "dataset", "extractors": "extractor"}
+
+
+def _describe(entry: Any) -> dict[str, Any]:
+    cls = entry.cls
+    options = {}
+    for name, field in cls.Options.model_fields.items():
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        options[name] = {
+            "type": getattr(field.annotation, "__name__", str(field.annotation)),
+            "default": default,
+            "required": field.is_required(),
+            "description": field.description,
+        }
+    row = {
+        "id": cls.id,
+        "description": cls.description,
+        "version": cls.version,
+        "options": options,
+        "plugin": entry.plugin.name,
+        "distribution": entry.plugin.distribution,
+    }
+    if entry.kind == "metric":
+        row["higher_is_better"] = cls.higher_is_better
+        row["needs"] = list(cls.needs)
+    return row
+
+
+@cli.command("ls")
+@click.argument("kind", type=click.Choice(sorted(KINDS)))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_plugins(kind: str, as_json: bool) -> None:
+    """List METHODS, METRICS, DATASETS or EXTRACTORS with their options."""
+    from auhead_bench.plugins import get_registry
+
+    registry = get_registry()
+    rows = [_describe(registry.get(KINDS[kind], i)) for i in registry.ids(KINDS[kind])]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        arrow = ""
+        if "higher_is_better" in row:
+            arrow = " (↑ higher is better)" if row["higher_is_better"] else " (↓ lower is better)"
+        click.echo(f"{row['id']}{arrow}: {row['description']}")
+        for name, spec in row["options"].items():
+            default = "required" if spec["required"] else f"default {spec['default']!r}"
+            click.echo(f"    --{name}: {spec['type']}, {default}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def validate(files: tuple[Path, ...], as_json: bool) -> None:
+    """Check run record files against the schema; exit 1 if any is invalid."""
+    from auhead_bench.records import load_record
+
+    results = []
+    for path in files:
+        try:
+            load_record(path)
+            results.append({"file": str(path), "valid": True, "error": None})
+        except BenchError as exc:
+            results.append({"file": str(path), "valid": False, "error": one_line(exc)})
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            click.echo(f"ok: {r['file']}" if r["valid"] else f"invalid: {r['error']}")
+    if not all(r["valid"] for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of run records."""
+    from auhead_bench.records import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect the cache."""
+
+
+@cache.command("info")
+@click.option("--cache-dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def cache_info(cache_dir: Path | None, as_json: bool) -> None:
+    """Entries and size per kind."""
+    from auhead_bench.cache import DEFAULT_CACHE, Cache
+
+    store = Cache(cache_dir or DEFAULT_CACHE)
+    summary = store.summary()
+    if as_json:
+        click.echo(json.dumps({"root": str(store.root), "kinds": summary}, indent=2))
+        return
+    click.echo(f"cache: {store.root}")
+    for kind, stats in summary.items():
+        click.echo(f"  {kind:<12} {stats['entries']:>6} entries  {stats['bytes'] / 1e6:10.1f} MB")
+
+
+def _add_plugin_commands() -> None:
+    from auhead_bench.plugins import get_registry
+
+    get_registry().pm.hook.register_commands(cli=cli)
+
+
+def main() -> None:
+    try:
+        _add_plugin_commands()
+    except BenchError as exc:  # pragma: no cover - defensive
+        click.echo(f"error: {one_line(exc)}", err=True)
+        sys.exit(2)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

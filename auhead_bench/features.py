@@ -1,0 +1,39 @@
+"""What metrics receive for one video: the decoded media plus every extractor's output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from auhead_bench.media import DecodedVideo
+
+
+@dataclass
+class VideoFeatures:
+    """One video, decoded once, with the shared features metrics asked for.
+
+    ``features[extractor_id]`` is that extractor's dict of arrays, e.g.
+    ``features["face_track"]["boxes"]``.
+    """
+
+    video: DecodedVideo
+    content_sha256: str
+    features: Mapping[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> np.ndarray:
+        return self.video.frames
+
+    @property
+    def audio(self) -> np.ndarray:
+        return self.video.audio
+
+    def __getitem__(self, extractor_id: str) -> dict[str, np.ndarray]:
+        try:
+            return self.features[extractor_id]
+        except KeyError:
+            raise KeyError(
+                f"feature {extractor_id!r} was not extracted: list it in the metric's `needs`"
+            ) from None

@@ -1,0 +1,268 @@
+"""Decode, normalise and write talking-head videos with PyAV (FFmpeg), once per file.
+
+Every video entering the suite is normalised to 25 fps and 16 kHz mono: the rates the
+field's metrics assume (SyncNet pairs one frame with four 100 Hz MFCC columns). Frame-rate
+conversion uses FFmpeg's own ``fps`` filter, audio conversion its resampler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from auhead_bench.errors import MediaError
+
+FPS = 25
+SAMPLE_RATE = 16000
+SILENCE_RMS = 1e-4  # below this (full scale 1.0) an audio track is flagged as silent
+VIDEO_CRF = 18  # x264 quality: visually lossless, keeps re-encoding drift small
+
+
+@dataclass
+class DecodedVideo:
+    """A video decoded once: RGB frames at ``fps`` and mono float audio at ``sample_rate``."""
+
+    path: Path
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    fps: float
+    audio: np.ndarray  # (N,) float32 in [-1, 1]; empty when the file has no audio track
+    sample_rate: int
+    source_fps: float
+    has_audio: bool
+
+    @property
+    def silent(self) -> bool:
+        """True when there is no audio track or it is (near) silent: allowed, but flagged."""
+        return not self.has_audio or audio_rms(self.audio) < SILENCE_RMS
+
+    @property
+    def duration(self) -> float:
+        return len(self.frames) / self.fps
+
+
+def audio_rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_file(path: Path) -> None:
+    if not path.exists():
+        raise MediaError("file not found", path=path, fix="check the dataset root or clip list")
+    if path.is_dir():
+        raise MediaError("is a directory, not a media file", path=path)
+    if path.stat().st_size == 0:
+        raise MediaError("file is empty (0 bytes)", path=path, fix="re-export or re-download it")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    check_file(path)
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise MediaError(
+            f"cannot be read as media ({type(exc).__name__}: {exc})",
+            path=path,
+            fix="re-encode it, e.g. `ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4`",
+        ) from exc
+
+
+def decode_video(path: Path, fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> DecodedVideo:
+    """Decode all frames, converted to ``fps`` by FFmpeg's fps filter, and the audio track."""
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError("has no video stream", path=path, fix="pass a video file")
+        stream = container.streams.video[0]
+        source_fps = float(stream.average_rate or stream.guessed_rate or 0) or float(fps)
+        graph = av.filter.Graph()
+        source = graph.add_buffer(template=stream)
+        rate = graph.add("fps", f"fps={fps}:round=near")
+        rgb = graph.add("format", "rgb24")
+        sink = graph.add("buffersink")
+        source.link_to(rate)
+        rate.link_to(rgb)
+        rgb.link_to(sink)
+        graph.configure()
+        frames: list[np.ndarray] = []
+
+        def drain() -> None:
+            while True:
+                try:
+                    frames.append(sink.pull().to_ndarray())
+                except (av.BlockingIOError, av.EOFError):
+                    return
+
+        try:
+            for frame in container.decode(stream):
+                source.push(frame)
+                drain()
+            source.push(None)
+            drain()
+        except av.FFmpegError as exc:
+            raise MediaError(
+                f"video stream is corrupt ({exc})", path=path, fix="re-encode or replace the file"
+            ) from exc
+    if not frames:
+        raise MediaError("video has no decodable frames", path=path, fix="replace the file")
+    audio, has_audio = decode_audio(path, sample_rate)
+    return DecodedVideo(
+        path=path,
+        frames=np.stack(frames),
+        fps=float(fps),
+        audio=audio,
+        sample_rate=sample_rate,
+        source_fps=source_fps,
+        has_audio=has_audio,
+    )
+
+
+def count_frames(path: Path) -> int:
+    """Frames in the first video stream, from the container header (decodes if it has none)."""
+    with _open(Path(path)) as container:
+        if not container.streams.video:
+            raise MediaError("has no video stream", path=path, fix="write a video file")
+        stream = container.streams.video[0]
+        if stream.frames:
+            return int(stream.frames)
+        return sum(1 for _ in container.decode(stream))
+
+
+def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, bool]:
+    """Mono float32 audio at ``sample_rate`` from any media file; (empty, False) if it has none."""
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.audio:
+            return np.zeros(0, np.float32), False
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError as exc:
+            raise MediaError(
+                f"audio stream is corrupt ({exc})", path=path, fix="re-encode or replace the file"
+            ) from exc
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return audio, True
+
+
+def write_video(
+    path: Path,
+    frames: np.ndarray,
+    audio: np.ndarray | None = None,
+    fps: int | Fraction = FPS,
+    sample_rate: int = SAMPLE_RATE,
+) -> None:
+    """Write an H.264/AAC mp4 atomically (temp file in the same folder, then rename).
+
+    ``frames`` is (T, H, W, 3) uint8 RGB; odd sizes are padded by one pixel for yuv420p.
+    """
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+        raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {frames.shape}")
+    height, width = frames.shape[1:3]
+    pad_h, pad_w = height % 2, width % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp_name, mode="w", format="mp4") as container:
+            video = container.add_stream("libx264", rate=fps)
+            video.width, video.height = frames.shape[2], frames.shape[1]
+            video.pix_fmt = "yuv420p"
+            # One thread and fixed options: identical inputs give byte-identical files.
+            video.options = {"crf": str(VIDEO_CRF), "preset": "medium", "threads": "1"}
+            audio_stream = None
+            if audio is not None and len(audio):
+                audio_stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+            for image in frames:
+                for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    container.mux(packet)
+            for packet in video.encode(None):
+                container.mux(packet)
+            if audio_stream is not None:
+                _encode_audio(container, audio_stream, np.asarray(audio, np.float32), sample_rate)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+    samples = np.clip(audio, -1.0, 1.0).reshape(1, -1)
+    frame_size = stream.codec_context.frame_size or 1024
+    pts = 0
+    for start in range(0, samples.shape[1], frame_size):
+        chunk = np.ascontiguousarray(samples[:, start : start + frame_size])
+        frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+        frame.sample_rate = sample_rate
+        frame.pts = pts
+        frame.time_base = Fraction(1, sample_rate)
+        pts += chunk.shape[1]
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def normalise(src: Path, dst: Path) -> DecodedVideo:
+    """Re-encode ``src`` to ``dst`` at 25 fps / 16 kHz mono; returns the decoded source."""
+    decoded = decode_video(src)
+    write_video(dst, decoded.frames, decoded.audio if decoded.has_audio else None)
+    return decoded
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB."""
+    path = Path(path)
+    check_file(path)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MediaError(f"cannot be read as an image ({exc})", path=path) from exc
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write a PNG atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(np.asarray(image, np.uint8)).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write 16-bit PCM WAV atomically."""
+    import soundfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    soundfile.write(tmp, np.asarray(audio, np.float32), sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)

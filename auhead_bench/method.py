@@ -1,0 +1,62 @@
+"""The contract of a generator ("method") plugin."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from auhead_bench.clip import Clip
+from auhead_bench.options import Options
+
+
+@dataclass
+class Generation:
+    """What a method returns besides the mp4 it wrote: what it was conditioned on, and notes.
+
+    ``arrays`` are saved next to the video in the cache (e.g. ``{"au_track": (T, 24) array}``);
+    ``info`` is JSON-serialisable and lands in the run record.
+    """
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A talking-head generator.
+
+    Subclasses set ``id``, ``description`` and ``Options``; bump ``version`` whenever a change
+    alters outputs, since the version is part of every cache key.
+    """
+
+    id: ClassVar[str]
+    description: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Options: ClassVar[type[Options]] = Options
+
+    def setup(self, device: str) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Load weights onto ``device`` once before the first ``generate``."""
+
+    @abstractmethod
+    def generate(
+        self, clip: Clip, options: Options, seed: int, out_path: Path
+    ) -> Generation | None:
+        """Write the talking-head video for ``clip`` to ``out_path`` (mp4, 25 fps, with audio).
+
+        ``clip`` carries normalised media. Must be deterministic for a given seed.
+        """
+
+    def weights(self) -> dict[str, str]:
+        """File name -> sha256 of every weight file the method loads (after ``setup``)."""
+        return {}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this generator's behaviour; part of every generation's cache key.
+
+        Must be known before ``setup`` (no weights loaded yet): the version, the weights'
+        expected hashes or names, anything else that changes outputs.
+        """
+        return {"version": self.version}

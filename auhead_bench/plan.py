@@ -1,0 +1,152 @@
+"""Turns a RunConfig into validated work units before any work starts.
+
+Every id and option is checked up front, so a typo fails in a second, not after an hour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from auhead_bench.cache import content_key
+from auhead_bench.config import ComponentConfig, RunConfig, describe_validation_error
+from auhead_bench.errors import ConfigError
+from auhead_bench.options import Options
+from auhead_bench.plugins import Registered, Registry
+
+MAX_NAME = 80
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered plugin class with validated options."""
+
+    entry: Registered
+    options: Options
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    def options_json(self) -> dict[str, Any]:
+        return self.options.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One method (with fixed options) on one dataset: becomes one run record."""
+
+    method: Component
+    dataset: Component
+
+    @property
+    def experiment(self) -> str:
+        """Stable name: ``method[opt=value,...]`` of non-default options; hashed if long."""
+        changed = non_default_options(self.method.options)
+        if not changed:
+            return self.method.id
+        body = ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in changed.items())
+        name = f"{self.method.id}[{body}]"
+        if len(name) > MAX_NAME:
+            name = f"{self.method.id}[{content_key(**changed)[:10]}]"
+        return name
+
+    @property
+    def record_id(self) -> str:
+        digest = content_key(
+            method=self.method.id,
+            options=self.method.options_json(),
+            dataset=self.dataset.id,
+            dataset_options=self.dataset.options_json(),
+        )[:10]
+        return f"{self.method.id}__{self.dataset.id}__{digest}"
+
+
+def non_default_options(options: Options) -> dict[str, Any]:
+    """Options whose value differs from the field's default (required fields always count)."""
+    values = options.model_dump(mode="json")
+    changed = {}
+    for name, field in type(options).model_fields.items():
+        if field.is_required() or values[name] != _json(
+            field.get_default(call_default_factory=True)
+        ):
+            changed[name] = values[name]
+    return dict(sorted(changed.items()))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass(frozen=True)
+class Plan:
+    units: list[WorkUnit]
+    datasets: list[Component]
+    metrics: list[Component]
+    seeds: list[int]
+
+
+def _component(
+    registry: Registry, kind: str, spec: ComponentConfig, where: str, source: Path | None
+) -> Component:
+    try:
+        entry = registry.get(kind, spec.id)
+    except Exception as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}", path=source) from None
+    try:
+        options = entry.cls.Options(**spec.options)
+    except ValidationError as exc:
+        known = ", ".join(entry.cls.Options.model_fields) or "none"
+        raise ConfigError(
+            f"{where}.options.{describe_validation_error(exc)}",
+            path=source,
+            fix=f"options of {kind} {spec.id!r}: {known}",
+        ) from None
+    return Component(entry, options)
+
+
+def make_plan(config: RunConfig, registry: Registry, source: Path | None = None) -> Plan:
+    """Validate ids and options; expand methods x datasets. Raises ConfigError naming ``source``."""
+    for field in ("methods", "datasets", "metrics"):
+        if not getattr(config, field):
+            raise ConfigError(f"{field}: the list is empty", path=source, fix="name at least one")
+    if not config.seeds:
+        raise ConfigError("seeds: the list is empty", path=source, fix="e.g. seeds: [0]")
+    methods = [
+        _component(registry, "method", spec, f"methods[{i}]", source)
+        for i, spec in enumerate(config.methods)
+    ]
+    datasets = [
+        _component(registry, "dataset", spec, f"datasets[{i}]", source)
+        for i, spec in enumerate(config.datasets)
+    ]
+    metrics = [
+        _component(registry, "metric", spec, f"metrics[{i}]", source)
+        for i, spec in enumerate(config.metrics)
+    ]
+    for kind, items in (("method", methods), ("dataset", datasets), ("metric", metrics)):
+        seen: set[tuple[str, str]] = set()
+        for item in items:
+            key = (item.id, json.dumps(item.options_json(), sort_keys=True))
+            if key in seen:
+                raise ConfigError(
+                    f"{kind} {item.id!r} is listed twice with the same options", path=source
+                )
+            seen.add(key)
+    metric_ids = [m.id for m in metrics]
+    if len(set(metric_ids)) != len(metric_ids):
+        raise ConfigError(
+            "a metric id is listed twice; protocols are told apart by id", path=source
+        )
+    for metric in metrics:
+        for need in metric.entry.cls.needs:
+            if need not in ("frames", "audio") and need not in registry.entries["extractor"]:
+                registry.get("extractor", need)  # raises with a did-you-mean
+    units = [WorkUnit(m, d) for d in datasets for m in methods]
+    return Plan(units=units, datasets=datasets, metrics=metrics, seeds=list(config.seeds))

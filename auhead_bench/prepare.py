@@ -1,0 +1,104 @@
+"""Normalises a dataset's clips once: 25 fps / 16 kHz mono mp4, audio wav, reference png.
+
+Prepared clips are cached by the sha256 of their source files, so a dataset is converted
+once per machine, and every method and metric sees exactly the same ground truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auhead_bench import media
+from auhead_bench.cache import Cache, content_key
+from auhead_bench.clip import Clip
+
+PREPARE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class PreparedClip:
+    """A clip whose media are normalised; ``clip`` points at the normalised files."""
+
+    clip: Clip
+    content_sha256: str  # of the normalised ground-truth mp4
+    frames: int
+    source_fps: float
+    flags: list[str] = field(default_factory=list)  # e.g. "silent_audio"
+
+    @property
+    def id(self) -> str:
+        return self.clip.id
+
+
+def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
+    """Normalise one clip (or fetch it from the cache). Raises MediaError naming the bad file."""
+    sources = {"video": media.sha256_file(_checked(clip.video))}
+    if clip.audio is not None:
+        sources["audio"] = media.sha256_file(_checked(clip.audio))
+    if clip.reference is not None:
+        sources["reference"] = media.sha256_file(_checked(clip.reference))
+    key = content_key(
+        kind="clip",
+        version=PREPARE_VERSION,
+        fps=media.FPS,
+        sample_rate=media.SAMPLE_RATE,
+        sources=sources,
+    )
+    entry = cache.get("clips", key)
+    if entry is None:
+        with cache.put("clips", key, label=clip.id) as folder:
+            _normalise(clip, folder)
+        entry = cache.path("clips", key)
+    meta = json.loads((entry / "meta.json").read_text())
+    prepared = dataclasses.replace(
+        clip,
+        video=entry / "video.mp4",
+        audio=entry / "audio.wav",
+        reference=entry / "reference.png",
+    )
+    return PreparedClip(
+        clip=prepared,
+        content_sha256=meta["content_sha256"],
+        frames=meta["frames"],
+        source_fps=meta["source_fps"],
+        flags=meta["flags"],
+    )
+
+
+def _checked(path: Path) -> Path:
+    media.check_file(Path(path))
+    return Path(path)
+
+
+def _normalise(clip: Clip, folder: Path) -> None:
+    decoded = media.decode_video(clip.video)
+    audio, has_audio = decoded.audio, decoded.has_audio
+    if clip.audio is not None:
+        audio, has_audio = media.decode_audio(clip.audio)
+        if not has_audio:
+            raise media.MediaError(
+                "has no audio stream", path=clip.audio, fix="point `audio` at a file with sound"
+            )
+    flags = []
+    if not has_audio:
+        flags.append("no_audio")
+    elif media.audio_rms(audio) < media.SILENCE_RMS:
+        flags.append("silent_audio")
+    if abs(decoded.source_fps - media.FPS) > 0.01:
+        flags.append(f"resampled_from_{decoded.source_fps:.3f}fps")
+    reference = (
+        media.read_image(clip.reference) if clip.reference is not None else decoded.frames[0]
+    )
+    media.write_video(folder / "video.mp4", decoded.frames, audio if has_audio else None)
+    media.write_wav(folder / "audio.wav", audio)
+    media.write_image(folder / "reference.png", reference)
+    meta = {
+        "content_sha256": media.sha256_file(folder / "video.mp4"),
+        "frames": int(len(decoded.frames)),
+        "source_fps": decoded.source_fps,
+        "flags": flags,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, sort_keys=True))

@@ -1,0 +1,110 @@
+"""`folder`: any videos under a root, with an optional CSV of labels.
+
+The CSV needs a ``clip_id`` column (the video's path relative to the root, without its
+suffix, e.g. ``alice/happy_001``) and may have ``identity``, ``emotion``, ``intensity``,
+``audio``, ``reference`` and ``au_labels`` columns (paths relative to the CSV's folder).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auhead_bench import BenchError, Clip, Dataset, hookimpl
+from auhead_bench.dataset import DatasetOptions
+
+LABEL_COLUMNS = ("identity", "emotion", "intensity", "audio", "reference", "au_labels")
+
+
+class FolderOptions(DatasetOptions):
+    root: Path
+    pattern: str = "**/*.mp4"  # glob under root
+    labels: Path | None = None  # CSV; relative paths are taken from the working directory
+
+
+class Folder(Dataset):
+    id = "folder"
+    description = "Videos under a folder (glob pattern) with an optional CSV of labels."
+    Options = FolderOptions
+
+    def clips(self) -> list[Clip]:
+        options: FolderOptions = self.options
+        root = options.root.expanduser()
+        if not root.is_dir():
+            raise BenchError(
+                "dataset folder not found",
+                path=root,
+                fix="set datasets[].options.root to an existing folder",
+            )
+        videos = sorted(p for p in root.glob(options.pattern) if p.is_file())
+        if not videos:
+            raise BenchError(
+                f"no file matches {options.pattern!r}",
+                path=root,
+                fix="check the folder or set options.pattern",
+            )
+        labels = self._labels(options.labels) if options.labels else {}
+        clips = []
+        for video in videos:
+            clip_id = video.relative_to(root).with_suffix("").as_posix()
+            row = labels.pop(clip_id, {})
+            clips.append(
+                Clip(
+                    id=clip_id,
+                    video=video,
+                    identity=row.get("identity"),
+                    emotion=row.get("emotion"),
+                    intensity=int(row["intensity"]) if row.get("intensity") else None,
+                    audio=row.get("audio"),
+                    reference=row.get("reference"),
+                    au_labels=row.get("au_labels"),
+                )
+            )
+        if labels:
+            missing = ", ".join(sorted(labels)[:5])
+            raise BenchError(
+                f"{len(labels)} labelled clip(s) have no video under {root}: {missing}",
+                path=options.labels,
+                fix="fix the clip_id column or the folder",
+            )
+        return clips
+
+    @staticmethod
+    def _labels(path: Path) -> dict[str, dict]:
+        import pandas as pd
+
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except FileNotFoundError:
+            raise BenchError("labels CSV not found", path=path) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise BenchError(
+                f"labels CSV cannot be parsed ({exc})".replace("\n", " "), path=path
+            ) from None
+        if "clip_id" not in table.columns:
+            raise BenchError(
+                "labels CSV has no clip_id column",
+                path=path,
+                fix="add a clip_id column: video path under root, no suffix",
+            )
+        duplicated = table["clip_id"][table["clip_id"].duplicated()].tolist()
+        if duplicated:
+            raise BenchError(f"labels CSV repeats clip ids {duplicated[:5]}", path=path)
+        rows = {}
+        for record in table.to_dict(orient="records"):
+            row = {k: (v or None) for k, v in record.items() if k in LABEL_COLUMNS}
+            for column in ("audio", "reference", "au_labels"):
+                if row.get(column):
+                    row[column] = (path.parent / row[column]).resolve()
+            if row.get("intensity") and not str(row["intensity"]).isdigit():
+                raise BenchError(
+                    f"intensity {row['intensity']!r} of clip "
+                    f"{record['clip_id']!r} is not an integer",
+                    path=path,
+                )
+            rows[record["clip_id"]] = row
+        return rows
+
+
+@hookimpl
+def register_datasets(register):
+    register(Folder)

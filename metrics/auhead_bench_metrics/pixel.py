@@ -1,0 +1,122 @@
+"""Full-reference pixel metrics: PSNR and SSIM against the frame-aligned ground truth.
+
+Both come from torchmetrics, per frame, averaged over the frames of a clip and then over
+clips. Alignment is named and recorded: the two videos are truncated to the shorter one,
+and a generated video of another size is resized to the ground truth's (bilinear,
+antialiased) before comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
+
+from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
+from auhead_bench.features import VideoFeatures
+
+BATCH = 16  # frames per torchmetrics call: bounds memory on long clips
+PSNR_CAP_DB = 100.0  # identical frames give infinite PSNR; capped so means stay finite
+
+
+class AlignedOptions(Options):
+    align: Literal["truncate"] = "truncate"  # frames compared: the first min(T_gen, T_gt)
+    resize: Literal["bilinear_to_ground_truth"] = "bilinear_to_ground_truth"
+
+
+def aligned_batches(generated: VideoFeatures, ground_truth: VideoFeatures | None):
+    """Yield (generated, ground truth) float tensors (B, 3, H, W) in 0..255, frame-aligned."""
+    if ground_truth is None:
+        raise ClipSkipped("no ground-truth video")
+    gen, gt = generated.frames, ground_truth.frames
+    count = min(len(gen), len(gt))
+    if count == 0:
+        raise ClipSkipped("a video has no frames")
+    size = gt.shape[1:3]
+    for start in range(0, count, BATCH):
+        a = torch.from_numpy(np.ascontiguousarray(gen[start : start + BATCH][: count - start]))
+        b = torch.from_numpy(np.ascontiguousarray(gt[start : start + BATCH][: count - start]))
+        a = a.permute(0, 3, 1, 2).float()
+        b = b.permute(0, 3, 1, 2).float()
+        if a.shape[-2:] != b.shape[-2:]:
+            a = F.interpolate(
+                a, size=tuple(size), mode="bilinear", antialias=True, align_corners=False
+            ).clamp(0, 255)
+        yield a, b
+
+
+class PSNR(PerClipMetric):
+    id = "psnr_rgb"
+    description = "PSNR (dB) per RGB frame vs ground truth, data range 255, capped at 100 dB."
+    higher_is_better = True
+    Options = AlignedOptions
+
+    def protocol(self) -> dict:
+        return {
+            **super().protocol(),
+            "data_range": 255,
+            "cap_db": PSNR_CAP_DB,
+            "reduction": "mean over frames, then clips",
+        }
+
+    def score(
+        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
+    ) -> ClipScore:
+        values = []
+        for a, b in aligned_batches(generated, ground_truth):
+            psnr = peak_signal_noise_ratio(a, b, data_range=255.0, reduction="none", dim=(1, 2, 3))
+            values.append(torch.nan_to_num(psnr, posinf=PSNR_CAP_DB).clamp(max=PSNR_CAP_DB))
+        frames = torch.cat(values)
+        return ClipScore(float(frames.mean()), {"frames": len(frames)})
+
+
+class SSIM(PerClipMetric):
+    id = "ssim_gauss11_rgb"
+    description = "SSIM, Gaussian 11x11 window (sigma 1.5), on RGB frames vs ground truth."
+    higher_is_better = True
+    Options = AlignedOptions
+
+    def protocol(self) -> dict:
+        return {
+            **super().protocol(),
+            "kernel": "gaussian",
+            "kernel_size": 11,
+            "sigma": 1.5,
+            "k1": 0.01,
+            "k2": 0.03,
+            "data_range": 255,
+            "channels": "RGB, averaged",
+        }
+
+    def score(
+        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
+    ) -> ClipScore:
+        values = []
+        for a, b in aligned_batches(generated, ground_truth):
+            values.append(
+                structural_similarity_index_measure(
+                    a,
+                    b,
+                    gaussian_kernel=True,
+                    sigma=1.5,
+                    kernel_size=11,
+                    data_range=255.0,
+                    k1=0.01,
+                    k2=0.03,
+                    reduction="none",
+                )
+            )
+        frames = torch.cat(values)
+        return ClipScore(float(frames.mean()), {"frames": len(frames)})
+
+
+@hookimpl
+def register_metrics(register):
+    register(PSNR)
+    register(SSIM)
