@@ -13,6 +13,7 @@ class BenchError(Exception):
     def __init__(self, message: str, *, path: str | Path | None = None, fix: str | None = None):
         self.path = str(path) if path is not None else None
         self.fix = fix
+        self.message = message  # without the path and fix: for grouping and summaries
         parts = [f"{self.path}: {message}" if self.path else message]
         if fix:
             parts.append(f"fix: {fix}")
@@ -32,7 +33,12 @@ class UnknownPluginError(BenchError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        # Ids name protocols ("ssim_gauss11_rgb"), so a bare family name ("ssim") should
+        # suggest its members as well as near-typos.
+        family = [k for k in known if name and name.lower() in k.lower()]
+        close = list(
+            dict.fromkeys(difflib.get_close_matches(name, known, n=3, cutoff=0.5) + family)
+        )[:3]
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = f"`auhead-bench ls {kind}s` lists the {len(known)} installed"
         super().__init__(

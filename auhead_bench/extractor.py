@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from auhead_bench.media import DecodedVideo
+from auhead_bench.options import Options
 
 
 class Extractor(ABC):
@@ -21,6 +22,7 @@ class Extractor(ABC):
     id: ClassVar[str]
     description: ClassVar[str]
     version: ClassVar[str] = "1"
+    Options: ClassVar[type[Options]] = Options  # none yet: extractors are built with defaults
 
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook, default does nothing
         """Load models onto ``device`` once."""

@@ -23,6 +23,16 @@ FPS = 25
 SAMPLE_RATE = 16000
 SILENCE_RMS = 1e-4  # below this (full scale 1.0) an audio track is flagged as silent
 VIDEO_CRF = 18  # x264 quality: visually lossless, keeps re-encoding drift small
+# Identical frames must give identical files (cache keys and records depend on it). One
+# thread, and no lookahead, macroblock tree or adaptive B-frames: with those on, valgrind
+# showed x264 (as bundled with PyAV) reading uninitialised memory on small frames, and the
+# same frames encoded to different bytes about one time in ten.
+X264_OPTIONS = {
+    "crf": str(VIDEO_CRF),
+    "preset": "medium",
+    "threads": "1",
+    "x264-params": "rc-lookahead=0:mbtree=0:b-adapt=0",
+}
 
 
 @dataclass
@@ -191,13 +201,12 @@ def write_video(
             video = container.add_stream("libx264", rate=fps)
             video.width, video.height = frames.shape[2], frames.shape[1]
             video.pix_fmt = "yuv420p"
-            # One thread and fixed options: identical inputs give byte-identical files.
-            video.options = {"crf": str(VIDEO_CRF), "preset": "medium", "threads": "1"}
+            video.options = X264_OPTIONS
             audio_stream = None
             if audio is not None and len(audio):
                 audio_stream = container.add_stream("aac", rate=sample_rate, layout="mono")
             for image in frames:
-                for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                for packet in video.encode(_yuv_frame(rgb_to_yuv420p(image))):
                     container.mux(packet)
             for packet in video.encode(None):
                 container.mux(packet)
@@ -207,6 +216,52 @@ def write_video(
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def rgb_to_yuv420p(image: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) uint8 -> yuv420p planes packed as PyAV expects ((H * 3 // 2, W) uint8).
+
+    Written here rather than left to FFmpeg's swscale: its SIMD path gave different bytes for
+    the same frame depending on memory alignment, and a cached generation must be a pure
+    function of its inputs. Integer BT.601 limited range (the matrix FFmpeg assumes when it
+    decodes an untagged stream); chroma is the rounded mean of each 2x2 block.
+    """
+    height, width = image.shape[:2]
+    r, g, b = (image[..., i].astype(np.int32) for i in range(3))
+    luma = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+    u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128
+    v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128
+
+    def subsample(plane: np.ndarray) -> np.ndarray:
+        blocks = plane.reshape(height // 2, 2, width // 2, 2).sum(axis=(1, 3))
+        return ((blocks + 2) >> 2).astype(np.uint8)
+
+    return np.concatenate(
+        [luma.astype(np.uint8).reshape(-1), subsample(u).reshape(-1), subsample(v).reshape(-1)]
+    ).reshape(height * 3 // 2, width)
+
+
+def _yuv_frame(packed: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame whose every byte, row padding included, is set.
+
+    The encoder can read the padding past each row's end; left uninitialised it made
+    identical inputs encode to different bytes now and then.
+    """
+    height, width = packed.shape[0] * 2 // 3, packed.shape[1]
+    frame = av.VideoFrame(width, height, "yuv420p")
+    flat = packed.reshape(-1)
+    offset = 0
+    for plane, (h, w) in zip(
+        frame.planes,
+        ((height, width), (height // 2, width // 2), (height // 2, width // 2)),
+        strict=True,
+    ):
+        rows = np.zeros((h, plane.line_size), np.uint8)
+        rows[:, :w] = flat[offset : offset + h * w].reshape(h, w)
+        rows[:, w:] = rows[:, w - 1 : w]  # repeat the edge pixel, as codecs pad
+        plane.update(rows.tobytes())
+        offset += h * w
+    return frame
 
 
 def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:

@@ -1,8 +1,10 @@
 """The run record: one JSON file per method x options x dataset, every seed inside.
 
 A record holds everything needed to recompute its numbers (spec, provenance, protocols,
-per-clip values). It contains no wall-clock timestamp: a run killed and resumed writes the
-same record as an uninterrupted one. ``auhead-bench schema`` prints the JSON Schema.
+per-clip values). It has no timestamp, and everything in it is a function of the inputs and
+the software except the measured costs (``generations[].seconds``, taken when a generation was
+made and cached): a run killed and resumed writes the same record as an uninterrupted one,
+cost measurements aside. ``auhead-bench schema`` prints the JSON Schema.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class ClipValue(_Model):
     seed: int
     value: float | None
     reason: str | None = None
+    info: dict[str, Any] = Field(default_factory=dict)  # e.g. frames used
     labels: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -109,6 +112,14 @@ class RunRecord(_Model):
     metrics: dict[str, MetricResult]
     extractors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     provenance: Provenance
+
+
+def without_measurements(record: RunRecord) -> dict[str, Any]:
+    """The record minus measured costs: equal for any two runs of the same inputs."""
+    data = record.model_dump(mode="json")
+    for generation in data["generations"]:
+        generation["seconds"] = None
+    return data
 
 
 def json_schema() -> dict[str, Any]:

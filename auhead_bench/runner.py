@@ -8,10 +8,11 @@ the same records as one that never stopped.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ def plugin_ref(info: PluginInfo) -> PluginRef:
 
 
 @dataclass
+class _Outcome:
+    """One metric on one clip: a value, or None and the reason."""
+
+    value: float | None
+    reason: str | None
+    info: dict[str, Any] = field(default_factory=dict)
+    cacheable: bool = True
+
+
+@dataclass
+class _FeatureError:
+    message: str
+    transient: bool  # a crash (retried next run), not a property of the video (no face)
+
+
+@dataclass
 class _Generated:
     clip: PreparedClip
     seed: int
@@ -87,6 +104,7 @@ class Runner:
         self._methods: dict[str, Method] = {}
         self._extractors: dict[str, Extractor] = {}
         self._datasets: dict[str, Any] = {}
+        self._ready_extractors: set[str] = set()
         self._bad_clips: dict[str, dict[str, str]] = {}
         self._metrics: list[tuple[Component, Metric]] | None = None
         self._not_computed: dict[str, str] = {}
@@ -148,7 +166,7 @@ class Runner:
             yield progress
 
     def _say(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=False)
+        self.console.print(message, highlight=False, soft_wrap=True)
 
     # ---- datasets --------------------------------------------------------------------------
 
@@ -178,9 +196,13 @@ class Runner:
                     ) from None
                 bad[clip.id] = one_line(exc)
                 self._say(f"[yellow]skipped clip {clip.id}: {one_line(exc)}")
+        flags: dict[str, int] = {}
         for clip in prepared:
-            if clip.flags:
-                self._say(f"[yellow]note: clip {clip.id}: {', '.join(clip.flags)}")
+            for flag in clip.flags:
+                flags[flag] = flags.get(flag, 0) + 1
+        if flags:
+            counts = ", ".join(f"{flag} ({n}/{len(prepared)})" for flag, n in sorted(flags.items()))
+            self._say(f"[yellow]note: {dataset.id} clips flagged: {counts}")
         if not prepared:
             raise BenchError(f"dataset {dataset.id!r}: no clip could be read")
         return prepared
@@ -294,12 +316,15 @@ class Runner:
 
     # ---- features and metrics --------------------------------------------------------------
 
-    def _extractor(self, ident: str) -> Extractor:
+    def _extractor(self, ident: str, ready: bool = False) -> Extractor:
+        """The run's one instance of an extractor; ``ready`` also loads its models (once)."""
         if ident not in self._extractors:
-            instance = self.registry.get("extractor", ident).cls()
+            self._extractors[ident] = self.registry.get("extractor", ident).cls()
+        instance = self._extractors[ident]
+        if ready and ident not in self._ready_extractors:
             instance.setup(self.device)
-            self._extractors[ident] = instance
-        return self._extractors[ident]
+            self._ready_extractors.add(ident)
+        return instance
 
     def _extractor_key(self, ident: str) -> dict[str, Any]:
         ex = self._extractor(ident)
@@ -309,20 +334,27 @@ class Runner:
         """Decode once, run each needed extractor once (cached). Returns features and errors."""
         video = media.decode_video(path)
         features: dict[str, dict[str, np.ndarray]] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, _FeatureError] = {}
         for ident in sorted(needs - set(BUILTIN_FEATURES)):
             key = content_key(kind="features", video=sha, extractor=self._extractor_key(ident))
             entry = self.cache.get("features", key)
             if entry is None:
+                try:
+                    arrays, error = self._extractor(ident, ready=True).extract(video), None
+                except MediaError as exc:  # e.g. no face: an outcome, cached like features
+                    arrays, error = {}, one_line(exc.message)
+                except Exception as exc:  # a crash is not cached: the next run tries again
+                    message = f"{ident} failed: {type(exc).__name__}: {one_line(exc)}"
+                    errors[ident] = _FeatureError(message, True)
+                    continue
                 with self.cache.put("features", key, label=f"{ident}/{sha[:12]}") as tmp:
-                    try:
-                        arrays = self._extractor(ident).extract(video)
+                    if error is None:
                         np.savez(tmp / "arrays.npz", **arrays)
-                    except MediaError as exc:  # e.g. no face: cached as an outcome too
-                        (tmp / "error.txt").write_text(one_line(exc))
+                    else:
+                        (tmp / "error.txt").write_text(error)
                 entry = self.cache.path("features", key)
             if (entry / "error.txt").is_file():
-                errors[ident] = (entry / "error.txt").read_text()
+                errors[ident] = _FeatureError((entry / "error.txt").read_text(), False)
             else:
                 with np.load(entry / "arrays.npz") as data:
                     features[ident] = {name: data[name] for name in data.files}
@@ -398,10 +430,15 @@ class Runner:
     ) -> None:
         labels = item.clip.clip.labels()
 
-        def put(metric_id: str, value: float | None, reason: str | None) -> None:
+        def put(metric_id: str, value: float | None, reason: str | None, info=None) -> None:
             per_clip[metric_id].append(
                 ClipValue(
-                    clip_id=item.clip.id, seed=item.seed, value=value, reason=reason, labels=labels
+                    clip_id=item.clip.id,
+                    seed=item.seed,
+                    value=value,
+                    reason=reason,
+                    info=info or {},
+                    labels=labels,
                 )
             )
 
@@ -417,7 +454,7 @@ class Runner:
                 key = self._score_key(component, metric, gen_sha, item.clip.content_sha256)
                 cached = self.cache.read_json("scores", key)
                 if cached is not None:
-                    put(component.id, cached["value"], cached["reason"])
+                    put(component.id, cached["value"], cached["reason"], cached["info"])
                     continue
                 pending.append((component, metric, key))
             else:
@@ -441,24 +478,28 @@ class Runner:
                 )
             ground_truth, gt_errors = gt_cache[item.clip.id]
         for component, metric, key in pending:
-            missing = [
-                f"{side}: {errors[n]}"
+            problems = [
+                (side, errors[n])
                 for side, errors in (("generated", gen_errors), ("ground truth", gt_errors))
                 for n in metric.needs
                 if n in errors
             ]
-            if missing:
-                value, reason = None, "; ".join(missing)
+            if problems:
+                outcome = _Outcome(
+                    None,
+                    "; ".join(f"{side}: {e.message}" for side, e in problems),
+                    cacheable=not any(e.transient for _, e in problems),
+                )
             else:
-                value, reason = self._apply(metric, generated, ground_truth, item)
-            if key is not None:
+                outcome = self._apply(metric, generated, ground_truth, item)
+            if key is not None and outcome.cacheable:
                 self.cache.write_json(
                     "scores",
                     key,
-                    {"value": value, "reason": reason},
+                    {"value": outcome.value, "reason": outcome.reason, "info": outcome.info},
                     label=f"{component.id}/{item.clip.id}",
                 )
-            put(component.id, value, reason)
+            put(component.id, outcome.value, outcome.reason, outcome.info)
 
     def _apply(
         self,
@@ -466,21 +507,21 @@ class Runner:
         generated: VideoFeatures,
         ground_truth: VideoFeatures | None,
         item: _Generated,
-    ) -> tuple[float | None, str | None]:
-        """One clip through one metric: (value, None), or (None, the reason it was skipped)."""
+    ) -> _Outcome:
+        """One clip through one metric. Skips (no face...) are cached; crashes are not."""
         try:
             if isinstance(metric, DistributionMetric):
                 metric.update(generated, ground_truth, item.clip.clip)
-                return None, None
+                return _Outcome(None, None, cacheable=False)
             score = metric.score(generated, ground_truth, item.clip.clip)
-        except ClipSkipped as exc:
-            return None, one_line(exc)
-        except (MediaError, ValueError, RuntimeError) as exc:
-            return None, f"error: {one_line(exc)}"
-        value = score.value if isinstance(score, ClipScore) else float(score)
+        except (ClipSkipped, MediaError) as exc:
+            return _Outcome(None, one_line(exc))
+        except Exception as exc:  # a metric bug on one clip must not end the run
+            return _Outcome(None, f"error: {type(exc).__name__}: {one_line(exc)}", cacheable=False)
+        value, info = (score.value, score.info) if isinstance(score, ClipScore) else (score, {})
         if not np.isfinite(value):
-            return None, f"non-finite value {value}"
-        return float(value), None
+            return _Outcome(None, f"non-finite value {value}", info=info)
+        return _Outcome(float(value), None, info=info)
 
     def _score_key(self, component: Component, metric: Metric, gen_sha: str, gt_sha: str) -> str:
         return content_key(
@@ -615,7 +656,7 @@ def _summarise_reasons(values: list[ClipValue], total: int) -> str | None:
     reasons: dict[str, int] = {}
     for v in values:
         if v.reason:
-            short = v.reason.split(" -- ")[0]
+            short = re.sub(r"\d+", "N", v.reason.split(" -- ")[0])  # "in any of N frames"
             reasons[short] = reasons.get(short, 0) + 1
     if not reasons:
         return None

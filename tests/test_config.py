@@ -1,0 +1,93 @@
+"""Configs: defaults < YAML < CLI, and every mistake named with its file and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from auhead_bench.config import RunConfig, load_config
+from auhead_bench.errors import ConfigError
+from auhead_bench.plan import make_plan
+from auhead_bench.plugins import get_registry
+
+BASE = """
+name: t
+datasets: [demo]
+methods:
+  - id: static_frame
+    options: {frame: 3}
+metrics: [psnr_rgb]
+seeds: [1, 2]
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_builtin_demo_config_loads_and_plans():
+    config = load_config(None)
+    plan = make_plan(config, get_registry())
+    assert {u.method.id for u in plan.units} == {"ground_truth", "static_frame"}
+
+
+def test_cli_overrides_yaml_which_overrides_defaults(tmp_path):
+    config = load_config(write(tmp_path, BASE), {"seeds": [7], "device": None})
+    assert config.seeds == [7]  # CLI wins
+    assert config.name == "t"  # YAML
+    assert config.device == "auto"  # default
+    assert config.methods[0].options == {"frame": 3}
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    path = write(tmp_path, "name: t\nmethods: [a, b\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and "line" in message and "\n" not in message
+
+
+def test_unknown_top_level_field(tmp_path):
+    with pytest.raises(ConfigError, match="metircs: unknown field"):
+        load_config(write(tmp_path, BASE + "metircs: [x]\n"))
+
+
+def test_unknown_method_option_lists_the_known_ones(tmp_path):
+    config = load_config(write(tmp_path, BASE.replace("frame: 3", "frmae: 3")))
+    with pytest.raises(ConfigError) as info:
+        make_plan(config, get_registry(), tmp_path / "config.yaml")
+    message = str(info.value)
+    assert "methods[0].options.frmae: unknown field" in message
+    assert "options of method 'static_frame': frame" in message
+
+
+def test_unknown_metric_id_suggests(tmp_path):
+    config = load_config(write(tmp_path, BASE.replace("[psnr_rgb]", "[psnr]")))
+    with pytest.raises(ConfigError, match="did you mean 'psnr_rgb'"):
+        make_plan(config, get_registry())
+
+
+def test_wrong_option_type(tmp_path):
+    config = load_config(write(tmp_path, BASE.replace("frame: 3", "frame: three")))
+    with pytest.raises(ConfigError, match="methods\\[0\\].options.frame"):
+        make_plan(config, get_registry())
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_experiment_names_are_readable_and_stable():
+    config = RunConfig.model_validate(
+        {
+            "datasets": ["demo"],
+            "metrics": ["psnr_rgb"],
+            "methods": [{"id": "static_frame", "options": {"frame": 3}}, "static_frame"],
+        }
+    )
+    units = make_plan(config, get_registry()).units
+    assert [u.experiment for u in units] == ["static_frame[frame=3]", "static_frame"]
+    assert units[0].record_id != units[1].record_id
+    assert units[0].record_id == make_plan(config, get_registry()).units[0].record_id

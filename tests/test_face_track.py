@@ -1,0 +1,182 @@
+"""The shared dlib face track on real videos, and the LMD metrics on hand-made tracks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auhead_bench.clip import Clip
+from auhead_bench.errors import MediaError
+from auhead_bench.features import VideoFeatures
+from auhead_bench.media import DecodedVideo, decode_video
+from auhead_bench.metric import ClipScore, ClipSkipped
+from auhead_bench_metrics.face_track import PREDICTOR_FILE, FaceTrack, crop_faces
+from auhead_bench_metrics.landmarks import FaceLMD, MouthLMD
+
+feat = pytest.importorskip("feat")
+DATA = Path(os.path.dirname(feat.__file__)) / "tests" / "data"
+CLIP = Clip(id="c0", video=Path("gt.mp4"))
+
+
+@pytest.fixture(scope="module")
+def extractor() -> FaceTrack:
+    ex = FaceTrack()
+    ex.setup("cpu")
+    return ex
+
+
+@pytest.fixture(scope="module")
+def single_face(extractor):
+    video = decode_video(DATA / "single_face.mp4")
+    return video, extractor.extract(video)
+
+
+def test_finds_face_and_plausible_landmarks(single_face):
+    video, out = single_face
+    count = len(video.frames)
+    assert out["boxes"].shape == (count, 4) and out["boxes"].dtype == np.float32
+    assert out["detected"].shape == (count,) and out["detected"].dtype == bool
+    assert out["landmarks"].shape == (count, 68, 2) and out["landmarks"].dtype == np.float32
+    assert out["detected"].mean() > 0.9
+    boxes, lm = out["boxes"].astype(float), out["landmarks"].astype(float)
+    height, width = video.frames.shape[1:3]
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    assert (boxes[:, 2] - boxes[:, 0]).min() > 40  # a real face, not a speck
+    # dlib's HOG box is tight: allow the chin and brows to leave it by a fifth of its size.
+    margin = 0.2 * (boxes[:, 2:] - boxes[:, :2])[:, None, :]
+    inside = (lm >= boxes[:, None, :2] - margin) & (lm <= boxes[:, None, 2:] + margin)
+    assert inside.all(axis=-1).mean() > 0.98
+    assert ((lm >= -1) & (lm <= [width + 1, height + 1])).all()
+    # Anatomy: eyes (36-47) above the mouth (48-67), nose tip (30) between them.
+    eyes_y, mouth_y = lm[:, 36:48, 1].mean(1), lm[:, 48:68, 1].mean(1)
+    assert (eyes_y < lm[:, 30, 1]).all() and (lm[:, 30, 1] < mouth_y).all()
+
+
+def test_params_and_weights(extractor):
+    params = extractor.params()
+    assert params["detect_size"] == 320 and params["upsample"] == 0
+    assert params["predictor"] == "dlib_shape_predictor_68"
+    digest = extractor.weights()[PREDICTOR_FILE]
+    assert len(digest) == 64 and digest == extractor.weights()[PREDICTOR_FILE]
+
+
+def test_no_face_raises_media_error_naming_file(extractor):
+    video = decode_video(DATA / "no_face.mp4")
+    video.frames = video.frames[:25]  # one second is enough to show there is no face
+    with pytest.raises(MediaError, match="no face found in any of the 25 frames") as info:
+        extractor.extract(video)
+    assert "no_face.mp4" in str(info.value)
+
+
+def test_gaps_are_interpolated(extractor, single_face):
+    video, out = single_face
+    frames = video.frames[:5].copy()
+    frames[1:4] = 0  # blank frames: no face there
+    gapped = DecodedVideo(video.path, frames, 25.0, np.zeros(0, np.float32), 16000, 25.0, False)
+    result = extractor.extract(gapped)
+    assert result["detected"].tolist() == [True, False, False, False, True]
+    expected = result["boxes"][0] + (result["boxes"][4] - result["boxes"][0]) * 0.5
+    np.testing.assert_allclose(result["boxes"][2], expected, atol=1e-3)
+
+
+def test_crop_faces_pads_at_borders():
+    frames = np.full((2, 100, 120, 3), 200, np.uint8)
+    boxes = np.array([[40, 30, 80, 70], [-10, -10, 30, 30]], np.float32)
+    crops = crop_faces(frames, boxes, size=64, scale=1.5)
+    assert crops.shape == (2, 64, 64, 3) and crops.dtype == np.uint8
+    assert (crops[0] == 200).all()  # fully inside the frame
+    assert crops[1, 0, 0].max() == 0 and crops[1, -1, -1].min() == 200  # padded top-left
+
+
+# ---- LMD --------------------------------------------------------------------------------------
+
+
+def _features(landmarks, detected=None, size=(64, 64)) -> VideoFeatures:
+    landmarks = np.asarray(landmarks, np.float32)
+    count = len(landmarks)
+    detected = np.ones(count, bool) if detected is None else np.asarray(detected, bool)
+    frames = np.zeros((count, *size, 3), np.uint8)
+    video = DecodedVideo(Path("v.mp4"), frames, 25.0, np.zeros(0, np.float32), 16000, 25.0, False)
+    boxes = np.zeros((count, 4), np.float32)
+    track = {"boxes": boxes, "detected": detected, "landmarks": landmarks}
+    return VideoFeatures(video=video, content_sha256="x", features={"face_track": track})
+
+
+def _base(count=4, seed=0):
+    return np.random.default_rng(seed).uniform(10, 50, size=(count, 68, 2))
+
+
+@pytest.mark.parametrize("metric_cls", [MouthLMD, FaceLMD])
+def test_lmd_self_is_zero_on_real_track(metric_cls, single_face):
+    video, out = single_face
+    feats = VideoFeatures(video=video, content_sha256="x", features={"face_track": out})
+    score = metric_cls().score(feats, feats, CLIP)
+    assert isinstance(score, ClipScore)
+    assert score.value == 0.0 and score.info["frames"] == int(out["detected"].sum())
+
+
+@pytest.mark.parametrize("metric_cls", [MouthLMD, FaceLMD])
+def test_lmd_ignores_translation_and_grows_with_warp(metric_cls):
+    base = _base()
+    truth = _features(base)
+    assert metric_cls().score(_features(base + [7.0, -3.0]), truth, CLIP).value < 1e-6
+    values = []
+    for factor in (1.1, 1.3, 1.6):
+        warped = base.copy()
+        centre = warped[:, 48:68].mean(axis=1, keepdims=True)
+        warped[:, 48:68] = centre + (warped[:, 48:68] - centre) * factor  # open the mouth
+        values.append(metric_cls().score(_features(warped), truth, CLIP).value)
+    assert 0 < values[0] < values[1] < values[2]
+
+
+def test_mouth_lmd_ignores_eyes_face_lmd_does_not():
+    base = _base()
+    moved = base.copy()
+    moved[:, 36:48] += [0.0, 5.0]
+    assert MouthLMD().score(_features(moved), _features(base), CLIP).value < 1e-6
+    assert FaceLMD().score(_features(moved), _features(base), CLIP).value > 0
+
+
+def test_lmd_known_value():
+    base = np.zeros((1, 68, 2))
+    base[0, :, 0] = np.arange(68)
+    moved = base.copy()
+    moved[0, 48:68:2, 1] += 2.0  # half the mouth points down 2 px: centred, each is 1 px off
+    assert MouthLMD().score(_features(moved), _features(base), CLIP).value == pytest.approx(1.0)
+
+
+def test_lmd_truncates_and_uses_frames_detected_on_both_sides():
+    base = _base(count=6)
+    warped = base * 1.2
+    truth = _features(base[:5], detected=[True, False, True, True, True])
+    generated = _features(warped, detected=[True, True, True, False, True, False])
+    score = FaceLMD().score(generated, truth, CLIP)
+    assert score.info["frames"] == 3  # frames 0, 2, 4; frame 5 is past the truth's end
+    assert FaceLMD().protocol()["align"] == "truncate"
+
+
+def test_lmd_scales_generated_resolution_to_ground_truth():
+    base = _base()
+    generated = _features(base * [2.0, 3.0], size=(192, 128))  # (H, W): 3x taller, 2x wider
+    truth = _features(base, size=(64, 64))
+    assert FaceLMD().score(generated, truth, CLIP).value < 1e-6
+
+
+def test_lmd_skips_without_common_detection():
+    base = _base()
+    truth = _features(base, detected=[True, True, False, False])
+    generated = _features(base, detected=[False, False, True, True])
+    with pytest.raises(ClipSkipped, match="no frame with a detected face on both sides"):
+        MouthLMD().score(generated, truth, CLIP)
+
+
+def test_plugins_registered():
+    from auhead_bench.plugins import load_plugins
+
+    registry = load_plugins()
+    assert registry.get("extractor", "face_track").cls is FaceTrack
+    assert registry.get("metric", "lmd_mouth_dlib68").cls is MouthLMD
+    assert registry.get("metric", "lmd_face_dlib68").cls is FaceLMD

@@ -1,0 +1,167 @@
+"""The runner end to end on small folder datasets: records, failures kept per clip, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auhead_bench import BenchError, Clip, Generation, Method, Options, PerClipMetric, media
+from auhead_bench.config import RunConfig
+from auhead_bench.plugins import PluginInfo, load_plugins
+from auhead_bench.records import load_record
+from auhead_bench.runner import Runner
+
+TEST_PLUGIN = PluginInfo("tests", "tests", "tests", "0")
+
+
+class FailsOnSecond(Method):
+    """Copies the ground truth but crashes on clips whose id ends in 'b'."""
+
+    id = "fails_on_b"
+    description = "test method"
+
+    def generate(self, clip: Clip, options: Options, seed: int, out_path: Path) -> Generation:
+        if clip.id.endswith("b"):
+            raise RuntimeError("out of memory (simulated)")
+        out_path.write_bytes(clip.video.read_bytes())
+        return Generation(info={"seed": seed})
+
+
+class CrashingMetric(PerClipMetric):
+    id = "crashes"
+    description = "test metric that raises"
+    higher_is_better = True
+
+    def score(self, generated, ground_truth, clip):
+        raise KeyError("bug in a plugin")
+
+
+def registry():
+    reg = load_plugins()
+    reg.add("method", FailsOnSecond, TEST_PLUGIN)
+    reg.add("metric", CrashingMetric, TEST_PLUGIN)
+    return reg
+
+
+def folder_config(root: Path, cache: Path, **extra) -> RunConfig:
+    data = {
+        "name": "t",
+        "datasets": [{"id": "folder", "options": {"root": str(root)}}],
+        "methods": ["ground_truth", "static_frame"],
+        "metrics": ["psnr_rgb", "ssim_gauss11_rgb"],
+        "cache_dir": str(cache),
+    }
+    data.update(extra)
+    return RunConfig.model_validate(data)
+
+
+@pytest.fixture
+def two_clips(video_factory, tmp_path):
+    video_factory("data/a.mp4", seed=1)
+    video_factory("data/b.mp4", seed=2)
+    return tmp_path / "data"
+
+
+def test_records_tables_and_bounds(two_clips, cache_dir, tmp_path):
+    out = tmp_path / "out"
+    records = Runner(folder_config(two_clips, cache_dir, seeds=[0, 1]), out).run()
+    assert len(records) == 2 and (out / "table.md").is_file() and (out / "table.csv").is_file()
+    by_method = {r.method.id: r for r in records}
+    truth, static = by_method["ground_truth"], by_method["static_frame"]
+    assert truth.metrics["psnr_rgb"].value == pytest.approx(100.0)
+    assert static.metrics["psnr_rgb"].value < 40
+    assert truth.metrics["ssim_gauss11_rgb"].value > static.metrics["ssim_gauss11_rgb"].value
+    assert static.seeds == [0, 1] and len(static.generations) == 4
+    assert static.metrics["psnr_rgb"].n == 4 and set(static.metrics["psnr_rgb"].per_seed) == {
+        "0",
+        "1",
+    }
+    for path in (out / "records").glob("*.json"):
+        assert load_record(path).record_id == path.stem
+
+
+def test_a_crashing_method_fails_only_its_clip(two_clips, cache_dir, tmp_path):
+    config = folder_config(
+        two_clips, cache_dir, methods=["fails_on_b"], metrics=["psnr_rgb", "crashes"]
+    )
+    (record,) = Runner(config, tmp_path / "out", registry=registry()).run()
+    status = {g.clip_id: g.status for g in record.generations}
+    assert status == {"a": "ok", "b": "failed"}
+    assert "out of memory" in next(g.error for g in record.generations if g.clip_id == "b")
+    psnr = record.metrics["psnr_rgb"]
+    assert psnr.status == "ok" and psnr.n == 1 and psnr.n_skipped == 1
+    crash = record.metrics["crashes"]
+    assert crash.status == "failed" and "KeyError" in crash.reason
+    # The failure is not cached: a second run tries the clip again.
+    (again,) = Runner(config, tmp_path / "out2", registry=registry()).run()
+    assert [g.status for g in again.generations] == ["ok", "failed"]
+
+
+def test_no_face_is_counted_not_averaged(two_clips, cache_dir, tmp_path):
+    config = folder_config(
+        two_clips, cache_dir, methods=["ground_truth"], metrics=["lmd_mouth_dlib68", "psnr_rgb"]
+    )
+    (record,) = Runner(config, tmp_path / "out").run()
+    lmd = record.metrics["lmd_mouth_dlib68"]
+    assert lmd.status == "failed" and lmd.value is None and lmd.n_skipped == 2
+    assert "no face" in lmd.reason and "(2/2)" in lmd.reason
+    assert record.metrics["psnr_rgb"].status == "ok"
+
+
+def test_silent_audio_is_allowed_and_flagged(video_factory, tmp_path, cache_dir):
+    video_factory("quiet/q.mp4", audio="silent")
+    config = folder_config(tmp_path / "quiet", cache_dir, methods=["static_frame"])
+    (record,) = Runner(config, tmp_path / "out").run()
+    assert record.generations[0].flags == ["silent_audio"]
+    assert record.metrics["psnr_rgb"].status == "ok"
+
+
+@pytest.mark.parametrize("damage", ["empty", "corrupt"])
+def test_bad_clip_stops_with_its_path_or_is_skipped(two_clips, cache_dir, tmp_path, damage):
+    bad = two_clips / "c.mp4"
+    bad.write_bytes(b"" if damage == "empty" else b"\x00\x01 not a video" * 50)
+    with pytest.raises(BenchError) as info:
+        Runner(folder_config(two_clips, cache_dir), tmp_path / "out").run()
+    message = str(info.value)
+    assert str(bad) in message and "skip_bad_clips" in message and "\n" not in message
+    records = Runner(folder_config(two_clips, cache_dir, skip_bad_clips=True), tmp_path / "o").run()
+    assert records[0].clip_ids == ["a", "b"] and "c" in records[0].skipped_clips
+
+
+def test_unwritable_output_dir(two_clips, cache_dir):
+    # /proc refuses new folders even to root, so this holds wherever the tests run.
+    with pytest.raises(BenchError, match="not writable"):
+        Runner(folder_config(two_clips, cache_dir), Path("/proc/auhead-bench/out")).run()
+
+
+def test_output_path_that_is_a_file(two_clips, cache_dir, tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(BenchError, match="not writable"):
+        Runner(folder_config(two_clips, cache_dir), blocker).run()
+
+
+def test_second_run_comes_from_cache(two_clips, cache_dir, tmp_path):
+    first = Runner(folder_config(two_clips, cache_dir), tmp_path / "one").run()
+    generations = sorted((cache_dir / "generations").glob("*/*"))
+    stamps = [p.stat().st_mtime_ns for p in generations]
+    second = Runner(folder_config(two_clips, cache_dir), tmp_path / "two").run()
+    assert [p.stat().st_mtime_ns for p in sorted((cache_dir / "generations").glob("*/*"))] == stamps
+    assert [r.model_dump() for r in first] == [r.model_dump() for r in second]
+    table = json.loads((tmp_path / "two" / "run.json").read_text())
+    assert len(table["records"]) == 2
+
+
+def test_writer_output_is_a_valid_generation(two_clips, cache_dir, tmp_path):
+    records = Runner(
+        folder_config(two_clips, cache_dir, methods=["static_frame"]), tmp_path / "out"
+    ).run()
+    generation = records[0].generations[0]
+    path = cache_dir / "generations" / generation.key[:2] / generation.key / "video.mp4"
+    video = media.decode_video(path)
+    assert generation.frames == len(video.frames) == 20 and video.has_audio
+    held = np.abs(video.frames[0].astype(int) - video.frames[-1].astype(int))
+    assert held.mean() < 1.0  # a held frame (up to H.264 coding noise)
