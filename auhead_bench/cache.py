@@ -32,13 +32,16 @@ def content_key(**parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temp file and a rename: readers never see half a file."""
+def write_json_atomic(path: Path, data: Any, sort_keys: bool = False) -> None:
+    """Write JSON through a temp file and a rename: readers never see half a file.
+
+    Keys keep their order by default (a record's metrics stay in the configured order).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, allow_nan=False)
+            json.dump(data, handle, indent=2, sort_keys=sort_keys, allow_nan=False)
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:

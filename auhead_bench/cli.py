@@ -219,6 +219,16 @@ def cache_info(cache_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  {kind:<12} {stats['entries']:>6} entries  {stats['bytes'] / 1e6:10.1f} MB")
 
 
+def _add_reporting_commands() -> None:
+    from auhead_bench.reporting.commands import leaderboard, plot, table
+
+    for command in (table, plot, leaderboard):
+        cli.add_command(command)
+
+
+_add_reporting_commands()
+
+
 def _add_plugin_commands() -> None:
     from auhead_bench.plugins import get_registry
 

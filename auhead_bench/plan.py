@@ -38,10 +38,11 @@ class Component:
 
 @dataclass(frozen=True)
 class WorkUnit:
-    """One method (with fixed options) on one dataset: becomes one run record."""
+    """One method (with fixed options) on one dataset over the seeds: one run record."""
 
     method: Component
     dataset: Component
+    seeds: tuple[int, ...]
 
     @property
     def experiment(self) -> str:
@@ -57,11 +58,13 @@ class WorkUnit:
 
     @property
     def record_id(self) -> str:
+        """Stable file name: method, dataset and a hash of options, dataset options and seeds."""
         digest = content_key(
             method=self.method.id,
             options=self.method.options_json(),
             dataset=self.dataset.id,
             dataset_options=self.dataset.options_json(),
+            seeds=sorted(self.seeds),
         )[:10]
         return f"{self.method.id}__{self.dataset.id}__{digest}"
 
@@ -148,5 +151,6 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
         for need in metric.entry.cls.needs:
             if need not in ("frames", "audio") and need not in registry.entries["extractor"]:
                 registry.get("extractor", need)  # raises with a did-you-mean
-    units = [WorkUnit(m, d) for d in datasets for m in methods]
+    seeds = tuple(config.seeds)
+    units = [WorkUnit(m, d, seeds) for d in datasets for m in methods]
     return Plan(units=units, datasets=datasets, metrics=metrics, seeds=list(config.seeds))

@@ -15,7 +15,7 @@ from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.clip import Clip
 
-PREPARE_VERSION = "1"
+PREPARE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class PreparedClip:
 
     clip: Clip
     content_sha256: str  # of the normalised ground-truth mp4
+    inputs_sha256: str  # of everything a method sees: video, audio and reference files
     frames: int
     source_fps: float
     flags: list[str] = field(default_factory=list)  # e.g. "silent_audio"
@@ -62,6 +63,7 @@ def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
     return PreparedClip(
         clip=prepared,
         content_sha256=meta["content_sha256"],
+        inputs_sha256=meta["inputs_sha256"],
         frames=meta["frames"],
         source_fps=meta["source_fps"],
         flags=meta["flags"],
@@ -95,8 +97,11 @@ def _normalise(clip: Clip, folder: Path) -> None:
     media.write_video(folder / "video.mp4", decoded.frames, audio if has_audio else None)
     media.write_wav(folder / "audio.wav", audio)
     media.write_image(folder / "reference.png", reference)
+    files = {name: media.sha256_file(folder / name)
+             for name in ("video.mp4", "audio.wav", "reference.png")}
     meta = {
-        "content_sha256": media.sha256_file(folder / "video.mp4"),
+        "content_sha256": files["video.mp4"],
+        "inputs_sha256": content_key(**files),
         "frames": int(len(decoded.frames)),
         "source_fps": decoded.source_fps,
         "flags": flags,

@@ -1,10 +1,11 @@
 """The run record: one JSON file per method x options x dataset, every seed inside.
 
 A record holds everything needed to recompute its numbers (spec, provenance, protocols,
-per-clip values). It has no timestamp, and everything in it is a function of the inputs and
-the software except the measured costs (``generations[].seconds``, taken when a generation was
-made and cached): a run killed and resumed writes the same record as an uninterrupted one,
-cost measurements aside. ``auhead-bench schema`` prints the JSON Schema.
+per-clip values). It has no timestamp, and everything in it is a function of the inputs
+and the software except the measured costs of generations (``seconds``, ``device``,
+``peak_memory_bytes``, taken when a generation was made and cached): a run killed and
+resumed writes the same record as an uninterrupted one, those measurements aside.
+``auhead-bench schema`` prints the JSON Schema.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class MetricResult(_Model):
     reason: str | None = None  # why not computed / failed
     per_seed: dict[str, float | None] = Field(default_factory=dict)
     per_clip: list[ClipValue] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)  # as configured
     protocol: dict[str, Any] = Field(default_factory=dict)
     plugin: PluginRef | None = None
 
@@ -78,6 +80,8 @@ class GenerationResult(_Model):
     content_sha256: str | None = None
     frames: int | None = None
     seconds: float | None = None  # time the generation took when it was first made
+    device: str | None = None  # where it was made (the cache may hold work of another machine)
+    peak_memory_bytes: int | None = None  # CUDA peak allocated while generating; None on CPU
     error: str | None = None
     flags: list[str] = Field(default_factory=list)
     info: dict[str, Any] = Field(default_factory=dict)
@@ -118,7 +122,7 @@ def without_measurements(record: RunRecord) -> dict[str, Any]:
     """The record minus measured costs: equal for any two runs of the same inputs."""
     data = record.model_dump(mode="json")
     for generation in data["generations"]:
-        generation["seconds"] = None
+        generation.update(seconds=None, device=None, peak_memory_bytes=None)
     return data
 
 

@@ -1,0 +1,367 @@
+"""Click commands: ``table``, ``plot tradeoff|pareto``, ``leaderboard build|serve``.
+
+The lead attaches them to the ``auhead-bench`` group with ``cli.add_command``. Heavy imports
+(pandas, matplotlib, jinja2) happen inside the commands so ``auhead-bench --help`` stays fast.
+A BenchError becomes the same one-line ``error: ...`` (exit 2) that the core CLI prints, also
+when these commands run on their own (tests, other entry points).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from auhead_bench.errors import BenchError, one_line
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(click.ClickException):
+    """A BenchError shown as one line, exit code 2, like the core CLI."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def friendly(func: F) -> F:
+    """Turn BenchError into UserError so no traceback reaches the user."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BenchError as exc:
+            raise UserError(one_line(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+_boot_options = [
+    click.option(
+        "--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the CIs."
+    ),
+    click.option("--level", default=0.95, show_default=True, help="Confidence level of the CIs."),
+]
+
+
+def boot_options(func: F) -> F:
+    for option in reversed(_boot_options):
+        func = option(func)
+    return func
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    except OSError as exc:
+        raise BenchError(f"cannot write ({exc.strerror})", path=out) from None
+    click.echo(f"wrote {out}", err=True)
+
+
+# ---- table ---------------------------------------------------------------------------------
+
+
+@click.command("table")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "latex", "json"]),
+    default="md",
+    show_default=True,
+)
+@click.option(
+    "--view",
+    "views",
+    multiple=True,
+    type=click.Choice(["main", "compare", "emotion", "intensity"]),
+    help="Sections to show (repeatable). Default: every section the records support; CSV: main.",
+)
+@click.option(
+    "--baseline",
+    help="Experiment (e.g. static_frame) to test every method against: paired bootstrap "
+    "over clips, difference with its CI and p-value.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Write to this file instead of stdout."
+)
+@boot_options
+@friendly
+def table(
+    run_dirs: tuple[Path, ...],
+    fmt: str,
+    views: tuple[str, ...],
+    baseline: str | None,
+    out: Path | None,
+    n_boot: int,
+    level: float,
+) -> None:
+    """Methods x metrics from RUN_DIR... (run folders, record folders or record files).
+
+    Each cell: value ± CI half-width (bootstrap over clips), n, the spread over seeds where
+    there are several, and the reason when a value is missing. Best per column in bold.
+    """
+    from auhead_bench.reporting.inputs import load_runs
+    from auhead_bench.reporting.tables import build_report, render
+
+    loaded = load_runs(run_dirs)
+    by = [v for v in ("emotion", "intensity") if not views or v in views]
+    report = build_report(loaded, baseline=baseline, by=by, n_boot=n_boot, level=level)
+    _write(render(report, fmt, list(views) or None), out)
+
+
+# ---- plot ----------------------------------------------------------------------------------
+
+
+@click.group("plot")
+def plot() -> None:
+    """Figures from run records (PNG and SVG)."""
+
+
+def _prefix(out: Path | None, run_dirs: tuple[Path, ...], name: str) -> Path:
+    if out is not None:
+        return out
+    first = run_dirs[0]
+    base = first if first.is_dir() else first.parent
+    return base / "plots" / name
+
+
+@plot.command("tradeoff")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--param", required=True, help="The method option swept (e.g. s_au).")
+@click.option("--x", "x", required=True, help="Metric id on the x axis (e.g. fid).")
+@click.option("--y", "y", required=True, help="Metric ids, comma-separated: one panel each.")
+@click.option("--method", help="Only this method id (default: every method with --param).")
+@click.option("--dataset", help="Only this dataset id.")
+@click.option(
+    "--chosen",
+    help="Option value to mark as chosen (YAML: 3.5, null). Default: the record run with "
+    "the method's default options.",
+)
+@click.option("--title", help="Figure title.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output path without suffix; .png and .svg are written. "
+    "Default: RUN_DIR/plots/tradeoff-PARAM.",
+)
+@boot_options
+@friendly
+def tradeoff(
+    run_dirs: tuple[Path, ...],
+    param: str,
+    x: str,
+    y: str,
+    method: str | None,
+    dataset: str | None,
+    chosen: str | None,
+    title: str | None,
+    out: Path | None,
+    n_boot: int,
+    level: float,
+) -> None:
+    """Trade-off over a method option (the paper's Figure 3): x metric against each y metric.
+
+    Records of the same method and dataset that differ only in --param form a curve; each
+    point carries its CI on both axes; the chosen setting is circled.
+    """
+    from auhead_bench.reporting.inputs import load_runs
+    from auhead_bench.reporting.plots import _UNSET, parse_option_value, plot_tradeoff
+
+    loaded = load_runs(run_dirs)
+    paths = plot_tradeoff(
+        loaded,
+        param=param,
+        x=x,
+        ys=_split(y),
+        out=_prefix(out, run_dirs, f"tradeoff-{param}"),
+        chosen=_UNSET if chosen is None else parse_option_value(chosen),
+        method=method,
+        dataset=dataset,
+        title=title,
+        n_boot=n_boot,
+        level=level,
+    )
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+@plot.command("pareto")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--x", "x", required=True, help="Metric id on the x axis.")
+@click.option("--y", "y", required=True, help="Metric id on the y axis.")
+@click.option("--dataset", help="Only this dataset id (default: one panel per dataset).")
+@click.option("--title", help="Figure title.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output path without suffix; .png and .svg are written. "
+    "Default: RUN_DIR/plots/pareto-X-Y.",
+)
+@boot_options
+@friendly
+def pareto(
+    run_dirs: tuple[Path, ...],
+    x: str,
+    y: str,
+    dataset: str | None,
+    title: str | None,
+    out: Path | None,
+    n_boot: int,
+    level: float,
+) -> None:
+    """Methods on two metrics with CIs; the Pareto front (each metric's direction) joined."""
+    from auhead_bench.reporting.inputs import load_runs
+    from auhead_bench.reporting.plots import plot_pareto
+
+    loaded = load_runs(run_dirs)
+    paths = plot_pareto(
+        loaded,
+        x=x,
+        y=y,
+        out=_prefix(out, run_dirs, f"pareto-{x}-{y}"),
+        dataset=dataset,
+        title=title,
+        n_boot=n_boot,
+        level=level,
+    )
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+# ---- leaderboard ---------------------------------------------------------------------------
+
+
+@click.group("leaderboard")
+def leaderboard() -> None:
+    """Build or preview the static leaderboard site."""
+
+
+def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        parts = _split(value)
+        if len(parts) != 2:
+            raise BenchError(
+                f"--pareto {value!r} is not two metric ids", fix="e.g. --pareto fid,lse_c"
+            )
+        out.append((parts[0], parts[1]))
+    return out
+
+
+def _tradeoffs(values: tuple[str, ...]) -> list[tuple[str, str | None, list[str] | None]]:
+    out = []
+    for value in values:
+        param, _, rest = value.partition(":")
+        x, _, ys = rest.partition(":")
+        if not param or (rest and not (x and ys)):
+            raise BenchError(
+                f"--tradeoff {value!r} is not PARAM or PARAM:X:Y1,Y2",
+                fix="e.g. --tradeoff s_au:fid:emotion_acc,au_mae",
+            )
+        out.append((param, x or None, _split(ys) or None))
+    return out
+
+
+@leaderboard.command("build")
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    help="Folder of published run records (default: the repository's leaderboard/results).",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Site folder to write.")
+@click.option(
+    "--template",
+    type=click.Path(path_type=Path),
+    help="Site template folder (default: the repository's leaderboard/template).",
+)
+@click.option(
+    "--pareto",
+    "pareto_pairs",
+    multiple=True,
+    help="X,Y metric pair for a Pareto plot (repeatable; default: the first two metrics).",
+)
+@click.option(
+    "--tradeoff",
+    "tradeoffs",
+    multiple=True,
+    help="PARAM or PARAM:X:Y1,Y2 for a trade-off plot (repeatable; default: every method "
+    "option swept over 3+ values).",
+)
+@click.option("--no-plots", is_flag=True, help="Leave plots out (faster).")
+@click.option("--strict", is_flag=True, help="Exit 1 when any record is rejected.")
+@boot_options
+@friendly
+def build(
+    results: Path | None,
+    out: Path,
+    template: Path | None,
+    pareto_pairs: tuple[str, ...],
+    tradeoffs: tuple[str, ...],
+    no_plots: bool,
+    strict: bool,
+    n_boot: int,
+    level: float,
+) -> None:
+    """Validate every record and write a static site that opens from disk.
+
+    Invalid records are listed with the reason and left out; the rest still build.
+    """
+    from auhead_bench.reporting.leaderboard import build_site
+
+    site = build_site(
+        out,
+        results=results,
+        template=template,
+        plots=not no_plots,
+        pareto=_pairs(pareto_pairs) or None,
+        tradeoff=_tradeoffs(tradeoffs) or None,
+        n_boot=n_boot,
+        level=level,
+    )
+    for item in site.rejected:
+        click.echo(f"rejected {item.path}: {item.reason}", err=True)
+    for warning in site.warnings:
+        click.echo(f"note: {warning}", err=True)
+    click.echo(
+        f"built {site.index} from {len(site.accepted)} records "
+        f"({len(site.rejected)} rejected, {len(site.plots)} plots)"
+    )
+    if strict and site.rejected:
+        raise SystemExit(1)
+
+
+@leaderboard.command("serve")
+@click.argument("site", type=click.Path(path_type=Path))
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+@friendly
+def serve(site: Path, port: int) -> None:
+    """Preview a built SITE at http://127.0.0.1:PORT/ (local only; Ctrl-C stops)."""
+    from auhead_bench.reporting.leaderboard import make_server
+
+    server = make_server(site, port)
+    host, bound = server.server_address[:2]
+    click.echo(f"serving {site} at http://{host}:{bound}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+COMMANDS = (table, plot, leaderboard)

@@ -1,0 +1,97 @@
+"""Finding and loading run records from what a user passes: run folders, record folders, files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from auhead_bench.errors import BenchError
+from auhead_bench.records import RunRecord, dump_record, load_record
+
+MANIFEST = "run.json"  # written by the runner beside records/; it is not a record
+NOT_RECORDS = frozenset({MANIFEST, "table.json"})  # the runner's other JSON outputs
+
+
+@dataclass(frozen=True)
+class LoadedRecord:
+    """A validated record, the file it came from, and the unique label a table row shows."""
+
+    record: RunRecord
+    path: Path | None
+    label: str
+
+
+def find_record_files(path: Path) -> list[Path]:
+    """Record files under ``path``: a record file, a run folder (records/*.json) or a folder."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise BenchError(
+            "no such file or folder",
+            path=path,
+            fix="pass a run folder written by `auhead-bench run --out` or a record .json",
+        )
+    folder = path / "records" if (path / "records").is_dir() else path
+    files = sorted(p for p in folder.glob("*.json") if p.name not in NOT_RECORDS)
+    if not files:
+        raise BenchError(
+            "no run records (*.json) found",
+            path=path,
+            fix="pass a run folder written by `auhead-bench run --out` (it holds records/*.json)",
+        )
+    return files
+
+
+def _run_name(path: Path | None) -> str:
+    """The run folder a record came from, to tell apart rows with the same experiment."""
+    if path is None:
+        return "?"
+    parent = path.parent
+    return parent.parent.name if parent.name == "records" else parent.name
+
+
+def label_records(
+    records: Iterable[tuple[RunRecord, Path | None]],
+) -> list[LoadedRecord]:
+    """Drop exact duplicates; give rows of the same experiment and dataset distinct labels."""
+    unique: list[tuple[RunRecord, Path | None]] = []
+    seen: set[str] = set()
+    for record, path in records:
+        digest = json.dumps(dump_record(record), sort_keys=True)
+        if digest in seen:
+            continue
+        seen.add(digest)
+        unique.append((record, path))
+    counts: dict[tuple[str, str], int] = {}
+    for record, _ in unique:
+        key = (record.experiment, record.dataset.id)
+        counts[key] = counts.get(key, 0) + 1
+    out: list[LoadedRecord] = []
+    used: set[tuple[str, str]] = set()
+    for record, path in unique:
+        label = record.experiment
+        if counts[(record.experiment, record.dataset.id)] > 1:
+            label = f"{record.experiment} ({_run_name(path)})"
+        base, i = label, 2
+        while (label, record.dataset.id) in used:
+            label, i = f"{base} #{i}", i + 1
+        used.add((label, record.dataset.id))
+        out.append(LoadedRecord(record=record, path=path, label=label))
+    return out
+
+
+def load_runs(paths: Iterable[Path]) -> list[LoadedRecord]:
+    """Every record under ``paths``; a malformed file stops with a one-line error naming it."""
+    loaded: list[tuple[RunRecord, Path | None]] = []
+    for path in paths:
+        for file in find_record_files(Path(path)):
+            loaded.append((load_record(file), file))
+    return label_records(loaded)
+
+
+def from_records(records: Iterable[RunRecord]) -> list[LoadedRecord]:
+    """Records already in memory (the runner's), labelled the same way."""
+    return label_records((r, None) for r in records)

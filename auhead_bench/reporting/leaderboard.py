@@ -1,0 +1,559 @@
+"""The static leaderboard: validated records in, a folder of HTML/CSS/JS out, opened from disk.
+
+Submitted records are untrusted. Each is validated (schema, provenance, numbers that agree with
+their own per-clip values); a bad one is listed with its reason and the rest still build.
+Every string from a record reaches HTML only through Jinja autoescape and never appears in a
+URL, a file name or a script: links and ids are built from sanitised slugs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import re
+import shlex
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auhead_bench.errors import BenchError, one_line
+from auhead_bench.records import RunRecord, dump_record, load_record
+from auhead_bench.reporting import plots as plotting
+from auhead_bench.reporting.inputs import NOT_RECORDS, LoadedRecord, label_records
+from auhead_bench.reporting.tables import (
+    ARROW,
+    Cell,
+    Report,
+    Row,
+    build_report,
+    format_bytes,
+    format_seconds,
+    main_frame,
+    to_json,
+    to_latex,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MARKER = ".auhead-leaderboard"  # marks a folder this builder owns and may overwrite
+MANAGED = ("index.html", "assets", "records", "reproduce", "downloads", "plots")
+MAX_CLIP_ROWS = 2000  # per-clip rows shown on a record page; the raw JSON has them all
+REL_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A results file that did not make it onto the site, and why (one line)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class Site:
+    """What a build wrote and what it left out."""
+
+    out: Path
+    accepted: list[LoadedRecord]
+    rejected: list[Rejected]
+    plots: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def index(self) -> Path:
+        return self.out / "index.html"
+
+
+def default_results_dir() -> Path:
+    return REPO_ROOT / "leaderboard" / "results"
+
+
+def default_template_dir() -> Path:
+    return REPO_ROOT / "leaderboard" / "template"
+
+
+# ---- validation ----------------------------------------------------------------------------
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-9)
+
+
+def record_problems(record: RunRecord) -> list[str]:
+    """What the schema cannot see: provenance filled in, numbers that match their per-clip data."""
+    problems: list[str] = []
+    prov = record.provenance
+    for name in ("auhead_bench", "python", "platform", "device"):
+        if not str(getattr(prov, name)).strip():
+            problems.append(f"provenance.{name} is empty")
+    if not prov.packages:
+        problems.append("provenance.packages is empty")
+    if not record.seeds:
+        problems.append("seeds is empty")
+    if not record.metrics:
+        problems.append("the record has no metrics")
+    seeds, clips = set(record.seeds), set(record.clip_ids)
+    for key, result in record.metrics.items():
+        where = f"metrics.{key}"
+        if result.metric_id != key:
+            problems.append(f"{where}.metric_id is {result.metric_id!r}")
+        per_seed = [v for v in result.per_seed.values() if v is not None]
+        if any(not math.isfinite(v) for v in per_seed):
+            problems.append(f"{where}.per_seed has a non-finite value")
+            continue
+        if result.status == "ok":
+            if result.value is None or not math.isfinite(result.value):
+                problems.append(f"{where}: status ok without a finite value")
+                continue
+            if per_seed and not _close(sum(per_seed) / len(per_seed), result.value):
+                problems.append(f"{where}.value is not the mean of its per_seed values")
+        elif result.value is not None:
+            problems.append(f"{where}: status {result.status} with a value")
+        for clip in result.per_clip:
+            if clip.seed not in seeds or clip.clip_id not in clips:
+                problems.append(f"{where}.per_clip names clip {clip.clip_id!r} seed {clip.seed}")
+                break
+        scored = [c for c in result.per_clip if c.value is not None]
+        if not scored:
+            continue  # a distribution metric keeps no per-clip values
+        if result.status == "ok" and result.n != len(scored):
+            problems.append(f"{where}.n is {result.n} but {len(scored)} clips have values")
+        for seed, value in result.per_seed.items():
+            values = [c.value for c in scored if str(c.seed) == seed and c.value is not None]
+            if value is not None and values and not _close(sum(values) / len(values), value):
+                problems.append(f"{where}.per_seed[{seed}] is not the mean of its clips")
+                break
+    return problems
+
+
+def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
+    """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted."""
+    results = Path(results)
+    if not results.is_dir():
+        raise BenchError(
+            "results folder not found",
+            path=results,
+            fix="pass --results a folder of run records (*.json)",
+        )
+    accepted: list[tuple[RunRecord, Path | None]] = []
+    rejected: list[Rejected] = []
+    owners: dict[str, Path] = {}
+    for path in sorted(p for p in results.rglob("*.json") if p.name not in NOT_RECORDS):
+        shown = path.relative_to(results)
+        try:
+            record = load_record(path)
+        except BenchError as exc:
+            reason = one_line(exc)
+            prefix = f"{path}: "
+            rejected.append(
+                Rejected(shown, reason[len(prefix) :] if reason.startswith(prefix) else reason)
+            )
+            continue
+        problems = record_problems(record)
+        if record.record_id in owners:
+            problems.insert(
+                0, f"duplicate record_id {record.record_id!r} (also in {owners[record.record_id]})"
+            )
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            rejected.append(Rejected(shown, f"{problems[0]}{more}"))
+            continue
+        owners[record.record_id] = shown
+        accepted.append((record, path))
+    return label_records(accepted), rejected
+
+
+# ---- names, links, reproduce ---------------------------------------------------------------
+
+
+def slug(text: str, used: set[str] | None = None) -> str:
+    """A file-name- and id-safe name for a record string; a short hash keeps distinct ids apart."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:60] or "x"
+    if safe != text or (used is not None and safe in used):
+        safe = f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    if used is not None:
+        used.add(safe)
+    return safe
+
+
+def reproduce_config(record: RunRecord) -> dict[str, Any]:
+    """The run config that reproduces ``record`` (metric options are not in records)."""
+    return {
+        "name": record.experiment,
+        "methods": [{"id": record.method.id, "options": record.method.options}],
+        "datasets": [{"id": record.dataset.id, "options": record.dataset.options}],
+        "metrics": list(record.metrics),
+        "seeds": list(record.seeds),
+        "device": (record.provenance.device.split() or ["auto"])[0],
+    }
+
+
+def reproduce_command(record: RunRecord, config_name: str) -> str:
+    """Shell lines: install what made the record (the commit, or the release), then run."""
+    prov = record.provenance
+    lines = []
+    if prov.git_commit and re.fullmatch(r"[0-9a-f]{7,64}", prov.git_commit):
+        lines += [
+            "# in a clone of the auhead-bench repository",
+            f"git checkout {prov.git_commit}",
+            "pip install -e .",
+        ]
+    else:
+        lines.append(f"pip install {shlex.quote(f'auhead-bench=={prov.auhead_bench}')}")
+    extra = sorted(
+        {
+            (p.distribution, p.version)
+            for p in prov.plugins
+            if p.distribution and p.distribution != "auhead-bench"
+        },
+        key=lambda dv: (dv[0], dv[1] or ""),
+    )
+    for dist, version in extra:
+        lines.append(f"pip install {shlex.quote(f'{dist}=={version}' if version else dist)}")
+    run_dir = f"runs/{Path(config_name).stem}"
+    lines.append(f"auhead-bench run {shlex.quote(config_name)} --out {shlex.quote(run_dir)}")
+    return "\n".join(lines)
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+
+def _environment(template: Path) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template)),
+        autoescape=True,  # every template, whatever its name: record strings are untrusted
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["tojson_text"] = lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return env
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _sort_value(value: float | None) -> str:
+    """What the sort script compares: a float literal, or '' (always sorted last)."""
+    return "" if value is None or not math.isfinite(value) else repr(float(value))
+
+
+def _cell_view(cell: Cell, href: str) -> dict[str, Any]:
+    return {
+        "text": cell.value_text(),
+        "detail": cell.detail_text(),
+        "tooltip": cell.tooltip(),
+        "sort": _sort_value(cell.value),
+        "best": cell.best,
+        "empty": cell.value is None,
+        "href": href,
+    }
+
+
+def _row_view(row: Row, report: Report, pages: dict[str, str], anchors: dict[str, str]) -> dict:
+    page = pages[row.record.record_id]
+    cost = row.cost
+    return {
+        "label": row.label,
+        "method": row.record.method.id,
+        "options": row.record.method.options,
+        "href": f"records/{page}.html",
+        "reproduce": f"records/{page}.html#reproduce",
+        "command": reproduce_command(row.record, f"{page}.yaml"),
+        "seeds": row.record.seeds,
+        "cells": [
+            _cell_view(row.cells[c.metric_id], f"records/{page}.html#metric-{anchors[c.metric_id]}")
+            for c in report.columns
+        ],
+        "spf": format_seconds(cost.seconds_per_frame) if cost.seconds_per_frame else "",
+        "spf_sort": _sort_value(cost.seconds_per_frame),
+        "mem": format_bytes(cost.peak_memory_bytes) if cost.peak_memory_bytes else "",
+        "mem_sort": _sort_value(cost.peak_memory_bytes),
+        "device": cost.device,
+    }
+
+
+def _default_order(rows: list[Row], report: Report) -> list[Row]:
+    """Best first on the first metric column (its direction honoured), missing values last."""
+    if not report.columns:
+        return rows
+    first = report.columns[0]
+    sign = -1.0 if first.higher_is_better else 1.0
+
+    def key(row: Row) -> tuple[int, float]:
+        value = row.cells[first.metric_id].value
+        return (1, 0.0) if value is None else (0, sign * value)
+
+    return sorted(rows, key=key)
+
+
+def _record_page(row: Row, report: Report, anchors: dict[str, str], page: str) -> dict:
+    record = row.record
+    config = reproduce_config(record)
+    config_name = f"{page}.yaml"
+    metrics = []
+    for column in report.columns:
+        result = record.metrics.get(column.metric_id)
+        if result is None:
+            continue
+        cell = row.cells[column.metric_id]
+        est = cell.estimate
+        metrics.append(
+            {
+                "id": column.metric_id,
+                "anchor": anchors[column.metric_id],
+                "arrow": ARROW[result.higher_is_better],
+                "status": result.status,
+                "value": cell.value_text(),
+                "ci": (
+                    f"[{est.ci_low:.6g}, {est.ci_high:.6g}]"
+                    if est.ci_low is not None and est.ci_high is not None
+                    else (est.note or "")
+                ),
+                "seed_std": _fmt(est.seed_std),
+                "per_seed": result.per_seed,
+                "n": result.n,
+                "n_skipped": result.n_skipped,
+                "reason": result.reason or "",
+                "protocol": result.protocol,
+                "plugin": result.plugin.model_dump() if result.plugin else None,
+            }
+        )
+    clip_rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for metric_id, result in record.metrics.items():
+        for clip in result.per_clip:
+            entry = clip_rows.setdefault(
+                (clip.clip_id, clip.seed),
+                {"clip": clip.clip_id, "seed": clip.seed, "labels": clip.labels, "values": {}},
+            )
+            entry["values"][metric_id] = (
+                _fmt(clip.value) if clip.value is not None else f"— {clip.reason or ''}"
+            )
+    generations = record.generations
+    return {
+        "row": row,
+        "record": record,
+        "metrics": metrics,
+        "metric_ids": list(record.metrics),
+        "clips": list(clip_rows.values())[:MAX_CLIP_ROWS],
+        "clips_total": len(clip_rows),
+        "max_clip_rows": MAX_CLIP_ROWS,
+        "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        "config_href": f"../reproduce/{config_name}",
+        "config_name": config_name,
+        "command": reproduce_command(record, config_name),
+        "json_href": f"{page}.json",
+        "n_ok": sum(g.status == "ok" for g in generations),
+        "n_failed": sum(g.status == "failed" for g in generations),
+        "errors": sorted({g.error for g in generations if g.error})[:20],
+        "cost": row.cost,
+        "spf": format_seconds(row.cost.seconds_per_frame) if row.cost.seconds_per_frame else "",
+        "mem": format_bytes(row.cost.peak_memory_bytes) if row.cost.peak_memory_bytes else "",
+    }
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out`` or reuse a folder this builder made; never clobber anything else."""
+    if out.exists() and not out.is_dir():
+        raise BenchError("exists and is not a folder", path=out, fix="pass --out a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise BenchError(
+            "folder is not empty and was not built by `auhead-bench leaderboard build`",
+            path=out,
+            fix="pass --out an empty or new folder",
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in MANAGED:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    (out / MARKER).write_text("built by auhead-bench leaderboard build; safe to delete\n")
+
+
+def _plots(
+    accepted: list[LoadedRecord],
+    report: Report,
+    out: Path,
+    pareto: Sequence[tuple[str, str]] | None,
+    tradeoff: Sequence[tuple[str, str | None, list[str] | None]] | None,
+    warnings: list[str],
+    boot: dict[str, Any],
+) -> list[dict[str, str]]:
+    """Pareto and trade-off figures; a figure that cannot be drawn becomes a warning."""
+    ids = [c.metric_id for c in report.columns]
+    if pareto is None:
+        pareto = [(ids[0], ids[1])] if len(ids) >= 2 else []
+    sweeps: list[tuple[str | None, str, str | None, list[str] | None]]
+    if tradeoff is None:
+        sweeps = [(method, param, None, None) for method, param in plotting.sweeps(accepted)]
+    else:
+        sweeps = [(None, param, x, ys) for param, x, ys in tradeoff]
+    made: list[dict[str, str]] = []
+    used: set[str] = set()
+    for x, y in pareto:
+        name = slug(f"pareto-{x}-{y}", used)
+        try:
+            plotting.plot_pareto(accepted, x=x, y=y, out=out / "plots" / name, **boot)
+        except BenchError as exc:
+            warnings.append(f"pareto plot {x} vs {y} skipped: {one_line(exc)}")
+            continue
+        made.append({"title": f"Pareto front: {x} vs {y}", "name": name})
+    for method, param, x, ys in sweeps:
+        x_id = x or (ids[0] if ids else "")
+        y_ids = ys or [i for i in ids if i != x_id][:2]
+        name = slug(f"tradeoff-{method}-{param}" if method else f"tradeoff-{param}", used)
+        try:
+            plotting.plot_tradeoff(
+                accepted,
+                param=param,
+                x=x_id,
+                ys=y_ids,
+                method=method,
+                out=out / "plots" / name,
+                **boot,
+            )
+        except BenchError as exc:
+            warnings.append(f"trade-off plot over {param} skipped: {one_line(exc)}")
+            continue
+        made.append(
+            {"title": f"Trade-off over {param}: {x_id} vs {', '.join(y_ids)}", "name": name}
+        )
+    return made
+
+
+def build_site(
+    out: Path,
+    *,
+    results: Path | None = None,
+    template: Path | None = None,
+    plots: bool = True,
+    pareto: Sequence[tuple[str, str]] | None = None,
+    tradeoff: Sequence[tuple[str, str | None, list[str] | None]] | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Site:
+    """Validate every record under ``results`` and write the static site to ``out``."""
+    results = Path(results) if results is not None else default_results_dir()
+    template = Path(template) if template is not None else default_template_dir()
+    if not (template / "index.html.j2").is_file():
+        raise BenchError(
+            "leaderboard template not found (index.html.j2 missing)",
+            path=template,
+            fix="pass --template the repository's leaderboard/template folder",
+        )
+    accepted, rejected = collect(results)
+    out = Path(out)
+    _prepare_out(out)
+    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    report = build_report(accepted, by=(), **boot)
+    site = Site(out=out, accepted=accepted, rejected=rejected)
+
+    shutil.copytree(template / "assets", out / "assets")
+    for sub in ("records", "reproduce", "downloads", "plots"):
+        (out / sub).mkdir()
+    used: set[str] = set()
+    pages = {item.record.record_id: slug(item.record.record_id, used) for item in accepted}
+    anchor_used: set[str] = set()
+    anchors = {c.metric_id: slug(c.metric_id, anchor_used) for c in report.columns}
+    env = _environment(template)
+
+    record_page = env.get_template("record.html.j2")
+    for row in report.rows:
+        page = pages[row.record.record_id]
+        context = _record_page(row, report, anchors, page)
+        (out / "records" / f"{page}.html").write_text(record_page.render(root="../", **context))
+        (out / "records" / f"{page}.json").write_text(
+            json.dumps(dump_record(row.record), indent=2, ensure_ascii=False) + "\n"
+        )
+        (out / "reproduce" / f"{page}.yaml").write_text(context["config_yaml"])
+
+    main_frame(report).to_csv(out / "downloads" / "leaderboard.csv", index=False)
+    (out / "downloads" / "leaderboard.tex").write_text(to_latex(report, ["main"]))
+    table = to_json(report, ["main"])
+    for row in table["rows"]:  # a published file names no path of the machine that built it
+        row["source"] = f"records/{pages[row['record_id']]}.json"
+    (out / "downloads" / "leaderboard.json").write_text(
+        json.dumps(table, indent=2, ensure_ascii=False) + "\n"
+    )
+    if plots and len(accepted) > 0:
+        site.plots = _plots(accepted, report, out, pareto, tradeoff, site.warnings, boot)
+
+    tables = []
+    for dataset in report.datasets:
+        rows = _default_order([r for r in report.rows if r.dataset == dataset], report)
+        tables.append(
+            {
+                "dataset": dataset,
+                "anchor": slug(f"dataset-{dataset}"),
+                "rows": [_row_view(r, report, pages, anchors) for r in rows],
+            }
+        )
+    index = env.get_template("index.html.j2").render(
+        root="",
+        columns=[
+            {"id": c.metric_id, "arrow": c.arrow, "higher": c.higher_is_better}
+            for c in report.columns
+        ],
+        tables=tables,
+        has_time=report.has_time,
+        has_memory=report.has_memory,
+        plots=site.plots,
+        rejected=rejected,
+        warnings=site.warnings,
+        n_records=len(accepted),
+        level=level,
+        n_boot=n_boot,
+    )
+    (out / "index.html").write_text(index)
+    return site
+
+
+# ---- preview server ------------------------------------------------------------------------
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files with headers that keep a browser from guessing types or running inline JS."""
+
+    def end_headers(self) -> None:
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def make_server(site: Path, port: int = 8000) -> ThreadingHTTPServer:
+    """An HTTP server for ``site`` on 127.0.0.1 only: a preview, never a public server."""
+    site = Path(site)
+    if not (site / "index.html").is_file():
+        raise BenchError(
+            "no index.html: not a built leaderboard site",
+            path=site,
+            fix="run `auhead-bench leaderboard build --out SITE` first",
+        )
+    handler = functools.partial(_Handler, directory=str(site))
+    try:
+        return ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise BenchError(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror})", fix="pass another --port"
+        ) from None

@@ -1,0 +1,386 @@
+"""The shared extraction stage and the metrics: every video decoded once, features cached.
+
+Scoring walks clip by clip: the ground truth of a clip is decoded once and shared by every
+method, seed and metric that needs it; each generated video is decoded once for all metrics;
+each extractor runs once per video (its output cached by content). Per-clip scores are cached
+too, so a resumed run recomputes nothing it had finished.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auhead_bench import media
+from auhead_bench.cache import Cache, content_key
+from auhead_bench.errors import BenchError, MediaError, one_line
+from auhead_bench.extractor import Extractor
+from auhead_bench.features import VideoFeatures
+from auhead_bench.metric import (
+    ClipScore,
+    ClipSkipped,
+    DistributionMetric,
+    Metric,
+    NotComputed,
+    PerClipMetric,
+)
+from auhead_bench.plan import Component
+from auhead_bench.plugins import Registry
+from auhead_bench.prepare import PreparedClip
+from auhead_bench.records import ClipValue, MetricResult, PluginRef
+
+BUILTIN_FEATURES = ("frames", "audio")
+
+
+@dataclass
+class Scorable:
+    """One generation to score: which clip, which seed, where the video is (None: failed)."""
+
+    clip: PreparedClip
+    seed: int
+    path: Path | None
+    content_sha256: str | None
+    error: str | None = None
+
+
+@dataclass
+class FeatureError:
+    message: str
+    transient: bool  # a crash (retried next run), not a property of the video (no face)
+
+
+@dataclass
+class Outcome:
+    """One metric on one clip: a value, or None and the reason."""
+
+    value: float | None
+    reason: str | None
+    info: dict[str, Any] = field(default_factory=dict)
+    cacheable: bool = True
+
+
+Loaded = tuple[VideoFeatures, dict[str, FeatureError]]
+
+
+class Features:
+    """Decodes videos and runs extractors, caching extractor outputs by content."""
+
+    def __init__(self, registry: Registry, cache: Cache, device: str):
+        self.registry = registry
+        self.cache = cache
+        self.device = device
+        self._extractors: dict[str, Extractor] = {}
+        self._ready: set[str] = set()
+
+    def extractor(self, ident: str, ready: bool = False) -> Extractor:
+        """The run's one instance of an extractor; ``ready`` also loads its models (once)."""
+        if ident not in self._extractors:
+            self._extractors[ident] = self.registry.get("extractor", ident).cls()
+        instance = self._extractors[ident]
+        if ready and ident not in self._ready:
+            instance.setup(self.device)
+            self._ready.add(ident)
+        return instance
+
+    def spec(self, ident: str) -> dict[str, Any]:
+        """What identifies an extractor's output: recorded, and part of every cache key."""
+        ex = self.extractor(ident)
+        return {"id": ident, "version": ex.version, "params": ex.params(), "weights": ex.weights()}
+
+    def load(self, path: Path, sha: str, needs: set[str]) -> Loaded:
+        """Decode once and run each needed extractor once (cached). Returns features, errors."""
+        video = media.decode_video(path)
+        features: dict[str, dict[str, np.ndarray]] = {}
+        errors: dict[str, FeatureError] = {}
+        for ident in sorted(needs - set(BUILTIN_FEATURES)):
+            key = content_key(kind="features", video=sha, extractor=self.spec(ident))
+            entry = self.cache.get("features", key)
+            if entry is None:
+                try:
+                    arrays, error = self.extractor(ident, ready=True).extract(video), None
+                except MediaError as exc:  # e.g. no face: an outcome, cached like features
+                    arrays, error = {}, one_line(exc.message)
+                except Exception as exc:  # a crash is not cached: the next run tries again
+                    message = f"{ident} failed: {type(exc).__name__}: {one_line(exc)}"
+                    errors[ident] = FeatureError(message, True)
+                    continue
+                with self.cache.put("features", key, label=f"{ident}/{sha[:12]}") as tmp:
+                    if error is None:
+                        np.savez(tmp / "arrays.npz", **arrays)
+                    else:
+                        (tmp / "error.txt").write_text(error)
+                entry = self.cache.path("features", key)
+            if (entry / "error.txt").is_file():
+                errors[ident] = FeatureError((entry / "error.txt").read_text(), False)
+            else:
+                with np.load(entry / "arrays.npz") as data:
+                    features[ident] = {name: data[name] for name in data.files}
+        return VideoFeatures(video=video, content_sha256=sha, features=features), errors
+
+
+class Scorer:
+    """Scores the generations of several records, clip-major, and aggregates per record."""
+
+    def __init__(
+        self,
+        metrics: list[Component],
+        seeds: list[int],
+        features: Features,
+        cache: Cache,
+        device: str,
+        say: Callable[[str], None],
+    ):
+        self.components = metrics
+        self.seeds = seeds
+        self.features = features
+        self.cache = cache
+        self.metrics: list[tuple[Component, Metric]] = []
+        self.not_computed: dict[str, str] = {}
+        for component in metrics:
+            metric = component.entry.cls(component.options)
+            try:
+                metric.setup(device)
+            except NotComputed as exc:
+                self.not_computed[component.id] = one_line(exc)
+                say(f"[yellow]{component.id} not computed: {one_line(exc)}")
+                continue
+            self.metrics.append((component, metric))
+        self.values: dict[str, dict[str, list[ClipValue]]] = {}
+        self.states: dict[tuple[str, int, str], DistributionMetric] = {}
+
+    def weights(self) -> dict[str, str]:
+        weights: dict[str, str] = {}
+        for _, metric in self.metrics:
+            weights.update(metric.weights())
+        return weights
+
+    def extractor_specs(self) -> dict[str, dict[str, Any]]:
+        return {
+            ident: self.features.spec(ident)
+            for component in self.components
+            for ident in component.entry.cls.needs
+            if ident not in BUILTIN_FEATURES
+        }
+
+    # ---- per clip --------------------------------------------------------------------------
+
+    def score_clip(
+        self, clip: PreparedClip, items: dict[str, list[Scorable]], advance: Callable[[], None]
+    ) -> None:
+        """Score every record's generations of one clip; the ground truth is decoded once."""
+        truth: list[Loaded] = []
+
+        def ground_truth() -> Loaded:
+            if not truth:
+                needs = {n for _, m in self.metrics if m.needs_ground_truth for n in m.needs}
+                truth.append(self.features.load(clip.clip.video, clip.content_sha256, needs))
+            return truth[0]
+
+        for record_id, scorables in items.items():
+            for item in scorables:
+                self._score_item(record_id, item, ground_truth)
+                advance()
+
+    def _score_item(self, record_id: str, item: Scorable, ground_truth: Callable[[], Loaded]):
+        values = self.values.setdefault(record_id, {c.id: [] for c, _ in self.metrics})
+        labels = item.clip.clip.labels()
+
+        def put(metric_id: str, outcome: Outcome) -> None:
+            values[metric_id].append(
+                ClipValue(
+                    clip_id=item.clip.id,
+                    seed=item.seed,
+                    value=outcome.value,
+                    reason=outcome.reason,
+                    info=outcome.info,
+                    labels=labels,
+                )
+            )
+
+        if item.path is None:
+            for component, _ in self.metrics:
+                put(component.id, Outcome(None, f"generation failed: {item.error}"))
+            return
+        pending: list[tuple[Component, Metric, str | None]] = []
+        for component, metric in self.metrics:
+            if isinstance(metric, PerClipMetric):
+                key = self._score_key(component, metric, item)
+                cached = self.cache.read_json("scores", key)
+                if cached is not None:
+                    put(component.id, Outcome(cached["value"], cached["reason"], cached["info"]))
+                    continue
+                pending.append((component, metric, key))
+            else:
+                pending.append((component, metric, None))
+        if not pending:
+            return
+        needs = {n for _, m, _ in pending for n in m.needs}
+        try:
+            generated, gen_errors = self.features.load(item.path, item.content_sha256, needs)
+        except MediaError as exc:
+            for component, _, _ in pending:
+                put(component.id, Outcome(None, f"generated video unusable: {one_line(exc)}"))
+            return
+        truth, truth_errors = None, {}
+        if any(m.needs_ground_truth for _, m, _ in pending):
+            truth, truth_errors = ground_truth()
+        for component, metric, key in pending:
+            problems = [
+                (side, errors[n])
+                for side, errors in (("generated", gen_errors), ("ground truth", truth_errors))
+                for n in metric.needs
+                if n in errors
+            ]
+            if problems:
+                outcome = Outcome(
+                    None,
+                    "; ".join(f"{side}: {e.message}" for side, e in problems),
+                    cacheable=not any(e.transient for _, e in problems),
+                )
+            else:
+                reference = truth if metric.needs_ground_truth else None
+                outcome = self._apply(record_id, metric, generated, reference, item)
+            if key is not None and outcome.cacheable:
+                self.cache.write_json(
+                    "scores",
+                    key,
+                    {"value": outcome.value, "reason": outcome.reason, "info": outcome.info},
+                    label=f"{component.id}/{item.clip.id}",
+                )
+            put(component.id, outcome)
+
+    def _apply(
+        self,
+        record_id: str,
+        metric: Metric,
+        generated: VideoFeatures,
+        ground_truth: VideoFeatures | None,
+        item: Scorable,
+    ) -> Outcome:
+        """One clip through one metric. Skips (no face...) are cached; crashes are not."""
+        try:
+            if isinstance(metric, DistributionMetric):
+                self._state(record_id, item.seed, metric).update(
+                    generated, ground_truth, item.clip.clip
+                )
+                return Outcome(None, None, cacheable=False)
+            score = metric.score(generated, ground_truth, item.clip.clip)
+        except (ClipSkipped, MediaError) as exc:
+            return Outcome(None, one_line(exc))
+        except Exception as exc:  # a metric bug on one clip must not end the run
+            return Outcome(None, f"error: {type(exc).__name__}: {one_line(exc)}", cacheable=False)
+        value, info = (score.value, score.info) if isinstance(score, ClipScore) else (score, {})
+        if not np.isfinite(value):
+            return Outcome(None, f"non-finite value {value}", info=info)
+        return Outcome(float(value), None, info=info)
+
+    def _state(self, record_id: str, seed: int, metric: DistributionMetric) -> DistributionMetric:
+        """A fresh accumulator per (record, seed) sharing the set-up metric's models."""
+        slot = (record_id, seed, metric.id)
+        if slot not in self.states:
+            state = copy.copy(metric)
+            state.reset()
+            self.states[slot] = state
+        return self.states[slot]
+
+    def _score_key(self, component: Component, metric: Metric, item: Scorable) -> str:
+        return content_key(
+            kind="score",
+            metric=component.id,
+            protocol=metric.protocol(),
+            weights=metric.weights(),
+            extractors=[self.features.spec(n) for n in metric.needs if n not in BUILTIN_FEATURES],
+            generated=item.content_sha256,
+            ground_truth=item.clip.content_sha256 if metric.needs_ground_truth else None,
+        )
+
+    # ---- per record ------------------------------------------------------------------------
+
+    def results(
+        self, record_id: str, plugin_ref: Callable[[Any], PluginRef]
+    ) -> dict[str, MetricResult]:
+        """Every metric of one record, in the configured order."""
+        values = self.values.get(record_id, {c.id: [] for c, _ in self.metrics})
+        results: dict[str, MetricResult] = {}
+        for component, metric in self.metrics:
+            results[component.id] = self._aggregate(
+                record_id, component, metric, values[component.id], plugin_ref
+            )
+        for component in self.components:
+            if component.id in self.not_computed:
+                results[component.id] = MetricResult(
+                    metric_id=component.id,
+                    higher_is_better=component.entry.cls.higher_is_better,
+                    status="not_computed",
+                    reason=self.not_computed[component.id],
+                    options=component.options_json(),
+                    protocol=component.entry.cls(component.options).protocol(),
+                    plugin=plugin_ref(component.entry.plugin),
+                )
+        return {c.id: results[c.id] for c in self.components}
+
+    def _aggregate(
+        self,
+        record_id: str,
+        component: Component,
+        metric: Metric,
+        values: list[ClipValue],
+        plugin_ref: Callable[[Any], PluginRef],
+    ) -> MetricResult:
+        """Mean over seeds of the per-seed values; per-clip values kept with their reasons."""
+        per_seed: dict[str, float | None] = {}
+        failures: list[str] = []
+        for seed in self.seeds:
+            if isinstance(metric, DistributionMetric):
+                state = self.states.get((record_id, seed, metric.id))
+                try:
+                    per_seed[str(seed)] = float(state.compute()) if state else None
+                except BenchError as exc:
+                    per_seed[str(seed)] = None
+                    failures.append(f"seed {seed}: {one_line(exc)}")
+            else:
+                scored = [v.value for v in values if v.seed == seed and v.value is not None]
+                per_seed[str(seed)] = float(np.mean(scored)) if scored else None
+        if isinstance(metric, DistributionMetric):
+            # A distribution has no per-clip value: keep only the clips left out, with reasons.
+            n = sum(v.reason is None for v in values)
+            values = [v for v in values if v.reason is not None]
+            skipped = len(values)
+        else:
+            n = sum(v.value is not None for v in values)
+            skipped = len(values) - n
+        finite = [v for v in per_seed.values() if v is not None]
+        summary = summarise_reasons(values, n + skipped)
+        reason = "; ".join(failures + ([summary] if summary else [])) or None
+        common = dict(
+            metric_id=component.id,
+            higher_is_better=metric.higher_is_better,
+            protocol=metric.protocol(),
+            plugin=plugin_ref(component.entry.plugin),
+            n_skipped=skipped,
+            per_seed=per_seed,
+            per_clip=values,
+        )
+        if not finite:
+            return MetricResult(
+                status="failed", reason=reason or "no clip could be scored", n=0, **common
+            )
+        return MetricResult(status="ok", value=float(np.mean(finite)), n=n, reason=reason, **common)
+
+
+def summarise_reasons(values: list[ClipValue], total: int) -> str | None:
+    """'no face found in any of N frames (3/50)': why clips were not scored, grouped."""
+    reasons: dict[str, int] = {}
+    for v in values:
+        if v.reason:
+            short = re.sub(r"\d+", "N", v.reason.split(" -- ")[0])
+            reasons[short] = reasons.get(short, 0) + 1
+    if not reasons:
+        return None
+    return "; ".join(f"{reason} ({count}/{total})" for reason, count in sorted(reasons.items()))
