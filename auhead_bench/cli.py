@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,8 @@ def _add_plugin_commands() -> None:
 
 
 def main() -> None:
+    # Plugins warn through `logging` (e.g. a dataset skipping a wrongly named file).
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         _add_plugin_commands()
     except BenchError as exc:  # pragma: no cover - defensive

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 
 class Options(BaseModel):
     """Subclass this for a plugin's options; a typo in a config becomes an error, not a no-op."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def machine_specific(default: Any = PydanticUndefined, **kwargs: Any) -> Any:
+    """A field that says where something is on this machine (a checkout, an interpreter, a
+    folder), not what to compute. It is recorded and keys the cache, but is left out of
+    experiment names and record ids, so one benchmark has the same ids on every machine.
+    """
+    return Field(default, json_schema_extra={"machine_specific": True}, **kwargs)
+
+
+def is_machine_specific(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("machine_specific"))

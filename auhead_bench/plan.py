@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from auhead_bench.cache import content_key
 from auhead_bench.config import ComponentConfig, RunConfig, describe_validation_error
 from auhead_bench.errors import ConfigError
-from auhead_bench.options import Options
+from auhead_bench.options import Options, is_machine_specific
 from auhead_bench.plugins import Registered, Registry
 
 MAX_NAME = 80
@@ -58,22 +58,34 @@ class WorkUnit:
 
     @property
     def record_id(self) -> str:
-        """Stable file name: method, dataset and a hash of options, dataset options and seeds."""
+        """Stable file name: method, dataset and a hash of options, dataset options and seeds.
+
+        Machine-specific options (paths to checkouts, interpreters) are left out.
+        """
         digest = content_key(
             method=self.method.id,
-            options=self.method.options_json(),
+            options=portable_options(self.method.options),
             dataset=self.dataset.id,
-            dataset_options=self.dataset.options_json(),
+            dataset_options=portable_options(self.dataset.options),
             seeds=sorted(self.seeds),
         )[:10]
         return f"{self.method.id}__{self.dataset.id}__{digest}"
 
 
+def portable_options(options: Options) -> dict[str, Any]:
+    """Options without the machine-specific ones: what names an experiment anywhere."""
+    values = options.model_dump(mode="json")
+    fields = type(options).model_fields
+    return {k: v for k, v in values.items() if not is_machine_specific(fields[k])}
+
+
 def non_default_options(options: Options) -> dict[str, Any]:
-    """Options whose value differs from the field's default (required fields always count)."""
+    """Portable options whose value differs from the default (required ones always count)."""
     values = options.model_dump(mode="json")
     changed = {}
     for name, field in type(options).model_fields.items():
+        if is_machine_specific(field):
+            continue
         if field.is_required() or values[name] != _json(
             field.get_default(call_default_factory=True)
         ):

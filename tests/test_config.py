@@ -91,3 +91,17 @@ def test_experiment_names_are_readable_and_stable():
     assert [u.experiment for u in units] == ["static_frame[frame=3]", "static_frame"]
     assert units[0].record_id != units[1].record_id
     assert units[0].record_id == make_plan(config, get_registry()).units[0].record_id
+
+
+def test_machine_specific_options_do_not_name_experiments():
+    from auhead_bench.options import Options, machine_specific
+    from auhead_bench.plan import non_default_options, portable_options
+
+    class ToolOptions(Options):
+        repo: str = machine_specific()
+        steps: int = 20
+
+    here = ToolOptions(repo="/home/a/tool", steps=30)
+    there = ToolOptions(repo="/opt/tool", steps=30)
+    assert portable_options(here) == portable_options(there) == {"steps": 30}
+    assert non_default_options(here) == {"steps": 30}
