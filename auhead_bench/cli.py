@@ -220,6 +220,71 @@ def cache_info(cache_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  {kind:<12} {stats['entries']:>6} entries  {stats['bytes'] / 1e6:10.1f} MB")
 
 
+@cli.group()
+def weights() -> None:
+    """Model weights that plugins declare: list, pull (download once), verify."""
+
+
+@weights.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def weights_list(as_json: bool) -> None:
+    """Every declared weight file, where it comes from, and whether it is cached here."""
+    from auhead_bench.weights import local_path, registered_weights
+
+    rows = [
+        {"name": s.name, "file": s.filename, "source": s.source, "sha256": s.sha256,
+         "licence": s.licence, "description": s.description,
+         "cached": local_path(s).is_file(), "path": str(local_path(s))}
+        for s in registered_weights().values()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        mark = "cached " if row["cached"] else "missing"
+        click.echo(f"{mark}  {row['name']:<24} {row['licence']:<14} {row['description']}")
+
+
+def _specs(names: tuple[str, ...]):
+    from auhead_bench.errors import UnknownPluginError
+    from auhead_bench.weights import registered_weights
+
+    specs = registered_weights()
+    for name in names:
+        if name not in specs:
+            raise UnknownPluginError("weights", name, specs, "`auhead-bench weights list`")
+    return [specs[n] for n in names] if names else list(specs.values())
+
+
+@weights.command("pull")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Download again even if cached.")
+def weights_pull(names: tuple[str, ...], force: bool) -> None:
+    """Download NAMES (all declared weights without NAMES) into the weights cache."""
+    from auhead_bench.weights import pull
+
+    for spec in _specs(names):
+        click.echo(f"{spec.name}: {pull(spec, force=force)}")
+
+
+@weights.command("verify")
+@click.argument("names", nargs=-1)
+def weights_verify(names: tuple[str, ...]) -> None:
+    """Check cached files against their sha256; exit 1 if any is missing or differs."""
+    from auhead_bench.metric import NotComputed
+    from auhead_bench.weights import locate
+
+    bad = 0
+    for spec in _specs(names):
+        try:
+            click.echo(f"ok       {spec.name}: {locate(spec)}")
+        except NotComputed as exc:
+            bad += 1
+            click.echo(f"problem  {exc}")
+    if bad:
+        sys.exit(1)
+
+
 def _add_reporting_commands() -> None:
     from auhead_bench.reporting.commands import leaderboard, plot, table
 

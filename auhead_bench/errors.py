@@ -31,7 +31,7 @@ class ConfigError(BenchError):
 class UnknownPluginError(BenchError):
     """An id that no installed plugin registered."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    def __init__(self, kind: str, name: str, known: Iterable[str], listing: str | None = None):
         known = sorted(known)
         # Ids name protocols ("ssim_gauss11_rgb"), so a bare family name ("ssim") should
         # suggest its members as well as near-typos.
@@ -40,7 +40,7 @@ class UnknownPluginError(BenchError):
             dict.fromkeys(difflib.get_close_matches(name, known, n=3, cutoff=0.5) + family)
         )[:3]
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        listing = f"`auhead-bench ls {kind}s` lists the {len(known)} installed"
+        listing = listing or f"`auhead-bench ls {kind}s` lists the {len(known)} installed"
         super().__init__(
             f"unknown {kind} {name!r}" + (f"; {hint}" if hint else ""),
             fix=listing,

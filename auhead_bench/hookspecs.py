@@ -45,6 +45,14 @@ def register_extractors(register):
 
 
 @hookspec
+def register_weights(register):
+    """Declare weight files: ``register(WeightsSpec(...))`` (name, source, sha256, licence).
+
+    ``auhead-bench weights list|pull|verify`` act on every declared file.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add subcommands to the ``auhead-bench`` click group ``cli``."""
 

@@ -1,0 +1,167 @@
+"""Named model weights: where each file comes from, its sha256, its licence, and one cache.
+
+Plugins declare the files they load with the ``register_weights`` hook. Nothing downloads
+during a run: ``auhead-bench weights pull NAME`` fetches a file once (HF hub or URL),
+checks its sha256 and moves it into the cache; a metric whose file is missing is reported as
+not computed with that exact command, never run on random weights.
+
+Cache root: ``$AUHEAD_BENCH_WEIGHTS``, else ``<cache root>/weights``. HF downloads honour
+``HF_HOME`` and ``HF_HUB_OFFLINE``. Loading goes through safetensors or
+``torch.load(weights_only=True)`` (``load_state_dict``); TorchScript archives through
+``torch.jit.load``. Nothing here unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auhead_bench.cache import DEFAULT_CACHE
+from auhead_bench.errors import BenchError
+from auhead_bench.media import sha256_file
+from auhead_bench.metric import NotComputed
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One weight file. ``source`` is ``hf://OWNER/REPO/PATH/IN/REPO@REVISION`` or a URL."""
+
+    name: str  # what users type: `auhead-bench weights pull NAME`
+    filename: str  # the file's name in the cache
+    source: str
+    sha256: str | None  # expected; None only where no published hash exists (then recorded)
+    licence: str
+    description: str
+
+    def pull_command(self) -> str:
+        return f"auhead-bench weights pull {self.name}"
+
+
+class WeightsMissing(NotComputed):
+    """The file is not in the cache: the message names the command that fetches it."""
+
+
+def weights_root() -> Path:
+    root = os.environ.get("AUHEAD_BENCH_WEIGHTS")
+    return Path(root) if root else DEFAULT_CACHE / "weights"
+
+
+def local_path(spec: WeightsSpec) -> Path:
+    return weights_root() / spec.name / spec.filename
+
+
+def locate(spec: WeightsSpec, verify: bool = True) -> Path:
+    """The cached file, checked against its sha256; WeightsMissing with the fix otherwise."""
+    path = local_path(spec)
+    if not path.is_file():
+        raise WeightsMissing(
+            f"weights missing: {spec.name} ({spec.description}) is not in {path.parent}; "
+            f"run `{spec.pull_command()}`"
+        )
+    if verify and spec.sha256 and file_sha256(path) != spec.sha256:
+        raise WeightsMissing(
+            f"weights {spec.name} at {path} do not match their sha256; "
+            f"run `{spec.pull_command()} --force`"
+        )
+    return path
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised per (path, size, mtime): weights are hashed once a process."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256_file(path)
+    return _HASHES[key]
+
+
+def pull(spec: WeightsSpec, force: bool = False) -> Path:
+    """Fetch the file into the cache (atomically), verify its sha256, return its path."""
+    target = local_path(spec)
+    if target.is_file() and not force:
+        return locate(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        downloaded = _download(spec, Path(tmp))
+        digest = sha256_file(downloaded)
+        if spec.sha256 and digest != spec.sha256:
+            raise BenchError(
+                f"downloaded {spec.name} has sha256 {digest[:16]}..., expected "
+                f"{spec.sha256[:16]}...",
+                path=spec.source,
+                fix="the source changed; report it, or point AUHEAD_BENCH_WEIGHTS at a copy",
+            )
+        staged = Path(tmp) / f".{spec.filename}"
+        shutil.copyfile(downloaded, staged)
+        os.replace(staged, target)
+    return target
+
+
+def _download(spec: WeightsSpec, folder: Path) -> Path:
+    if spec.source.startswith("hf://"):
+        from huggingface_hub import hf_hub_download
+
+        repo_path, _, revision = spec.source[len("hf://"):].partition("@")
+        owner, repo, filename = repo_path.split("/", 2)
+        try:
+            return Path(hf_hub_download(f"{owner}/{repo}", filename, revision=revision or None))
+        except Exception as exc:  # network, auth, offline mode: all one message
+            raise BenchError(
+                f"cannot download {spec.name} from the HF hub ({type(exc).__name__}: {exc})",
+                path=spec.source,
+                fix="check the network or HF_HUB_OFFLINE; or place the file at "
+                f"{local_path(spec)}",
+            ) from None
+    if spec.source.startswith(("https://", "http://")):
+        out = folder / spec.filename
+        try:
+            with urllib.request.urlopen(spec.source, timeout=60) as response, open(out, "wb") as f:
+                shutil.copyfileobj(response, f)
+        except OSError as exc:
+            raise BenchError(
+                f"cannot download {spec.name} ({exc})", path=spec.source,
+                fix=f"check the network; or place the file at {local_path(spec)}",
+            ) from None
+        return out
+    raise BenchError(f"unsupported weights source {spec.source!r}", fix="use hf://... or https://")
+
+
+def load_state_dict(path: Path) -> dict[str, Any]:
+    """A state dict from .safetensors, or from a torch file without unpickling objects."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BenchError(f"cannot load weights ({type(exc).__name__}: {exc})", path=path,
+                         fix="re-pull them; only tensors are loaded, never pickled code") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def registered_weights() -> dict[str, WeightsSpec]:
+    """Every spec that installed plugins declare, by name."""
+    from auhead_bench.plugins import get_registry
+
+    specs: dict[str, WeightsSpec] = {}
+
+    def register(spec: WeightsSpec) -> None:
+        if spec.name in specs and specs[spec.name] != spec:
+            raise BenchError(f"two plugins declare different weights named {spec.name!r}")
+        specs[spec.name] = spec
+
+    get_registry().pm.hook.register_weights(register=register)
+    return dict(sorted(specs.items()))
