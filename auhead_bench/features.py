@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,10 @@ class VideoFeatures:
     video: DecodedVideo
     content_sha256: str
     features: Mapping[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # For a generated video: what the method returned besides it (Generation.arrays/.info),
+    # e.g. arrays["au_track"], the AU track it was conditioned on. Empty for ground truth.
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def frames(self) -> np.ndarray:

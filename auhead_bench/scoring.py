@@ -9,6 +9,7 @@ too, so a resumed run recomputes nothing it had finished.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -223,6 +224,7 @@ class Scorer:
         needs = {n for _, m, _ in pending for n in m.needs}
         try:
             generated, gen_errors = self.features.load(item.path, item.content_sha256, needs)
+            generated.arrays, generated.info = generation_outputs(item.path.parent)
         except MediaError as exc:
             for component, _, _ in pending:
                 put(component.id, Outcome(None, f"generated video unusable: {one_line(exc)}"))
@@ -297,6 +299,7 @@ class Scorer:
             weights=metric.weights(),
             extractors=[self.features.spec(n) for n in metric.needs if n not in BUILTIN_FEATURES],
             generated=item.content_sha256,
+            generation_arrays=_arrays_sha256(item.path.parent) if item.path else None,
             ground_truth=item.clip.content_sha256 if metric.needs_ground_truth else None,
         )
 
@@ -372,6 +375,23 @@ class Scorer:
                 status="failed", reason=reason or "no clip could be scored", n=0, **common
             )
         return MetricResult(status="ok", value=float(np.mean(finite)), n=n, reason=reason, **common)
+
+
+def generation_outputs(entry: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and info a method returned with its video, from its cache entry."""
+    arrays: dict[str, np.ndarray] = {}
+    if (entry / "arrays.npz").is_file():
+        with np.load(entry / "arrays.npz") as data:
+            arrays = {name: data[name] for name in data.files}
+    info: dict[str, Any] = {}
+    if (entry / "meta.json").is_file():
+        info = json.loads((entry / "meta.json").read_text()).get("info", {})
+    return arrays, info
+
+
+def _arrays_sha256(entry: Path) -> str | None:
+    path = entry / "arrays.npz"
+    return media.sha256_file(path) if path.is_file() else None
 
 
 def summarise_reasons(values: list[ClipValue], total: int) -> str | None:

@@ -165,3 +165,33 @@ def test_writer_output_is_a_valid_generation(two_clips, cache_dir, tmp_path):
     assert generation.frames == len(video.frames) == 20 and video.has_audio
     held = np.abs(video.frames[0].astype(int) - video.frames[-1].astype(int))
     assert held.mean() < 1.0  # a held frame (up to H.264 coding noise)
+
+
+class WithTrack(Method):
+    id = "with_track"
+    description = "copies the ground truth and returns a conditioning track"
+
+    def generate(self, clip: Clip, options: Options, seed: int, out_path: Path) -> Generation:
+        out_path.write_bytes(clip.video.read_bytes())
+        return Generation(arrays={"au_track": np.full((20, 24), 0.5, np.float32)},
+                          info={"emotion": "happy"})
+
+
+class TrackMean(PerClipMetric):
+    id = "track_mean"
+    description = "mean of the conditioning AU track"
+    higher_is_better = True
+    needs_ground_truth = False
+
+    def score(self, generated, ground_truth, clip):
+        assert generated.info["emotion"] == "happy"
+        return float(generated.arrays["au_track"].mean())
+
+
+def test_metrics_see_what_the_method_was_conditioned_on(two_clips, cache_dir, tmp_path):
+    reg = load_plugins()
+    reg.add("method", WithTrack, TEST_PLUGIN)
+    reg.add("metric", TrackMean, TEST_PLUGIN)
+    config = folder_config(two_clips, cache_dir, methods=["with_track"], metrics=["track_mean"])
+    (record,) = Runner(config, tmp_path / "out", registry=reg).run()
+    assert record.metrics["track_mean"].value == pytest.approx(0.5)
