@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,8 @@ def list_plugins(kind: str, as_json: bool) -> None:
         arrow = ""
         if "higher_is_better" in row:
             arrow = " (↑ higher is better)" if row["higher_is_better"] else " (↓ lower is better)"
-        click.echo(f"{row['id']}{arrow}: {row['description']}")
+        click.echo(textwrap.fill(f"{row['id']}{arrow}: {row['description']}", width=100,
+                                 subsequent_indent="      "))
         for name, spec in row["options"].items():
             default = "required" if spec["required"] else f"default {spec['default']!r}"
             click.echo(f"    --{name}: {spec['type']}, {default}")
