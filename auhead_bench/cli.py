@@ -231,12 +231,12 @@ def weights() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def weights_list(as_json: bool) -> None:
     """Every declared weight file, where it comes from, and whether it is cached here."""
-    from auhead_bench.weights import local_path, registered_weights
+    from auhead_bench.weights import is_cached, local_path, registered_weights
 
     rows = [
         {"name": s.name, "file": s.filename, "source": s.source, "sha256": s.sha256,
          "licence": s.licence, "description": s.description,
-         "cached": local_path(s).is_file(), "path": str(local_path(s))}
+         "cached": is_cached(s), "path": str(local_path(s))}
         for s in registered_weights().values()
     ]
     if as_json:

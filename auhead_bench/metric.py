@@ -87,6 +87,10 @@ class DistributionMetric(Metric):
     def compute(self) -> float:
         """The metric over everything updated so far; raise BenchError if too few samples."""
 
+    def summary(self) -> dict[str, Any]:
+        """Counts behind the value (e.g. frames or clips per side), recorded per seed."""
+        return {}
+
 
 class NotComputed(Exception):
     """Raised by ``setup`` when a metric cannot run here (e.g. weights missing).

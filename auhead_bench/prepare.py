@@ -60,10 +60,14 @@ def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
         audio=entry / "audio.wav",
         reference=entry / "reference.png",
     )
+    inputs = meta["inputs_sha256"]
+    if clip.au_labels is not None:  # labels condition AU-driven methods: part of their input
+        labels = media.sha256_file(_checked(Path(clip.au_labels)))
+        inputs = content_key(inputs=inputs, au_labels=labels)
     return PreparedClip(
         clip=prepared,
         content_sha256=meta["content_sha256"],
-        inputs_sha256=meta["inputs_sha256"],
+        inputs_sha256=inputs,
         frames=meta["frames"],
         source_fps=meta["source_fps"],
         flags=meta["flags"],

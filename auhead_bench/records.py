@@ -64,6 +64,7 @@ class MetricResult(_Model):
     n_skipped: int = 0  # clips that could not be scored, each with a reason below
     reason: str | None = None  # why not computed / failed
     per_seed: dict[str, float | None] = Field(default_factory=dict)
+    per_seed_info: dict[str, dict[str, Any]] = Field(default_factory=dict)  # e.g. N per side
     per_clip: list[ClipValue] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)  # as configured
     protocol: dict[str, Any] = Field(default_factory=dict)

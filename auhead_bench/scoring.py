@@ -299,6 +299,8 @@ class Scorer:
             weights=metric.weights(),
             extractors=[self.features.spec(n) for n in metric.needs if n not in BUILTIN_FEATURES],
             generated=item.content_sha256,
+            # Label files are scored against (stage-1 evaluation): an edit must rescore.
+            clip_inputs=item.clip.inputs_sha256 if item.clip.clip.au_labels else None,
             generation_arrays=_arrays_sha256(item.path.parent) if item.path else None,
             ground_truth=item.clip.content_sha256 if metric.needs_ground_truth else None,
         )
@@ -338,10 +340,13 @@ class Scorer:
     ) -> MetricResult:
         """Mean over seeds of the per-seed values; per-clip values kept with their reasons."""
         per_seed: dict[str, float | None] = {}
+        seed_info: dict[str, dict[str, Any]] = {}
         failures: list[str] = []
         for seed in self.seeds:
             if isinstance(metric, DistributionMetric):
                 state = self.states.get((record_id, seed, metric.id))
+                if state is not None:
+                    seed_info[str(seed)] = state.summary()
                 try:
                     per_seed[str(seed)] = float(state.compute()) if state else None
                 except BenchError as exc:
@@ -368,6 +373,7 @@ class Scorer:
             plugin=plugin_ref(component.entry.plugin),
             n_skipped=skipped,
             per_seed=per_seed,
+            per_seed_info=seed_info,
             per_clip=values,
         )
         if not finite:

@@ -37,6 +37,8 @@ class WeightsSpec:
     sha256: str | None  # expected; None only where no published hash exists (then recorded)
     licence: str
     description: str
+    # A whole HF hub repo (source hf://OWNER/REPO@REV) kept as the folder <root>/<name>/<filename>/
+    snapshot: bool = False
 
     def pull_command(self) -> str:
         return f"auhead-bench weights pull {self.name}"
@@ -58,10 +60,17 @@ def local_path(spec: WeightsSpec) -> Path:
 def locate(spec: WeightsSpec, verify: bool = True) -> Path:
     """The cached file, checked against its sha256; WeightsMissing with the fix otherwise."""
     path = local_path(spec)
+    if spec.snapshot:
+        if not (path / ".complete").is_file():
+            raise WeightsMissing(
+                f"weights missing: run `{spec.pull_command()}` ({spec.description}; "
+                f"expected the folder {path})"
+            )
+        return path
     if not path.is_file():
         raise WeightsMissing(
-            f"weights missing: {spec.name} ({spec.description}) is not in {path.parent}; "
-            f"run `{spec.pull_command()}`"
+            f"weights missing: run `{spec.pull_command()}` ({spec.description}; "
+            f"expected at {path})"
         )
     if verify and spec.sha256 and file_sha256(path) != spec.sha256:
         raise WeightsMissing(
@@ -85,6 +94,8 @@ def file_sha256(path: Path) -> str:
 
 def pull(spec: WeightsSpec, force: bool = False) -> Path:
     """Fetch the file into the cache (atomically), verify its sha256, return its path."""
+    if spec.snapshot:
+        return _pull_snapshot(spec, force)
     target = local_path(spec)
     if target.is_file() and not force:
         return locate(spec)
@@ -102,6 +113,40 @@ def pull(spec: WeightsSpec, force: bool = False) -> Path:
         staged = Path(tmp) / f".{spec.filename}"
         shutil.copyfile(downloaded, staged)
         os.replace(staged, target)
+    return target
+
+
+def is_cached(spec: WeightsSpec) -> bool:
+    path = local_path(spec)
+    return (path / ".complete").is_file() if spec.snapshot else path.is_file()
+
+
+def _pull_snapshot(spec: WeightsSpec, force: bool) -> Path:
+    """A whole hub repo into <root>/<name>/<filename>/, marked complete only when whole."""
+    target = local_path(spec)
+    if (target / ".complete").is_file() and not force:
+        return target
+    if not spec.source.startswith("hf://"):
+        raise BenchError(f"a snapshot needs an hf:// source, not {spec.source!r}")
+    from huggingface_hub import snapshot_download
+
+    repo, _, revision = spec.source[len("hf://"):].partition("@")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.filename}.", dir=target.parent))
+    try:
+        snapshot_download(repo, revision=revision or None, local_dir=str(staging))
+        (staging / ".complete").write_text(spec.source + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except Exception as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, BenchError):
+            raise
+        raise BenchError(
+            f"cannot download {spec.name} from the HF hub ({type(exc).__name__}: {exc})",
+            path=spec.source, fix="check the network or HF_HUB_OFFLINE",
+        ) from None
     return target
 
 

@@ -39,6 +39,7 @@ from auhead_bench import BenchError, Clip, Dataset, media
 from auhead_bench.cache import content_key, write_json_atomic
 from auhead_bench.dataset import DatasetOptions
 from auhead_bench.errors import MediaError
+from auhead_bench_methods.auhead.au_space import AU_NAMES
 
 log = logging.getLogger("auhead_bench.datasets")
 
@@ -60,7 +61,8 @@ class SelectionOptions(DatasetOptions):
     crop_size: int | None = Field(512, ge=16)  # None: keep the source framing
     crop_scale: float = Field(1.8, ge=1.0)  # crop side / median HOG face-box side
     reference_frame: int | None = Field(None, ge=0)  # None: the first frame (runner default)
-    au_labels_dir: Path | None = None  # <dir>/<clip_id>.csv with AU columns, one row per frame
+    # <dir>/<clip_id>.csv with AU columns, one row per frame, or <dir>/<clip_id>.npy (T, 24)
+    au_labels_dir: Path | None = None
 
 
 class EmotionSelectionOptions(SelectionOptions):
@@ -320,6 +322,9 @@ class BenchmarkDataset(Dataset):
                 fix="set au_labels_dir to a folder of <clip_id>.csv files, or remove it",
             )
         path = folder / f"{clip_id}.csv"
+        array = folder / f"{clip_id}.npy"  # AUHead's (T, 24) FEAFA+ tracks
+        if array.is_file():
+            return array
         if not path.is_file():
             self._notes.append(f"no AU labels for {clip_id}")
             log.warning("%s: no AU labels for clip %s (expected %s)", self.id, clip_id, path)
@@ -453,11 +458,13 @@ def check_au_csv(path: Path) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         raise BenchError(f"AU labels cannot be read ({exc})", path=path) from None
     columns = [c.strip().strip('"') for c in header.split(",")]
-    if not any(AU_COLUMN.match(c) for c in columns):
+    feafa = set(AU_NAMES) <= set(columns)  # AUHead's 24 FEAFA+ AUs, by name
+    if not feafa and not any(AU_COLUMN.match(c) for c in columns):
         raise BenchError(
             "AU labels CSV has no AU column in its header",
             path=path,
-            fix="one row per frame, columns like AU01,AU02,... (py-feat's names)",
+            fix="one row per frame, columns AU01,AU02,... (py-feat's names) or AUHead's 24 "
+            "FEAFA+ names",
         )
 
 

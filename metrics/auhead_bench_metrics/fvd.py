@@ -1,0 +1,271 @@
+"""FVD with StyleGAN-V's I3D TorchScript, the protocol of its ``fvd2048_16f``.
+
+What StyleGAN-V does (``src/metrics/frechet_video_distance.py`` and ``metric_utils.py``):
+clips of 16 consecutive frames as uint8 tensors (N, 3, 16, H, W) go into the TorchScript port
+of the TF-Hub I3D with ``rescale=True, resize=True, return_features=True``: the model maps
+[0, 255] to [-1, 1] and resizes to 224x224 itself, and returns the 400-d Kinetics logits
+before the softmax (the TF-Hub graph's ``RGB/inception_i3d/Mean``). Statistics are the
+running sums of ``FeatureStats`` with the biased (1/N) covariance, then the Fréchet distance.
+We call the model exactly so, so its own preprocessing applies.
+
+Where we differ, by necessity, and say so in the protocol: StyleGAN-V draws one clip per
+video (a random offset for real videos) from 2048 videos. A talking-head test set has far
+fewer videos, so each video here gives its complete 16-frame windows from frame 0 with
+stride 16 (``clips="all"``), or only the first (``clips="first"``, StyleGAN-V's choice with
+offset 0). Generated and ground-truth videos of different lengths are cut to the shorter one
+(``align="truncate"``), so both sides contribute the same windows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from auhead_bench import Clip, ClipSkipped, DistributionMetric, Extractor, Options, hookimpl
+from auhead_bench.errors import BenchError
+from auhead_bench.features import VideoFeatures
+from auhead_bench.media import DecodedVideo
+from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate
+from auhead_bench_metrics.face_track import FaceTrack, crop_faces
+from auhead_bench_metrics.frechet import RunningGaussian, check_features, distance_between
+
+# StyleGAN-V publishes no hash for this file: sha256 stays None and the cached file's own
+# sha256 is recorded with every result (extractor weights), so a result names its file.
+I3D = WeightsSpec(
+    name="stylegan_v_i3d",
+    filename="i3d_torchscript.pt",
+    source="https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
+    sha256=None,
+    licence="unstated by StyleGAN-V; a port of DeepMind's TF-Hub i3d-kinetics-400 (Apache-2.0)",
+    description="FVD I3D Kinetics-400 TorchScript (StyleGAN-V)",
+)
+LOGITS_DIM = 400
+CLIP_FRAMES = 16
+STRIDE = 16
+DETECTOR_KWARGS = {"rescale": True, "resize": True, "return_features": True}  # StyleGAN-V's
+FACE_CROP_SIZE = 224  # the I3D input size: the model's own resize is then the identity
+FACE_CROP_SCALE = 1.3
+BATCH = 4  # clips per forward pass
+
+
+def load_i3d(device: str) -> Any:
+    """The TorchScript from the weights cache, on ``device``, as StyleGAN-V loads it."""
+    import torch
+
+    path = locate(I3D)
+    with warnings.catch_warnings():  # deprecated in favour of torch.export; the file is TorchScript
+        warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+        try:
+            return torch.jit.load(str(path), map_location=torch.device(device)).eval()
+        except RuntimeError as exc:
+            raise BenchError(
+                f"not a TorchScript archive ({str(exc).splitlines()[0]})",
+                path=path,
+                fix=f"run `{I3D.pull_command()} --force`",
+            ) from None
+
+
+class I3DLogits(Extractor):
+    """Per complete 16-frame window of the video (from frame 0, stride 16): I3D logits.
+
+    Output ``logits`` (K, 400) float32 with ``K = T // 16``; window k covers frames
+    ``[16k, 16k + 16)``. A video shorter than 16 frames gives K = 0.
+    """
+
+    id = "i3d_logits_16f_full"
+    description = "StyleGAN-V I3D TorchScript logits (400-d) of each 16-frame window, full frames."
+    version = "1"
+    crop: ClassVar[Literal["full", "face"]] = "full"
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._device = "cpu"
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "network": "StyleGAN-V i3d_torchscript.pt (TF-Hub i3d-kinetics-400 port)",
+            "output": "400-d logits before the softmax",
+            "clip_frames": CLIP_FRAMES,
+            "stride": STRIDE,
+            "first_frame": 0,
+            "input": "uint8 RGB (N, 3, 16, H, W)",
+            "detector_kwargs": DETECTOR_KWARGS,
+            "crop": self.crop,
+        }
+
+    def weights(self) -> dict[str, str]:
+        path = local_path(I3D)
+        return {I3D.filename: file_sha256(path)} if path.is_file() else {}
+
+    def setup(self, device: str) -> None:
+        if self._model is None:
+            self._model = load_i3d(device)
+            self._device = device
+
+    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
+        return {"logits": self.embed(self.frames_for(video))}
+
+    def frames_for(self, video: DecodedVideo) -> np.ndarray:
+        """The (T, H, W, 3) uint8 images that are embedded."""
+        return video.frames
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """(T, H, W, 3) uint8 -> (T // 16, 400) float32 logits, in batches of windows."""
+        import torch
+
+        self.setup(self._device)
+        count, height, width = len(frames) // CLIP_FRAMES, frames.shape[1], frames.shape[2]
+        windows = np.ascontiguousarray(frames[: count * CLIP_FRAMES], dtype=np.uint8)
+        windows = windows.reshape(count, CLIP_FRAMES, height, width, 3)
+        out = np.zeros((count, LOGITS_DIM), np.float32)
+        with torch.no_grad():
+            for start in range(0, count, BATCH):
+                clips = torch.from_numpy(windows[start : start + BATCH]).to(self._device)
+                clips = clips.permute(0, 4, 1, 2, 3).contiguous()  # (N, 3, 16, H, W)
+                logits = self._model(clips, **DETECTOR_KWARGS)
+                out[start : start + len(clips)] = logits.float().cpu().numpy()
+        return out
+
+
+class I3DLogitsFace(I3DLogits):
+    """As ``i3d_logits_16f_full``, on 224x224 face crops from the shared dlib face track.
+
+    Extractors see only the decoded video, so the face track is computed here with the same
+    class and defaults as the ``face_track`` extractor, and its parameters and weights are
+    part of this extractor's cache key.
+    """
+
+    id = "i3d_logits_16f_face"
+    description = "StyleGAN-V I3D TorchScript logits of each 16-frame window of 224x224 face crops."
+    crop = "face"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._faces = FaceTrack()
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),
+            "crop_size": FACE_CROP_SIZE,
+            "crop_scale": FACE_CROP_SCALE,
+            "face_track": {"version": self._faces.version, **self._faces.params()},
+        }
+
+    def weights(self) -> dict[str, str]:
+        return {**super().weights(), **self._faces.weights()}
+
+    def frames_for(self, video: DecodedVideo) -> np.ndarray:
+        boxes = self._faces.extract(video)["boxes"]  # MediaError when no face: clip skipped
+        return crop_faces(video.frames, boxes, size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
+
+
+class FVDOptions(Options):
+    """Which windows count, how lengths are matched, and the optional covariance regulariser.
+
+    ``clips``: ``all`` complete 16-frame windows of each video, or only the ``first``.
+    ``align``: ``truncate`` cuts both videos of a clip to the shorter one's length.
+    ``diagonal_eps``: added to both covariances' diagonals; > 0 allows fewer than 401 clips
+    per side, at the price of a biased value (comparable only at equal N and eps).
+    """
+
+    clips: Literal["all", "first"] = "all"
+    align: Literal["truncate"] = "truncate"
+    diagonal_eps: float = Field(0.0, ge=0.0)
+
+
+class FVDFull(DistributionMetric):
+    """FVD over 16-frame windows, generated vs ground truth."""
+
+    id = "fvd_i3d_16f_full"
+    description = "FVD (StyleGAN-V I3D TorchScript, 16-frame windows), full frames."
+    higher_is_better = False
+    needs = ("i3d_logits_16f_full",)
+    Options = FVDOptions
+    extractor: ClassVar[type[I3DLogits]] = I3DLogits
+
+    def setup(self, device: str) -> None:
+        locate(I3D)
+
+    def protocol(self) -> dict[str, Any]:
+        return {
+            **super().protocol(),
+            "reference": "StyleGAN-V fvd2048_16f (src/metrics/frechet_video_distance.py)",
+            "features": self.extractor.id,
+            "crop": self.extractor.crop,
+            "clip_frames": CLIP_FRAMES,
+            "stride": STRIDE,
+            "first_frame": 0,
+            "samples": "windows of every scored clip, pooled per side (StyleGAN-V: one clip "
+            "per video, 2048 videos)",
+            "covariance": "biased (1 / N), as StyleGAN-V's FeatureStats.get_mean_cov",
+        }
+
+    def reset(self) -> None:
+        self.generated = RunningGaussian(LOGITS_DIM)
+        self.ground_truth = RunningGaussian(LOGITS_DIM)
+        self.videos = 0
+
+    def update(
+        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
+    ) -> None:
+        if ground_truth is None:
+            raise ClipSkipped("no ground-truth video")
+        key = self.extractor.id
+        gen, ref = generated[key]["logits"], ground_truth[key]["logits"]
+        count = min(len(gen), len(ref))  # truncate: floor(min(T_gen, T_gt) / 16) windows
+        if count == 0:
+            frames = min(len(generated.frames), len(ground_truth.frames))
+            raise ClipSkipped(f"shorter than {CLIP_FRAMES} frames ({frames} after alignment)")
+        if self.options.clips == "first":
+            count = 1
+        gen, ref = gen[:count], ref[:count]
+        check_features(gen, LOGITS_DIM, f"{self.id}: clip {clip.id} (generated)")
+        check_features(ref, LOGITS_DIM, f"{self.id}: clip {clip.id} (ground truth)")
+        self.generated.update(gen, f"{self.id}: clip {clip.id} (generated)")
+        self.ground_truth.update(ref, f"{self.id}: clip {clip.id} (ground truth)")
+        self.videos += 1
+
+    def compute(self) -> float:
+        return distance_between(
+            self.generated,
+            self.ground_truth,
+            metric_id=self.id,
+            unit="16-frame clips",
+            ddof=0,
+            diagonal_eps=self.options.diagonal_eps,
+        )
+
+    def summary(self) -> dict[str, int]:
+        """The sample counts behind the value (FVD needs > 400 clips per side for full rank)."""
+        return {
+            "videos": self.videos,
+            "generated_clips": self.generated.count,
+            "ground_truth_clips": self.ground_truth.count,
+        }
+
+
+class FVDFace(FVDFull):
+    id = "fvd_i3d_16f_face"
+    description = "FVD (StyleGAN-V I3D TorchScript, 16-frame windows), 224x224 face crops."
+    needs = ("i3d_logits_16f_face",)
+    extractor = I3DLogitsFace
+
+
+@hookimpl
+def register_weights(register):
+    register(I3D)
+
+
+@hookimpl
+def register_extractors(register):
+    register(I3DLogits)
+    register(I3DLogitsFace)
+
+
+@hookimpl
+def register_metrics(register):
+    register(FVDFull)
+    register(FVDFace)

@@ -1,0 +1,204 @@
+"""Stage-1 evaluation metrics, called directly with hand-built inputs (the arrays and info a
+method returned ride on the generated video's VideoFeatures, as the runner passes them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auhead_bench import Clip, ClipSkipped, Generation, Method, Options
+from auhead_bench.config import RunConfig
+from auhead_bench.features import VideoFeatures
+from auhead_bench.media import DecodedVideo
+from auhead_bench.plugins import PluginInfo, load_plugins
+from auhead_bench.runner import Runner
+from auhead_bench_methods.auhead.au_space import AU_NAMES, N_AUS
+from auhead_bench_methods.auhead.tokens import save_au_labels
+from auhead_bench_metrics.au_tracks import (
+    AUTrackF1,
+    AUTrackMAE,
+    AUTrackOptions,
+    AUTrackPrecision,
+    AUTrackRecall,
+    StatedEmotionAccuracy,
+)
+
+
+def generated(track: np.ndarray | None = None, **info) -> VideoFeatures:
+    video = DecodedVideo(
+        path=Path("gen.mp4"), frames=np.zeros((1, 8, 8, 3), np.uint8), fps=25.0,
+        audio=np.zeros(0, np.float32), sample_rate=16000, source_fps=25.0, has_audio=False,
+    )
+    arrays = {} if track is None else {"au_track": track}
+    return VideoFeatures(video=video, content_sha256="0" * 64, arrays=arrays, info=info)
+
+
+def clip_with(tmp_path: Path, labels: np.ndarray | None, emotion: str | None = "happy") -> Clip:
+    path = None
+    if labels is not None:
+        path = save_au_labels(tmp_path / "labels.npy", labels)
+    return Clip(id="c", video=tmp_path / "v.mp4", emotion=emotion, au_labels=path)
+
+
+def test_a_hand_worked_clip(tmp_path):
+    truth = np.zeros((4, N_AUS))
+    truth[:, 8] = [0.5, 0.5, 0.0, 0.0]  # jaw open in frames 0-1
+    truth[2, 11] = 0.2  # a smile in frame 2
+    pred = np.zeros((4, N_AUS))
+    pred[:, 8] = [0.3, 0.5, 0.1, 0.0]  # frame 2 is a false positive
+    pred[3, 23] = 0.04  # below the 0.05 threshold: not active, still an error
+    clip = clip_with(tmp_path, truth)
+    gen = generated(pred)
+    mae = AUTrackMAE().score(gen, None, clip)
+    errors = 0.2 + 0.1 + 0.2 + 0.04  # |0.3-0.5| + FP 0.1 + missed smile 0.2 + 0.04
+    assert mae.value == pytest.approx(errors / (4 * N_AUS))
+    assert mae.info["per_au_mae"]["jaw_drop_mouth_open"] == pytest.approx(0.3 / 4)
+    assert mae.info["per_au_mae"]["left_lip_corner_raise"] == pytest.approx(0.2 / 4)
+    assert mae.info["mae_label_active"] == pytest.approx((0.2 + 0.0 + 0.2) / 3)
+    assert mae.info["mae_5fps"] == pytest.approx(0.2 / N_AUS)  # only frame 0 is a token frame
+    # cells: TP (0,8), (1,8); FP (2,8); FN (2,11)
+    assert AUTrackPrecision().score(gen, None, clip).value == pytest.approx(2 / 3)
+    assert AUTrackRecall().score(gen, None, clip).value == pytest.approx(2 / 3)
+    f1 = AUTrackF1().score(gen, None, clip)
+    assert f1.value == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert f1.info["per_au_counts"]["jaw_drop_mouth_open"] == [2, 1, 0]
+    assert set(f1.info["per_au_counts"]) == set(AU_NAMES)
+    strict = AUTrackRecall(AUTrackOptions(active_threshold=0.3))
+    assert strict.score(gen, None, clip).value == pytest.approx(1.0)  # the smile is below 0.3
+    assert strict.protocol()["active_threshold"] == 0.3
+
+
+def test_a_perfect_track_and_false_positives_on_a_neutral_face(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 1, (30, N_AUS)).astype(np.float32)
+    clip = clip_with(tmp_path, truth)
+    assert AUTrackMAE().score(generated(truth), None, clip).value == pytest.approx(0.0)
+    for metric in (AUTrackPrecision(), AUTrackRecall(), AUTrackF1()):
+        assert metric.score(generated(truth), None, clip).value == pytest.approx(1.0)
+    neutral = clip_with(tmp_path, np.zeros((10, N_AUS)))
+    busy = np.zeros((10, N_AUS))
+    busy[:, 0] = 0.5
+    assert AUTrackMAE().score(generated(busy), None, neutral).value == pytest.approx(0.5 / N_AUS)
+    assert AUTrackPrecision().score(generated(busy), None, neutral).value == 0.0
+    with pytest.raises(ClipSkipped, match="recall undefined"):
+        AUTrackRecall().score(generated(busy), None, neutral)
+    with pytest.raises(ClipSkipped, match="precision undefined"):
+        AUTrackPrecision().score(generated(np.zeros((10, N_AUS))), None, neutral)
+    with pytest.raises(ClipSkipped, match="F1 undefined"):
+        AUTrackF1().score(generated(np.zeros((10, N_AUS))), None, neutral)
+
+
+def test_unmeasured_frames_and_lengths(tmp_path):
+    truth = np.full((12, N_AUS), 0.2)
+    truth[3] = np.nan  # no face in that frame
+    pred = np.full((10, N_AUS), 0.2)
+    pred[3] = 0.9  # ignored: no label there
+    pred[5, 0] = np.nan  # read as 0
+    score = AUTrackMAE().score(generated(pred), None, clip_with(tmp_path, truth))
+    assert score.info["frames"] == 9 and score.info["length_difference"] == -2
+    assert score.value == pytest.approx(0.2 / (9 * N_AUS), rel=1e-5)  # labels are float32
+    far = AUTrackMAE().score(generated(np.full((30, N_AUS), 0.2)), None,
+                             clip_with(tmp_path, truth))
+    assert "differ in length" in far.info["note"]
+
+
+@pytest.mark.parametrize(
+    "features,labels,reason",
+    [
+        ("no track", np.zeros((3, N_AUS)), "no 'au_track'"),
+        ("narrow", np.zeros((3, N_AUS)), "expected (frames, 24)"),
+        ("ok", None, "no AU labels"),
+        ("ok", np.full((3, N_AUS), np.nan), "no labelled frame"),
+    ],
+)
+def test_clips_that_cannot_be_scored_are_skipped_with_the_reason(tmp_path, features, labels,
+                                                                  reason):
+    gen = {
+        "no track": generated(None),
+        "narrow": generated(np.zeros((3, 17))),
+        "ok": generated(np.zeros((3, N_AUS))),
+    }[features]
+    with pytest.raises(ClipSkipped) as info:
+        AUTrackMAE().score(gen, None, clip_with(tmp_path, labels))
+    assert reason in str(info.value)
+
+
+def test_unusable_label_files_skip_the_clip_naming_the_file(tmp_path):
+    bad = tmp_path / "facs.csv"
+    bad.write_text("frame,AU01,AU12\n0,0.1,0.9\n")
+    clip = Clip(id="c", video=tmp_path / "v.mp4", au_labels=bad)
+    with pytest.raises(ClipSkipped, match="FACS") as info:
+        AUTrackMAE().score(generated(np.zeros((1, N_AUS))), None, clip)
+    assert str(bad) in str(info.value)
+
+
+def test_stated_emotion_accuracy(tmp_path):
+    metric = StatedEmotionAccuracy()
+    surprised = clip_with(tmp_path, None, emotion="surprised")
+    assert metric.score(generated(emotion="surprise"), None, surprised).value == 1.0
+    wrong = metric.score(generated(emotion="happy"), None, surprised)
+    assert wrong.value == 0.0 and wrong.info == {"stated": "happy", "label": "surprised"}
+    assert metric.score(generated(emotion=None), None, surprised).value == 0.0
+    with pytest.raises(ClipSkipped, match="states no emotion"):
+        metric.score(generated(), None, surprised)
+    with pytest.raises(ClipSkipped, match="not a known emotion"):
+        metric.score(generated(emotion="happy"), None, clip_with(tmp_path, None, emotion=None))
+
+
+def test_the_metrics_are_registered_through_the_plugin_entry_point():
+    from importlib.metadata import entry_points
+
+    from auhead_bench_metrics import au_tracks
+
+    points = {ep.value for ep in entry_points(group="auhead_bench")}
+    assert "auhead_bench_metrics.au_tracks" in points
+    registered = []
+    au_tracks.register_metrics(register=registered.append)
+    classes = (AUTrackMAE, AUTrackPrecision, AUTrackRecall, AUTrackF1, StatedEmotionAccuracy)
+    assert registered == list(classes)
+    assert len({cls.id for cls in classes}) == len(classes)
+    for cls in classes:
+        assert cls.needs == () and not cls.needs_ground_truth
+    assert AUTrackMAE().protocol()["active_threshold"] == 0.05
+
+
+class LabelCopy(Method):
+    """Returns the clip's own AU labels as its track, shifted by 0.1 on clip 'b'."""
+
+    id = "label_copy"
+    description = "test method returning an AU track"
+
+    def generate(self, clip: Clip, options: Options, seed: int, out_path: Path) -> Generation:
+        out_path.write_bytes(clip.video.read_bytes())
+        track = np.load(clip.au_labels) + (0.1 if clip.id == "b" else 0.0)
+        return Generation(arrays={"au_track": track}, info={"emotion": "happy"})
+
+
+def test_the_runner_scores_a_methods_track_against_the_clip_labels(video_factory, tmp_path):
+    for seed, name in enumerate("ab"):
+        video_factory(f"{name}.mp4", frames=20, seed=seed)
+        save_au_labels(tmp_path / f"{name}.npy", np.full((20, N_AUS), 0.3))
+    (tmp_path / "labels.csv").write_text(
+        "clip_id,emotion,au_labels\na,happy,a.npy\nb,sad,b.npy\n"
+    )
+    registry = load_plugins()
+    registry.add("method", LabelCopy, PluginInfo("tests", "tests", "tests", "0"))
+    config = RunConfig.model_validate(
+        {
+            "name": "stage1",
+            "datasets": [{"id": "folder", "options": {
+                "root": str(tmp_path), "pattern": "*.mp4", "labels": str(tmp_path / "labels.csv"),
+            }}],
+            "methods": ["label_copy"],
+            "metrics": ["au_track_mae_feafa24", "au_track_f1_feafa24", "stated_emotion_acc"],
+            "cache_dir": str(tmp_path / "cache"),
+        }
+    )
+    (record,) = Runner(config, tmp_path / "out", registry=registry).run()
+    values = {m: {v.clip_id: v.value for v in r.per_clip} for m, r in record.metrics.items()}
+    assert values["au_track_mae_feafa24"] == pytest.approx({"a": 0.0, "b": 0.1})
+    assert values["au_track_f1_feafa24"] == pytest.approx({"a": 1.0, "b": 1.0})
+    assert values["stated_emotion_acc"] == {"a": 1.0, "b": 0.0}
+    assert record.metrics["stated_emotion_acc"].value == pytest.approx(0.5)

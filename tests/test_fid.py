@@ -1,0 +1,271 @@
+"""FID against pytorch-fid itself, with random weights of the real architecture.
+
+The TF-ported Inception weights cannot be downloaded here, so a random state dict of the
+same network (torchvision's Inception-v3 with 1008 classes, the keys and shapes of
+``pt_inception-2015-12-05-6726825d.pth``) is saved as that file, once into our weights cache
+(loaded through the real loading code) and once into torch.hub's cache, from which
+pytorch-fid's unmodified ``InceptionV3`` loads it. The parity test then compares the whole
+chain on the same frames: our extractor + metric vs pytorch-fid's PNG loading, model forward,
+``np.cov`` and ``calculate_frechet_distance``.
+
+Inception costs ~0.1-0.5 s per frame on a CPU, so the parity test uses 4 frames per side.
+Four samples give rank-3 covariances (full rank needs 2049): both sides then add pytorch-fid's
+own regulariser, 1e-6 * I, to both covariances, so the test checks features, means,
+covariances and the distance formula, not the statistical quality of a 4-frame FID.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torchvision
+from PIL import Image
+
+from auhead_bench import BenchError, Clip
+from auhead_bench.features import VideoFeatures
+from auhead_bench.media import DecodedVideo
+from auhead_bench.plugins import load_plugins
+from auhead_bench.weights import WeightsMissing, local_path, registered_weights
+from auhead_bench_metrics import fid
+from auhead_bench_metrics.face_track import crop_faces
+from auhead_bench_metrics.frechet import RunningGaussian, frechet_distance, trace_sqrt_product
+
+EPS = 1e-6  # pytorch-fid's calculate_frechet_distance regulariser
+
+
+def random_inception_state() -> dict[str, torch.Tensor]:
+    """A random state dict with the keys and shapes of the published .pth file.
+
+    Convolutions get He initialisation: with batch norm at its initial running statistics
+    (an identity), torchvision's own init lets activations grow to ~1e10 over 90 layers.
+    """
+    torch.manual_seed(0)
+    net = torchvision.models.inception_v3(
+        weights=None, aux_logits=False, num_classes=1008, init_weights=False
+    )
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return net.state_dict()
+
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("inception") / fid.INCEPTION.filename
+    torch.save(random_inception_state(), path)
+    return path
+
+
+def video(frames: np.ndarray, name: str = "v.mp4") -> DecodedVideo:
+    return DecodedVideo(Path(name), frames, 25.0, np.zeros(0, np.float32), 16000, 25.0, False)
+
+
+def random_frames(count: int, seed: int, size: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+def with_pool3(features: np.ndarray, key: str = fid.InceptionPool3.id) -> VideoFeatures:
+    frames = np.zeros((len(features), 2, 2, 3), np.uint8)
+    return VideoFeatures(video(frames), "sha", {key: {"pool3": features}})
+
+
+def clip(ident: str = "c0") -> Clip:
+    return Clip(id=ident, video=Path(f"{ident}.mp4"))
+
+
+@pytest.fixture(scope="module")
+def sides():
+    return random_frames(4, seed=1), random_frames(4, seed=2)
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory, inception_file, sides):
+    """Our extractor's features of both sides, and the weights it records.
+
+    The random file cannot match the published sha256, so while extracting, the spec is
+    pinned to the random file's hash: locate() still verifies the file it loads."""
+    root = tmp_path_factory.mktemp("weights")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUHEAD_BENCH_WEIGHTS", str(root))
+        spec = dataclasses.replace(fid.INCEPTION, sha256=fid.file_sha256(inception_file))
+        patch.setattr(fid, "INCEPTION", spec)
+        local_path(spec).parent.mkdir(parents=True)
+        shutil.copyfile(inception_file, local_path(spec))
+        extractor = fid.InceptionPool3()
+        extractor.setup("cpu")
+        features = [extractor.extract(video(frames))["pool3"] for frames in sides]
+        return features, extractor.weights(), spec.sha256
+
+
+@pytest.fixture(scope="module")
+def our_features(extracted):
+    return extracted[0]
+
+
+# ---- parity with pytorch-fid -------------------------------------------------------------
+
+
+def test_fid_matches_pytorch_fid_on_the_same_frames(
+    our_features, sides, inception_file, tmp_path, monkeypatch
+):
+    from pytorch_fid.fid_score import calculate_activation_statistics, calculate_frechet_distance
+    from pytorch_fid.inception import InceptionV3
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    shutil.copyfile(inception_file, hub / fid.INCEPTION.filename)  # no download: cached
+    reference_model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+    stats = []
+    for k, frames in enumerate(sides):
+        files = []
+        for t, frame in enumerate(frames):
+            files.append(tmp_path / f"side{k}_{t}.png")
+            Image.fromarray(frame).save(files[-1])
+        stats.append(
+            calculate_activation_statistics(files, reference_model, 4, 2048, "cpu", 0)
+        )
+    (mu_gen, sigma_gen), (mu_gt, sigma_gt) = stats
+    offset = EPS * np.eye(2048)
+    reference = calculate_frechet_distance(mu_gen, sigma_gen + offset, mu_gt, sigma_gt + offset)
+
+    metric = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
+    metric.update(with_pool3(our_features[0]), with_pool3(our_features[1]), clip())
+    ours = metric.compute()
+    np.testing.assert_allclose(our_features[0].mean(axis=0), mu_gen, rtol=1e-4, atol=1e-5)
+    assert metric.summary() == {"clips": 1, "generated_frames": 4, "ground_truth_frames": 4}
+    assert ours == pytest.approx(reference, rel=1e-4) and ours > 0
+
+
+def test_fid_of_identical_frames_is_zero(our_features):
+    metric = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
+    metric.update(with_pool3(our_features[0]), with_pool3(our_features[0]), clip())
+    trace = np.trace(np.cov(our_features[0], rowvar=False))
+    assert abs(metric.compute()) < 1e-6 * trace
+
+
+def test_features_are_finite_2048_d_and_recorded_with_the_file_hash(extracted):
+    features, weights, sha256 = extracted
+    assert all(f.shape == (4, 2048) and f.dtype == np.float32 for f in features)
+    assert all(np.isfinite(f).all() and f.std() > 0 for f in features)
+    assert weights == {fid.INCEPTION.filename: sha256}
+
+
+# ---- the Fréchet distance and the running statistics --------------------------------------
+
+
+def test_frechet_distance_of_known_gaussians():
+    """Commuting (diagonal) covariances have a closed form; the general case is checked
+    against the scipy.linalg.sqrtm formula pytorch-fid uses."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.1, 2, 50), rng.uniform(0.1, 2, 50)
+    mu_1, mu_2 = rng.normal(size=50), rng.normal(size=50)
+    closed = np.sum((mu_1 - mu_2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(mu_1, np.diag(a), mu_2, np.diag(b)) == pytest.approx(closed, rel=1e-12)
+    x, y = rng.normal(size=(80, 64)), rng.normal(size=(80, 64)) @ rng.normal(size=(64, 64))
+    s_1, s_2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    root = scipy.linalg.sqrtm(s_1 @ s_2)
+    assert trace_sqrt_product(s_1, s_2) == pytest.approx(np.trace(root).real, rel=1e-9)
+    assert frechet_distance(mu_1[:64], s_1, mu_1[:64], s_1) == pytest.approx(0, abs=1e-9)
+
+
+def test_running_statistics_equal_numpy_far_from_zero():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 20)) * 0.01 + 1e4  # large mean, small spread
+    stream = RunningGaussian()
+    for batch in np.array_split(x, 7):
+        stream.update(batch, "test")
+    unbiased, biased = stream.gaussian(ddof=1), stream.gaussian(ddof=0)
+    np.testing.assert_allclose(unbiased.mean, x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(unbiased.covariance, np.cov(x, rowvar=False), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(biased.covariance, np.cov(x, rowvar=False, bias=True), rtol=1e-7,
+                               atol=1e-12)
+    assert stream.count == 300
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+
+def test_too_few_frames_is_a_clear_error_not_nan():
+    rng = np.random.default_rng(2)
+    metric = fid.FIDFull()
+    metric.update(with_pool3(rng.random((10, 2048))), with_pool3(rng.random((12, 2048))), clip())
+    with pytest.raises(BenchError, match=r"10 generated and 12 ground-truth frames are too few "
+                       r"for a full-rank 2048x2048 covariance \(need at least 2049 per side\)"):
+        metric.compute()
+    single = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
+    single.update(with_pool3(rng.random((1, 2048))), with_pool3(rng.random((1, 2048))), clip())
+    with pytest.raises(BenchError, match="too few for a covariance"):
+        single.compute()
+
+
+def test_nan_features_are_an_error_naming_the_clip():
+    metric = fid.FIDFull()
+    bad = np.ones((3, 2048), np.float32)
+    bad[2, 0] = np.nan
+    with pytest.raises(BenchError, match=r"clip c7 \(generated\): 1 of 3 feature rows"):
+        metric.update(with_pool3(bad), with_pool3(np.ones((3, 2048))), clip("c7"))
+    assert metric.ground_truth.count == 0  # nothing of the bad clip was folded in
+
+
+def test_missing_weights_are_reported_with_the_pull_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
+    with pytest.raises(WeightsMissing, match="auhead-bench weights pull pytorch_fid_inception"):
+        fid.FIDFull().setup("cpu")
+    with pytest.raises(WeightsMissing, match="auhead-bench weights pull pytorch_fid_inception"):
+        fid.InceptionPool3().setup("cpu")
+    assert fid.InceptionPool3().weights() == {}
+
+
+def test_a_state_dict_of_another_network_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
+    path = local_path(fid.INCEPTION)
+    path.parent.mkdir(parents=True)
+    torch.save({"fc.weight": torch.zeros(1000, 2048)}, path)  # e.g. an ImageNet classifier
+    monkeypatch.setattr(fid, "INCEPTION", dataclasses.replace(fid.INCEPTION,
+                                                              sha256=fid.file_sha256(path)))
+    with pytest.raises(BenchError, match=r"not pytorch-fid's Inception weights .*--force"):
+        fid.InceptionPool3().setup("cpu")
+
+
+# ---- registration and the face-crop policy ------------------------------------------------
+
+
+def test_plugins_declare_weights_extractors_and_metrics():
+    spec = registered_weights()["pytorch_fid_inception"]
+    assert spec.source.endswith("/fid_weights/pt_inception-2015-12-05-6726825d.pth")
+    assert spec.sha256.startswith("6726825d")
+    registry = load_plugins()
+    for ident in ("inception_pool3_full", "inception_pool3_face"):
+        assert registry.get("extractor", ident)
+    full = registry.get("metric", "fid_inception_pool3_full").cls()
+    face = registry.get("metric", "fid_inception_pool3_face").cls()
+    assert full.protocol()["crop"] == "full" and face.protocol()["crop"] == "face"
+    assert full.higher_is_better is False and face.needs == ("inception_pool3_face",)
+
+
+def test_face_variant_embeds_299_crops_from_the_face_track():
+    class FixedTrack:
+        version = "1"
+
+        def params(self):
+            return {"detector": "fixed"}
+
+        def extract(self, decoded):
+            return {"boxes": np.tile([[10, 8, 40, 48]], (len(decoded.frames), 1))}
+
+    extractor = fid.InceptionPool3Face()
+    extractor._faces = FixedTrack()
+    frames = random_frames(3, seed=5)
+    crops = extractor.frames_for(video(frames))
+    expected = crop_faces(frames, np.tile([[10, 8, 40, 48]], (3, 1)), size=299, scale=1.3)
+    np.testing.assert_array_equal(crops, expected)
+    params = extractor.params()
+    assert params["crop"] == "face" and params["crop_size"] == 299
+    assert params["face_track"] == {"version": "1", "detector": "fixed"}
