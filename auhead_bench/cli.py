@@ -73,7 +73,7 @@ def run(
     """Run CONFIG (YAML), or the built-in demo benchmark when no CONFIG is given."""
     from auhead_bench.config import load_config
     from auhead_bench.runner import Runner
-    from auhead_bench.table import markdown
+    from auhead_bench.table import summary
 
     try:
         seed_list = [int(s) for s in _split(seeds)] if seeds else None
@@ -93,8 +93,9 @@ def run(
     run_config = load_config(config, overrides)
     runner = Runner(run_config, out_dir, config_path=config)
     records = runner.run()
-    click.echo(markdown(records))
-    click.echo(f"wrote {len(records)} records to {out_dir / 'records'}")
+    click.echo(summary(records))
+    click.echo(f"wrote {len(records)} records to {out_dir / 'records'}; full table: "
+               f"{out_dir / 'table.md'}")
 
 
 @cli.command()

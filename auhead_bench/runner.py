@@ -96,7 +96,6 @@ class Runner:
                 self.features,
                 self.cache,
                 self.device,
-                self._say,
             )
             self._score(scorer, clips, generated, progress)
         records = []

@@ -135,7 +135,6 @@ class Scorer:
         features: Features,
         cache: Cache,
         device: str,
-        say: Callable[[str], None],
     ):
         self.components = metrics
         self.seeds = seeds
@@ -149,7 +148,6 @@ class Scorer:
                 metric.setup(device)
             except NotComputed as exc:
                 self.not_computed[component.id] = one_line(exc)
-                say(f"[yellow]{component.id} not computed: {one_line(exc)}")
                 continue
             self.metrics.append((component, metric))
         self.values: dict[str, dict[str, list[ClipValue]]] = {}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from auhead_bench.records import RunRecord
 from auhead_bench.reporting.inputs import from_records
 from auhead_bench.reporting.tables import (
@@ -21,13 +23,32 @@ from auhead_bench.reporting.tables import (
     to_markdown,
 )
 
-__all__ = ["ARROW", "format_value", "markdown", "wide_frame", "write_tables"]
+__all__ = ["ARROW", "format_value", "markdown", "summary", "wide_frame", "write_tables"]
 
 
 def markdown(records: list[RunRecord]) -> str:
     """The main comparison table (value ± CI, n, best in bold) for a terminal or a README."""
     report = build_report(from_records(records), by=())
     return to_markdown(report, ["main"])
+
+
+def summary(records: list[RunRecord]) -> str:
+    """Metrics as rows, methods as columns: fits a terminal; the reasons are in table.md."""
+    columns: dict[str, dict[str, str]] = {}
+    notes: dict[str, str] = {}
+    for record in records:
+        column = columns.setdefault(f"{record.experiment} ({record.dataset.id})", {})
+        for metric_id, result in record.metrics.items():
+            row = f"{metric_id} {ARROW[result.higher_is_better]}"
+            if result.status == "ok" and result.value is not None:
+                column[row] = f"{format_value(result.value)} n={result.n}"
+            else:
+                column[row] = result.status.replace("_", " ")
+                notes.setdefault(row, (result.reason or "").split(" (")[0][:90])
+    lines = [pd.DataFrame(columns).fillna("").to_string()]
+    for row, note in notes.items():
+        lines.append(f"  {row.split()[0]}: {note}")
+    return "\n".join(lines)
 
 
 def wide_frame(records: list[RunRecord]):  # -> pandas.DataFrame
