@@ -245,7 +245,9 @@ def weights_list(as_json: bool) -> None:
         return
     for row in rows:
         mark = "cached " if row["cached"] else "missing"
-        click.echo(f"{mark}  {row['name']:<24} {row['licence']:<14} {row['description']}")
+        line = f"{mark}  {row['name']:<30} {row['description']}"
+        click.echo(line if len(line) <= 100 else line[:99] + "…")
+    click.echo("(--json adds sources, sha256, licences and paths)")
 
 
 def _specs(names: tuple[str, ...]):
