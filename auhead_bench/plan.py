@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from auhead_bench.cache import content_key
 from auhead_bench.config import ComponentConfig, RunConfig, describe_validation_error
@@ -94,6 +94,8 @@ def non_default_options(options: Options) -> dict[str, Any]:
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # nested option models compare by their JSON form
+        return value.model_dump(mode="json")
     return json.loads(json.dumps(value, default=str))
 
 

@@ -15,13 +15,8 @@ def train() -> None:
 
 @hookimpl
 def register_commands(cli):
-    from auhead_bench_methods.auhead import train_stage1
+    from auhead_bench_methods.auhead import train_stage1, train_stage2
 
     train.add_command(train_stage1.command, "stage1")
-    try:
-        from auhead_bench_methods.auhead import train_stage2
-    except ImportError:  # stage 2 is optional in a partial install
-        pass
-    else:
-        train.add_command(train_stage2.command, "stage2")
+    train.add_command(train_stage2.command, "stage2")
     cli.add_command(train)
