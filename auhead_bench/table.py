@@ -36,8 +36,10 @@ def summary(records: list[RunRecord]) -> str:
     """Metrics as rows, methods as columns: fits a terminal; the reasons are in table.md."""
     columns: dict[str, dict[str, str]] = {}
     notes: dict[str, str] = {}
+    several = len({r.dataset.id for r in records}) > 1
     for record in records:
-        column = columns.setdefault(f"{record.experiment} ({record.dataset.id})", {})
+        name = f"{record.experiment} ({record.dataset.id})" if several else record.experiment
+        column = columns.setdefault(name, {})
         for metric_id, result in record.metrics.items():
             row = f"{metric_id} {ARROW[result.higher_is_better]}"
             if result.status == "ok" and result.value is not None:
@@ -45,7 +47,8 @@ def summary(records: list[RunRecord]) -> str:
             else:
                 column[row] = result.status.replace("_", " ")
                 notes.setdefault(row, (result.reason or "").split(" (")[0][:90])
-    lines = [pd.DataFrame(columns).fillna("").to_string()]
+    # Blocks of columns that fit 100 characters, however many methods there are.
+    lines = [pd.DataFrame(columns).fillna("").to_string(line_width=100)]
     for row, note in notes.items():
         lines.append(f"  {row.split()[0]}: {note}")
     return "\n".join(lines)
