@@ -29,7 +29,7 @@ def write(tmp_path, text: str):
 def test_builtin_demo_config_loads_and_plans():
     config = load_config(None)
     plan = make_plan(config, get_registry())
-    assert {u.method.id for u in plan.units} == {"ground_truth", "static_frame"}
+    assert {u.method.id for u in plan.units} == {"ground_truth", "static_frame", "au_warp"}
 
 
 def test_cli_overrides_yaml_which_overrides_defaults(tmp_path):
