@@ -88,13 +88,20 @@ class Cache:
         return path if path.is_dir() else None
 
     @contextmanager
-    def put(self, kind: str, key: str, label: str = "") -> Iterator[Path]:
-        """Yield an empty folder to fill; on success it becomes the entry, atomically."""
+    def put(self, kind: str, key: str, label: str = "", replace: bool = False) -> Iterator[Path]:
+        """Yield an empty folder to fill; on success it becomes the entry, atomically.
+
+        An existing entry is kept (same key, same content) unless ``replace``: then it is
+        moved aside just before the new one is renamed into place, so a failure while filling
+        the folder leaves the old entry whole.
+        """
         final = self.path(kind, key)
         tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-{key[:12]}-", dir=self.root / "tmp"))
         try:
             yield tmp
             final.parent.mkdir(parents=True, exist_ok=True)
+            if replace:
+                self._move_aside(final)
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -105,6 +112,24 @@ class Cache:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._index(kind, key, label, final)
+
+    def remove(self, kind: str, key: str) -> bool:
+        """Delete an entry; False if there was none. Readers see the whole entry or none."""
+        removed = self._move_aside(self.path(kind, key))
+        with self._db() as db:
+            db.execute("DELETE FROM entries WHERE kind = ? AND key = ?", (kind, key))
+        return removed
+
+    def _move_aside(self, path: Path) -> bool:
+        """Rename an entry into tmp/ (one step: it vanishes whole), then delete it there."""
+        trash = Path(tempfile.mkdtemp(prefix="removed-", dir=self.root / "tmp"))
+        try:
+            os.rename(path, trash / "entry")
+            return True
+        except FileNotFoundError:
+            return False
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def _index(self, kind: str, key: str, label: str, path: Path) -> None:
         size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from auhead_bench.config import OVERWRITE_POLICIES
 from auhead_bench.errors import BenchError, one_line
 
 
@@ -35,7 +36,30 @@ def cli() -> None:
     """Benchmark emotional talking-head generators: methods x datasets x seeds -> records."""
 
 
-@cli.command()
+def _run_help() -> str:
+    """`run --help`: the overwrite policies come from the one table the runner follows."""
+    lines = [
+        "Run CONFIG (YAML), or the built-in demo benchmark when no CONFIG is given.",
+        "",
+        "--sweep OPTION=V1,V2,... makes one work unit (one record) per value for every listed "
+        "method that has OPTION; several --sweep flags form a grid. They extend the config's "
+        "top-level `sweep:` and override a method's own `sweep:` of the same option.",
+        "",
+        "\b",
+        "--overwrite (config `overwrite:`), per generation and record:",
+    ]
+    for name, text in OVERWRITE_POLICIES.items():
+        lines += textwrap.wrap(
+            text,
+            width=78,
+            initial_indent=f"  {name:<14}",
+            subsequent_indent=" " * 16,
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)
+
+
+@cli.command(help=_run_help())
 @click.argument("config", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--out",
@@ -59,6 +83,18 @@ def cli() -> None:
     default=None,
     help="Leave out unreadable clips instead of stopping.",
 )
+@click.option(
+    "--sweep",
+    "sweeps",
+    multiple=True,
+    metavar="OPTION=V1,V2,...",
+    help="Sweep a method option (repeat for a grid); values are read as YAML scalars.",
+)
+@click.option(
+    "--overwrite",
+    type=click.Choice(list(OVERWRITE_POLICIES)),
+    help="What to make again (overrides the config; default only-missing). See above.",
+)
 def run(
     config: Path | None,
     out_dir: Path,
@@ -69,9 +105,10 @@ def run(
     device: str | None,
     cache_dir: Path | None,
     skip_bad_clips: bool | None,
+    sweeps: tuple[str, ...],
+    overwrite: str | None,
 ) -> None:
-    """Run CONFIG (YAML), or the built-in demo benchmark when no CONFIG is given."""
-    from auhead_bench.config import load_config
+    from auhead_bench.config import load_config, parse_sweep
     from auhead_bench.runner import Runner
     from auhead_bench.table import summary
 
@@ -89,6 +126,8 @@ def run(
         "device": device,
         "cache_dir": cache_dir,
         "skip_bad_clips": skip_bad_clips,
+        "overwrite": overwrite,
+        "sweep": parse_sweep(sweeps),
     }
     run_config = load_config(config, overrides)
     runner = Runner(run_config, out_dir, config_path=config)

@@ -5,6 +5,7 @@ Every id and option is checked up front, so a typo fails in a second, not after 
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,15 +47,7 @@ class WorkUnit:
 
     @property
     def experiment(self) -> str:
-        """Stable name: ``method[opt=value,...]`` of non-default options; hashed if long."""
-        changed = non_default_options(self.method.options)
-        if not changed:
-            return self.method.id
-        body = ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in changed.items())
-        name = f"{self.method.id}[{body}]"
-        if len(name) > MAX_NAME:
-            name = f"{self.method.id}[{content_key(**changed)[:10]}]"
-        return name
+        return experiment_name(self.method)
 
     @property
     def record_id(self) -> str:
@@ -70,6 +63,18 @@ class WorkUnit:
             seeds=sorted(self.seeds),
         )[:10]
         return f"{self.method.id}__{self.dataset.id}__{digest}"
+
+
+def experiment_name(method: Component) -> str:
+    """Stable name: ``method[opt=value,...]`` of non-default options; hashed if long."""
+    changed = non_default_options(method.options)
+    if not changed:
+        return method.id
+    body = ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in changed.items())
+    name = f"{method.id}[{body}]"
+    if len(name) > MAX_NAME:
+        name = f"{method.id}[{content_key(**changed)[:10]}]"
+    return name
 
 
 def portable_options(options: Options) -> dict[str, Any]:
@@ -107,38 +112,106 @@ class Plan:
     seeds: list[int]
 
 
-def _component(
-    registry: Registry, kind: str, spec: ComponentConfig, where: str, source: Path | None
-) -> Component:
+def _entry(
+    registry: Registry, kind: str, ident: str, where: str, source: Path | None
+) -> Registered:
     try:
-        entry = registry.get(kind, spec.id)
+        return registry.get(kind, ident)
     except Exception as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where}: {exc}", path=source) from None
+
+
+def _component(
+    registry: Registry, kind: str, spec: ComponentConfig, where: str, source: Path | None
+) -> Component:
+    entry = _entry(registry, kind, spec.id, where, source)
+    return Component(entry, _options(entry, kind, spec.options, where, source))
+
+
+def _options(
+    entry: Registered,
+    kind: str,
+    values: dict[str, Any],
+    where: str,
+    source: Path | None,
+    swept: dict[str, str] | None = None,
+) -> Options:
+    """Validated options; ``swept`` maps each option set by a sweep to where it was set."""
     try:
-        options = entry.cls.Options(**spec.options)
+        return entry.cls.Options(**values)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        if swept and name in swept:
+            value = json.dumps(values[name], default=str)
+            raise ConfigError(
+                f"{swept[name]}: bad value {value} for option {name!r} of method "
+                f"{entry.id!r}: {first['msg']}",
+                path=source,
+            ) from None
         known = ", ".join(entry.cls.Options.model_fields) or "none"
         raise ConfigError(
             f"{where}.options.{describe_validation_error(exc)}",
             path=source,
-            fix=f"options of {kind} {spec.id!r}: {known}",
+            fix=f"options of {kind} {entry.id!r}: {known}",
         ) from None
-    return Component(entry, options)
+
+
+def _sweep_points(config: RunConfig, registry: Registry, source: Path | None) -> list[Component]:
+    """Every method at every point of its sweep grid, in the listed order.
+
+    A method's own ``sweep`` beats the top-level one, and both beat its fixed ``options``.
+    In a grid the first swept option varies slowest (top-level options before the method's).
+    """
+    entries = [
+        _entry(registry, "method", spec.id, f"methods[{i}]", source)
+        for i, spec in enumerate(config.methods)
+    ]
+    for name in config.sweep:
+        if not any(name in entry.cls.Options.model_fields for entry in entries):
+            listing = "; ".join(
+                f"{entry.id}: {', '.join(entry.cls.Options.model_fields) or 'none'}"
+                for entry in {e.id: e for e in entries}.values()
+            )
+            raise ConfigError(
+                f"sweep.{name}: no listed method has the option {name!r}",
+                path=source,
+                fix=f"options of the methods: {listing}",
+            )
+    components = []
+    for i, (spec, entry) in enumerate(zip(config.methods, entries, strict=True)):
+        fields = entry.cls.Options.model_fields
+        for name in spec.sweep:
+            if name not in fields:
+                raise ConfigError(
+                    f"methods[{i}].sweep.{name}: method {entry.id!r} has no option {name!r}",
+                    path=source,
+                    fix=f"options of method {entry.id!r}: {', '.join(fields) or 'none'}",
+                )
+        sweep = {k: v for k, v in config.sweep.items() if k in fields}
+        swept = {k: f"sweep.{k}" for k in sweep}
+        sweep.update(spec.sweep)
+        swept.update({k: f"methods[{i}].sweep.{k}" for k in spec.sweep})
+        for point in itertools.product(*sweep.values()):
+            values = {**spec.options, **dict(zip(sweep, point, strict=True))}
+            options = _options(entry, "method", values, f"methods[{i}]", source, swept)
+            components.append(Component(entry, options))
+    return components
 
 
 def make_plan(config: RunConfig, registry: Registry, source: Path | None = None) -> Plan:
-    """Validate ids and options; expand methods x datasets. Raises ConfigError naming ``source``."""
+    """Validate ids and options; expand methods x sweep points x datasets.
+
+    Raises ConfigError naming ``source``.
+    """
     for field in ("methods", "datasets", "metrics"):
         if not getattr(config, field):
             raise ConfigError(f"{field}: the list is empty", path=source, fix="name at least one")
     if not config.seeds:
         raise ConfigError("seeds: the list is empty", path=source, fix="e.g. seeds: [0]")
-    methods = [
-        _component(registry, "method", spec, f"methods[{i}]", source)
-        for i, spec in enumerate(config.methods)
-    ]
+    methods = _sweep_points(config, registry, source)
     datasets = [
         _component(registry, "dataset", spec, f"datasets[{i}]", source)
         for i, spec in enumerate(config.datasets)
@@ -152,8 +225,11 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
         for item in items:
             key = (item.id, json.dumps(item.options_json(), sort_keys=True))
             if key in seen:
+                what = f" ({experiment_name(item)})" if kind == "method" else ""
                 raise ConfigError(
-                    f"{kind} {item.id!r} is listed twice with the same options", path=source
+                    f"{kind} {item.id!r} is listed twice with the same options{what}",
+                    path=source,
+                    fix="remove the repeat (a sweep value may equal another after conversion)",
                 )
             seen.add(key)
     metric_ids = [m.id for m in metrics]
@@ -167,4 +243,14 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
                 registry.get("extractor", need)  # raises with a did-you-mean
     seeds = tuple(config.seeds)
     units = [WorkUnit(m, d, seeds) for d in datasets for m in methods]
+    named: dict[str, WorkUnit] = {}
+    for unit in units:
+        other = named.setdefault(unit.record_id, unit)
+        if other is not unit:
+            raise ConfigError(
+                f"{other.experiment} and {unit.experiment} on {unit.dataset.id!r} differ only in "
+                "machine-specific options, so their records would share one file",
+                path=source,
+                fix="sweep or vary an option that changes what is computed",
+            )
     return Plan(units=units, datasets=datasets, metrics=metrics, seeds=list(config.seeds))

@@ -34,9 +34,13 @@ from auhead_bench.records import (
     PluginRef,
     RunRecord,
     dump_record,
+    load_record,
 )
 from auhead_bench.scoring import Features, Scorable, Scorer
 from auhead_bench.table import write_tables
+
+# A generation that overwrite: only-cache did not find: its clip is failed with this reason.
+NOT_CACHED = "not in the cache (overwrite: only-cache)"
 
 
 def plugin_ref(info: PluginInfo) -> PluginRef:
@@ -74,6 +78,7 @@ class Runner:
         self.device = provenance.resolve_device(config.device)
         self._methods: dict[str, Method] = {}
         self._ready_methods: set[str] = set()
+        self._regenerated: set[str] = set()  # generation keys made by this run
         self._datasets: dict[str, Any] = {}
         self._bad_clips: dict[str, dict[str, str]] = {}
         self.features = Features(self.registry, self.cache, self.device)
@@ -81,14 +86,32 @@ class Runner:
     # ---- the whole run -------------------------------------------------------------------
 
     def run(self) -> list[RunRecord]:
+        """Every unit of the plan, as the config's ``overwrite`` policy says (see
+        ``auhead_bench.config.OVERWRITE_POLICIES``); returns the records in plan order."""
         records_dir = self._check_out_dir()
         hook = self.registry.pm.hook
         hook.run_started(config=self.config, plan=self.plan)
+        kept = self._kept_records(records_dir)
+        pending = [u for u in self.plan.units if u.record_id not in kept]
+        made = self._run_units(pending, records_dir) if pending else {}
+        records = [kept.get(u.record_id) or made[u.record_id] for u in self.plan.units]
+        write_tables(records, self.out_dir)
+        write_json_atomic(self.out_dir / "run.json", self._manifest(records))
+        hook.run_finished(out_dir=self.out_dir, records=records)
+        return records
+
+    def _run_units(self, units: list[WorkUnit], records_dir: Path) -> dict[str, RunRecord]:
+        """Prepare, generate, score and write the records of ``units``; records by id."""
+        needed = {_key(u.dataset) for u in units}
         with self._progress() as progress:
-            clips = {_key(d): self._prepare(d, progress) for d in self.plan.datasets}
+            clips = {
+                _key(d): self._prepare(d, progress)
+                for d in self.plan.datasets
+                if _key(d) in needed
+            }
             generated = {
                 unit.record_id: self._generate_unit(unit, clips[_key(unit.dataset)], progress)
-                for unit in self.plan.units
+                for unit in units
             }
             scorer = Scorer(
                 self.plan.metrics,
@@ -97,20 +120,19 @@ class Runner:
                 self.cache,
                 self.device,
             )
-            self._score(scorer, clips, generated, progress)
-        records = []
-        for unit in self.plan.units:
+            self._score(scorer, units, clips, generated, progress)
+        records = {}
+        for unit in units:
             metrics = scorer.results(unit.record_id, plugin_ref)
             for metric_id, result in metrics.items():
-                hook.metric_computed(record_id=unit.record_id, metric_id=metric_id, result=result)
+                self.registry.pm.hook.metric_computed(
+                    record_id=unit.record_id, metric_id=metric_id, result=result
+                )
             record = self._record(
                 unit, clips[_key(unit.dataset)], generated[unit.record_id], metrics, scorer
             )
             write_json_atomic(records_dir / f"{record.record_id}.json", dump_record(record))
-            records.append(record)
-        write_tables(records, self.out_dir)
-        write_json_atomic(self.out_dir / "run.json", self._manifest(records))
-        hook.run_finished(out_dir=self.out_dir, records=records)
+            records[unit.record_id] = record
         return records
 
     def _check_out_dir(self) -> Path:
@@ -127,6 +149,21 @@ class Runner:
                 fix="pass --out a folder you can write to",
             ) from None
         return records_dir
+
+    def _kept_records(self, records_dir: Path) -> dict[str, RunRecord]:
+        """With ``overwrite: never``, the records already in the output folder, by id."""
+        if self.config.overwrite != "never":
+            return {}
+        kept = {}
+        for unit in self.plan.units:
+            path = records_dir / f"{unit.record_id}.json"
+            if path.is_file():
+                kept[unit.record_id] = load_record(path)
+                self._say(
+                    f"{unit.experiment} on {unit.dataset.id}: record kept ({path.name}; "
+                    "overwrite: never)"
+                )
+        return kept
 
     def _manifest(self, records: list[RunRecord]) -> dict[str, Any]:
         return {
@@ -213,14 +250,18 @@ class Runner:
                 progress.advance(task)
         failed = sum(g.result.status == "failed" for g in generated)
         cached = sum(g.cached for g in generated)
+        missing = sum(g.result.error == NOT_CACHED for g in generated)
+        note = f", {missing} not in the cache" if missing else ""
         self._say(
-            f"{label}: {total - failed}/{total} generated ({cached} from cache, {failed} failed)"
+            f"{label}: {total - failed}/{total} generated "
+            f"({cached} from cache, {failed} failed{note})"
         )
         return generated
 
     def _score(
         self,
         scorer: Scorer,
+        units: list[WorkUnit],
         clips: dict[str, list[PreparedClip]],
         generated: dict[str, list[_Generated]],
         progress: Progress,
@@ -229,7 +270,7 @@ class Runner:
         total = sum(len(items) for items in generated.values())
         task = progress.add_task("score", total=total)
         for dataset_key, dataset_clips in clips.items():
-            units = [u for u in self.plan.units if _key(u.dataset) == dataset_key]
+            dataset_units = [u for u in units if _key(u.dataset) == dataset_key]
             for clip in dataset_clips:
                 items = {
                     unit.record_id: [
@@ -237,7 +278,7 @@ class Runner:
                         for g in generated[unit.record_id]
                         if g.clip.id == clip.id
                     ]
-                    for unit in units
+                    for unit in dataset_units
                 }
                 scorer.score_clip(clip, items, lambda: progress.advance(task))
         self._say(f"scored {total} generations with {len(self.plan.metrics)} metrics")
@@ -259,11 +300,18 @@ class Runner:
             seed=seed,
             clip=clip.inputs_sha256,
         )
-        entry = self.cache.get("generations", key)
+        overwrite = self.config.overwrite
+        fresh = overwrite == "always" and key not in self._regenerated  # once per run
+        entry = None if fresh else self.cache.get("generations", key)
         cached = entry is not None
+        if entry is None and overwrite == "only-cache":
+            result = GenerationResult(
+                clip_id=clip.id, seed=seed, status="failed", key=key, error=NOT_CACHED
+            )
+            return _Generated(clip, seed, result, None)
         if entry is None:
             try:
-                entry = self._make_generation(unit, method, clip, seed, key)
+                entry = self._make_generation(unit, method, clip, seed, key, replace=fresh)
             except Exception as exc:  # a method may fail on one clip; the run goes on
                 error = one_line(exc)
                 self._say(f"[red]{unit.method.id} failed on clip {clip.id} (seed {seed}): {error}")
@@ -294,12 +342,20 @@ class Runner:
         return _Generated(clip, seed, result, entry / "video.mp4", cached)
 
     def _make_generation(
-        self, unit: WorkUnit, method: Method, clip: PreparedClip, seed: int, key: str
+        self,
+        unit: WorkUnit,
+        method: Method,
+        clip: PreparedClip,
+        seed: int,
+        key: str,
+        replace: bool = False,
     ) -> Path:
+        """Generate into a new cache entry; ``replace`` swaps out an existing one."""
         if unit.method.id not in self._ready_methods:
             method.setup(self.device)
             self._ready_methods.add(unit.method.id)
-        with self.cache.put("generations", key, label=f"{unit.method.id}/{clip.id}/{seed}") as tmp:
+        label = f"{unit.method.id}/{clip.id}/{seed}"
+        with self.cache.put("generations", key, label=label, replace=replace) as tmp:
             out_path = tmp / "video.mp4"
             cuda = self.device.startswith("cuda")
             if cuda:
@@ -328,6 +384,7 @@ class Runner:
                 "info": generation.info,
             }
             (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
+        self._regenerated.add(key)
         return self.cache.path("generations", key)
 
     # ---- the record ------------------------------------------------------------------------
