@@ -22,14 +22,14 @@ from unittest import mock
 import numpy as np
 from pydantic import Field
 
-from auhead_bench import Clip, ClipSkipped, DistributionMetric, Extractor, Options, hookimpl
+from auhead_bench import Clip, ClipSkipped, Extractor, Options, hookimpl
 from auhead_bench.errors import BenchError
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
 from auhead_bench.metric import NotComputed
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
 from auhead_bench_metrics.face_track import FaceTrack, crop_faces
-from auhead_bench_metrics.frechet import RunningGaussian, check_features, distance_between
+from auhead_bench_metrics.frechet import FrechetMetric
 
 # The sha256 is not printed on pytorch-fid's release page; the file name carries its first
 # 8 hex digits (torch.hub's convention, `6726825d`), and the full digest below is the one
@@ -175,7 +175,7 @@ class FIDOptions(Options):
     diagonal_eps: float = Field(0.0, ge=0.0)
 
 
-class FIDFull(DistributionMetric):
+class FIDFull(FrechetMetric):
     """FID over all frames of all clips, generated vs ground truth."""
 
     id = "fid_inception_pool3_full"
@@ -184,6 +184,8 @@ class FIDFull(DistributionMetric):
     needs = ("inception_pool3_full",)
     Options = FIDOptions
     extractor: ClassVar[type[InceptionPool3]] = InceptionPool3
+    dim, unit, ddof = POOL3_DIM, "frames", 1
+    videos_key, samples_key = "clips", "frames"
 
     def setup(self, device: str) -> None:
         require_pytorch_fid()
@@ -199,41 +201,13 @@ class FIDFull(DistributionMetric):
             "covariance": "unbiased (N - 1), as numpy.cov in pytorch-fid",
         }
 
-    def reset(self) -> None:
-        self.generated = RunningGaussian(POOL3_DIM)
-        self.ground_truth = RunningGaussian(POOL3_DIM)
-        self.clips = 0
-
     def update(
         self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
     ) -> None:
         if ground_truth is None:
             raise ClipSkipped("no ground-truth video")
         key = self.extractor.id
-        gen, ref = generated[key]["pool3"], ground_truth[key]["pool3"]
-        check_features(gen, POOL3_DIM, f"{self.id}: clip {clip.id} (generated)")
-        check_features(ref, POOL3_DIM, f"{self.id}: clip {clip.id} (ground truth)")
-        self.generated.update(gen, f"{self.id}: clip {clip.id} (generated)")
-        self.ground_truth.update(ref, f"{self.id}: clip {clip.id} (ground truth)")
-        self.clips += 1
-
-    def compute(self) -> float:
-        return distance_between(
-            self.generated,
-            self.ground_truth,
-            metric_id=self.id,
-            unit="frames",
-            ddof=1,
-            diagonal_eps=self.options.diagonal_eps,
-        )
-
-    def summary(self) -> dict[str, int]:
-        """The sample counts behind the value (FID is biased upward at small N)."""
-        return {
-            "clips": self.clips,
-            "generated_frames": self.generated.count,
-            "ground_truth_frames": self.ground_truth.count,
-        }
+        self.fold(generated[key]["pool3"], ground_truth[key]["pool3"], clip.id)
 
 
 class FIDFace(FIDFull):

@@ -14,10 +14,12 @@ several times faster.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from auhead_bench.errors import BenchError
+from auhead_bench.metric import DistributionMetric
 
 
 @dataclass
@@ -171,3 +173,47 @@ def distance_between(
         return frechet_distance(gen.mean, gen.covariance, ref.mean, ref.covariance)
     except BenchError as exc:
         raise BenchError(f"{metric_id}: {exc.message}") from None
+
+
+class FrechetMetric(DistributionMetric):
+    """FID and FVD alike: features of both sides folded into running Gaussians, then the
+    Fréchet distance. Subclasses name the feature size, the sample unit, the covariance
+    normalisation of their reference (``ddof``) and the counts that ``summary`` reports."""
+
+    dim: ClassVar[int]
+    unit: ClassVar[str]  # what one sample is, for the too-few-samples error
+    ddof: ClassVar[int]  # 1: numpy.cov (pytorch-fid); 0: 1/N (StyleGAN-V)
+    videos_key: ClassVar[str]  # summary key for the number of clips folded in
+    samples_key: ClassVar[str]  # summary suffix for samples per side
+
+    def reset(self) -> None:
+        self.generated = RunningGaussian(self.dim)
+        self.ground_truth = RunningGaussian(self.dim)
+        self.videos = 0
+
+    def fold(self, generated: np.ndarray, ground_truth: np.ndarray, clip_id: str) -> None:
+        """Check both sides' features (shape, NaN) before folding either in."""
+        sides = {"generated": generated, "ground truth": ground_truth}
+        for side, features in sides.items():
+            check_features(features, self.dim, f"{self.id}: clip {clip_id} ({side})")
+        self.generated.update(generated, f"{self.id}: clip {clip_id} (generated)")
+        self.ground_truth.update(ground_truth, f"{self.id}: clip {clip_id} (ground truth)")
+        self.videos += 1
+
+    def compute(self) -> float:
+        return distance_between(
+            self.generated,
+            self.ground_truth,
+            metric_id=self.id,
+            unit=self.unit,
+            ddof=self.ddof,
+            diagonal_eps=self.options.diagonal_eps,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The sample counts behind the value (biased at small N; singular below dim + 1)."""
+        return {
+            self.videos_key: self.videos,
+            f"generated_{self.samples_key}": self.generated.count,
+            f"ground_truth_{self.samples_key}": self.ground_truth.count,
+        }

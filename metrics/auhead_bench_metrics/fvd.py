@@ -24,13 +24,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from auhead_bench import Clip, ClipSkipped, DistributionMetric, Extractor, Options, hookimpl
+from auhead_bench import Clip, ClipSkipped, Extractor, Options, hookimpl
 from auhead_bench.errors import BenchError
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
 from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate
 from auhead_bench_metrics.face_track import FaceTrack, crop_faces
-from auhead_bench_metrics.frechet import RunningGaussian, check_features, distance_between
+from auhead_bench_metrics.frechet import FrechetMetric
 
 # StyleGAN-V publishes no hash for this file: sha256 stays None and the cached file's own
 # sha256 is recorded with every result (extractor weights), so a result names its file.
@@ -176,7 +176,7 @@ class FVDOptions(Options):
     diagonal_eps: float = Field(0.0, ge=0.0)
 
 
-class FVDFull(DistributionMetric):
+class FVDFull(FrechetMetric):
     """FVD over 16-frame windows, generated vs ground truth."""
 
     id = "fvd_i3d_16f_full"
@@ -185,6 +185,8 @@ class FVDFull(DistributionMetric):
     needs = ("i3d_logits_16f_full",)
     Options = FVDOptions
     extractor: ClassVar[type[I3DLogits]] = I3DLogits
+    dim, unit, ddof = LOGITS_DIM, "16-frame clips", 0
+    videos_key, samples_key = "videos", "clips"
 
     def setup(self, device: str) -> None:
         locate(I3D)
@@ -203,11 +205,6 @@ class FVDFull(DistributionMetric):
             "covariance": "biased (1 / N), as StyleGAN-V's FeatureStats.get_mean_cov",
         }
 
-    def reset(self) -> None:
-        self.generated = RunningGaussian(LOGITS_DIM)
-        self.ground_truth = RunningGaussian(LOGITS_DIM)
-        self.videos = 0
-
     def update(
         self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
     ) -> None:
@@ -221,30 +218,7 @@ class FVDFull(DistributionMetric):
             raise ClipSkipped(f"shorter than {CLIP_FRAMES} frames ({frames} after alignment)")
         if self.options.clips == "first":
             count = 1
-        gen, ref = gen[:count], ref[:count]
-        check_features(gen, LOGITS_DIM, f"{self.id}: clip {clip.id} (generated)")
-        check_features(ref, LOGITS_DIM, f"{self.id}: clip {clip.id} (ground truth)")
-        self.generated.update(gen, f"{self.id}: clip {clip.id} (generated)")
-        self.ground_truth.update(ref, f"{self.id}: clip {clip.id} (ground truth)")
-        self.videos += 1
-
-    def compute(self) -> float:
-        return distance_between(
-            self.generated,
-            self.ground_truth,
-            metric_id=self.id,
-            unit="16-frame clips",
-            ddof=0,
-            diagonal_eps=self.options.diagonal_eps,
-        )
-
-    def summary(self) -> dict[str, int]:
-        """The sample counts behind the value (FVD needs > 400 clips per side for full rank)."""
-        return {
-            "videos": self.videos,
-            "generated_clips": self.generated.count,
-            "ground_truth_clips": self.ground_truth.count,
-        }
+        self.fold(gen[:count], ref[:count], clip.id)
 
 
 class FVDFace(FVDFull):
