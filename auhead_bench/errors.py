@@ -28,6 +28,12 @@ class ConfigError(BenchError):
     """A run configuration that does not validate."""
 
 
+class DiskFullError(BenchError):
+    """No space left where the run writes. Stops the run: failing clip after clip would bury
+    the cause. Finished cache entries and records are whole (atomic renames), so the same
+    command resumes once space is freed."""
+
+
 class UnknownPluginError(BenchError):
     """An id that no installed plugin registered."""
 

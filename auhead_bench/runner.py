@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from auhead_bench import media, provenance
 from auhead_bench.cache import DEFAULT_CACHE, Cache, content_key, write_json_atomic
 from auhead_bench.config import RunConfig
-from auhead_bench.errors import BenchError, MediaError, one_line
+from auhead_bench.errors import BenchError, DiskFullError, MediaError, one_line
 from auhead_bench.method import Generation, Method
 from auhead_bench.plan import Component, Plan, WorkUnit, make_plan
 from auhead_bench.plugins import PluginInfo, Registry, get_registry
@@ -312,6 +312,8 @@ class Runner:
         if entry is None:
             try:
                 entry = self._make_generation(unit, method, clip, seed, key, replace=fresh)
+            except DiskFullError:
+                raise
             except Exception as exc:  # a method may fail on one clip; the run goes on
                 error = one_line(exc)
                 self._say(f"[red]{unit.method.id} failed on clip {clip.id} (seed {seed}): {error}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
-from auhead_bench.errors import BenchError, MediaError, one_line
+from auhead_bench.errors import BenchError, DiskFullError, MediaError, one_line
 from auhead_bench.extractor import Extractor
 from auhead_bench.features import VideoFeatures
 from auhead_bench.metric import (
@@ -105,6 +105,8 @@ class Features:
             if entry is None:
                 try:
                     arrays, error = self.extractor(ident, ready=True).extract(video), None
+                except DiskFullError:
+                    raise
                 except MediaError as exc:  # e.g. no face: an outcome, cached like features
                     arrays, error = {}, one_line(exc.message)
                 except Exception as exc:  # a crash is not cached: the next run tries again
