@@ -15,6 +15,7 @@ from auhead_bench.metric import (
     PerClipMetric,
 )
 from auhead_bench.options import Options
+from auhead_bench.resources import Resources
 
 __version__ = "0.1.0"
 
@@ -32,5 +33,6 @@ __all__ = [
     "NotComputed",
     "Options",
     "PerClipMetric",
+    "Resources",
     "hookimpl",
 ]

@@ -95,6 +95,22 @@ def _run_help() -> str:
     type=click.Choice(list(OVERWRITE_POLICIES)),
     help="What to make again (overrides the config; default only-missing). See above.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="Where generation and feature work runs (overrides the config; default local).",
+)
+@click.option(
+    "--address",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Ray cluster to join, e.g. auto or ray://HOST:10001 (default: start a local one).",
+)
+@click.option(
+    "--clips-per-task",
+    type=click.IntRange(min=1),
+    help="Ray: clips of one dataset per task (default 8).",
+)
 def run(
     config: Path | None,
     out_dir: Path,
@@ -107,6 +123,9 @@ def run(
     skip_bad_clips: bool | None,
     sweeps: tuple[str, ...],
     overwrite: str | None,
+    executor: str | None,
+    ray_address: str | None,
+    clips_per_task: int | None,
 ) -> None:
     from auhead_bench.config import load_config, parse_sweep
     from auhead_bench.runner import Runner
@@ -127,6 +146,9 @@ def run(
         "cache_dir": cache_dir,
         "skip_bad_clips": skip_bad_clips,
         "overwrite": overwrite,
+        "executor": executor,
+        "ray_address": ray_address,
+        "clips_per_task": clips_per_task,
         "sweep": parse_sweep(sweeps),
     }
     run_config = load_config(config, overrides)

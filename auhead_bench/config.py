@@ -96,6 +96,10 @@ class RunConfig(BaseModel):
     device: str = "auto"  # auto: cuda if available, else cpu
     cache_dir: Path | None = None  # default: $AUHEAD_BENCH_CACHE or ~/.cache/auhead-bench
     skip_bad_clips: bool = False  # True: leave out unreadable clips (listed in the record)
+    # Where generation and feature work runs: this process, or Ray tasks (see README).
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # ray: join this cluster ("auto", "ray://host:10001")
+    clips_per_task: int = Field(default=8, ge=1)  # ray: clips of one dataset per task
 
     @field_validator("methods", "datasets", "metrics", mode="before")
     @classmethod

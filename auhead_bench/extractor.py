@@ -9,6 +9,7 @@ import numpy as np
 
 from auhead_bench.media import DecodedVideo
 from auhead_bench.options import Options
+from auhead_bench.resources import Resources
 
 
 class Extractor(ABC):
@@ -23,6 +24,7 @@ class Extractor(ABC):
     description: ClassVar[str]
     version: ClassVar[str] = "1"
     Options: ClassVar[type[Options]] = Options  # none yet: extractors are built with defaults
+    resources: ClassVar[Resources] = Resources()  # per task, for the Ray executor
 
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook, default does nothing
         """Load models onto ``device`` once."""

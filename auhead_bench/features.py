@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from auhead_bench.media import DecodedVideo
+from auhead_bench.media import DecodedVideo, decode_video
+
+
+class LazyVideo:
+    """A video decoded on first use. When every feature a pass needs is cached (a resumed
+    run, or the gathering pass after a Ray run), the video is never decoded at all."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._decoded: DecodedVideo | None = None
+
+    def decoded(self) -> DecodedVideo:
+        """The decoded video (decoding now if not yet); raises MediaError if it cannot be."""
+        if self._decoded is None:
+            self._decoded = decode_video(self.path)
+        return self._decoded
+
+    def __getattr__(self, name: str) -> Any:  # frames, audio, fps, silent, ...: decode first
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.decoded(), name)
 
 
 @dataclass
@@ -19,7 +40,7 @@ class VideoFeatures:
     ``features["face_track"]["boxes"]``.
     """
 
-    video: DecodedVideo
+    video: DecodedVideo | LazyVideo
     content_sha256: str
     features: Mapping[str, dict[str, np.ndarray]] = field(default_factory=dict)
     # For a generated video: what the method returned besides it (Generation.arrays/.info),

@@ -11,6 +11,7 @@ import numpy as np
 
 from auhead_bench.clip import Clip
 from auhead_bench.options import Options
+from auhead_bench.resources import Resources
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Method(ABC):
     description: ClassVar[str]
     version: ClassVar[str] = "1"
     Options: ClassVar[type[Options]] = Options
+    resources: ClassVar[Resources] = Resources()  # per task, for the Ray executor
 
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook, default does nothing
         """Load weights onto ``device`` once before the first ``generate``."""

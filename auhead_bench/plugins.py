@@ -113,6 +113,17 @@ class Registry:
     def ids(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
 
+    def added_directly(self) -> list[Registered]:
+        """Classes registered with ``add`` by the caller, not through an entry point (a
+        script's own method, a test's): a Ray worker registers them again on its side."""
+        loaded = {id(info) for info in self.plugins}
+        return [
+            entry
+            for table in self.entries.values()
+            for entry in table.values()
+            if id(entry.plugin) not in loaded
+        ]
+
 
 def _check_class(kind: str, cls: Any) -> None:
     base = KINDS[kind]

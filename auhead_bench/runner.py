@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,24 +102,23 @@ class Runner:
 
     def _run_units(self, units: list[WorkUnit], records_dir: Path) -> dict[str, RunRecord]:
         """Prepare, generate, score and write the records of ``units``; records by id."""
-        needed = {_key(u.dataset) for u in units}
+        needed = {dataset_key(u.dataset) for u in units}
         with self._progress() as progress:
             clips = {
-                _key(d): self._prepare(d, progress)
+                dataset_key(d): self._prepare(d, progress)
                 for d in self.plan.datasets
-                if _key(d) in needed
+                if dataset_key(d) in needed
             }
-            generated = {
-                unit.record_id: self._generate_unit(unit, clips[_key(unit.dataset)], progress)
-                for unit in units
-            }
-            scorer = Scorer(
-                self.plan.metrics,
-                self.plan.seeds,
-                self.features,
-                self.cache,
-                self.device,
-            )
+            if self.config.executor == "ray":
+                from auhead_bench.ray_executor import RayExecutor  # optional dependency
+
+                generated = RayExecutor(self).run(units, clips, progress)
+            else:
+                generated = {
+                    u.record_id: self._generate_unit(u, clips[dataset_key(u.dataset)], progress)
+                    for u in units
+                }
+            scorer = self.scorer()
             self._score(scorer, units, clips, generated, progress)
         records = {}
         for unit in units:
@@ -129,7 +128,7 @@ class Runner:
                     record_id=unit.record_id, metric_id=metric_id, result=result
                 )
             record = self._record(
-                unit, clips[_key(unit.dataset)], generated[unit.record_id], metrics, scorer
+                unit, clips[dataset_key(unit.dataset)], generated[unit.record_id], metrics, scorer
             )
             write_json_atomic(records_dir / f"{record.record_id}.json", dump_record(record))
             records[unit.record_id] = record
@@ -196,7 +195,7 @@ class Runner:
     def _prepare(self, dataset: Component, progress: Progress) -> list[PreparedClip]:
         """The dataset's clips, normalised (cached); unreadable ones stop the run or are listed."""
         instance = dataset.entry.cls(dataset.options, self.cache.root / "datasets")
-        self._datasets[_key(dataset)] = instance
+        self._datasets[dataset_key(dataset)] = instance
         clips = instance.clips()
         limit = getattr(dataset.options, "max_clips", None)
         if limit is not None:
@@ -208,7 +207,7 @@ class Runner:
         if duplicates:
             raise BenchError(f"dataset {dataset.id!r} has duplicate clip ids: {duplicates[:5]}")
         prepared: list[PreparedClip] = []
-        bad = self._bad_clips.setdefault(_key(dataset), {})
+        bad = self._bad_clips.setdefault(dataset_key(dataset), {})
         task = progress.add_task(f"prepare {dataset.id}", total=len(clips))
         for clip in clips:
             progress.advance(task)
@@ -238,16 +237,28 @@ class Runner:
     def _generate_unit(
         self, unit: WorkUnit, clips: list[PreparedClip], progress: Progress
     ) -> list[_Generated]:
-        label = f"{unit.experiment} on {unit.dataset.id}"
+        total = len(clips) * len(self.plan.seeds)
+        task = progress.add_task(f"generate {unit.experiment} on {unit.dataset.id}", total=total)
+        generated = self.generate_clips(unit, clips, lambda: progress.advance(task))
+        self.report_generated(unit, generated)
+        return generated
+
+    def generate_clips(
+        self, unit: WorkUnit, clips: list[PreparedClip], advance: Callable[[], None]
+    ) -> list[_Generated]:
+        """Every seed of ``clips`` through the unit's method (cached), seed-major."""
         method = self._method(unit.method)
         fingerprint = method.fingerprint()
-        total = len(clips) * len(self.plan.seeds)
-        task = progress.add_task(f"generate {label}", total=total)
         generated: list[_Generated] = []
         for seed in self.plan.seeds:
             for clip in clips:
                 generated.append(self._generate(unit, method, fingerprint, clip, seed))
-                progress.advance(task)
+                advance()
+        return generated
+
+    def report_generated(self, unit: WorkUnit, generated: list[_Generated]) -> None:
+        label = f"{unit.experiment} on {unit.dataset.id}"
+        total = len(generated)
         failed = sum(g.result.status == "failed" for g in generated)
         cached = sum(g.cached for g in generated)
         missing = sum(g.result.error == NOT_CACHED for g in generated)
@@ -256,7 +267,6 @@ class Runner:
             f"{label}: {total - failed}/{total} generated "
             f"({cached} from cache, {failed} failed{note})"
         )
-        return generated
 
     def _score(
         self,
@@ -269,19 +279,23 @@ class Runner:
         """Clip by clip over every record, so each ground truth is decoded once."""
         total = sum(len(items) for items in generated.values())
         task = progress.add_task("score", total=total)
-        for dataset_key, dataset_clips in clips.items():
-            dataset_units = [u for u in units if _key(u.dataset) == dataset_key]
-            for clip in dataset_clips:
-                items = {
-                    unit.record_id: [
-                        Scorable(g.clip, g.seed, g.path, g.result.content_sha256, g.result.error)
-                        for g in generated[unit.record_id]
-                        if g.clip.id == clip.id
-                    ]
-                    for unit in dataset_units
-                }
-                scorer.score_clip(clip, items, lambda: progress.advance(task))
+        for key, dataset_clips in clips.items():
+            dataset_units = [u for u in units if dataset_key(u.dataset) == key]
+            score_clips(
+                scorer, dataset_units, dataset_clips, generated, lambda: progress.advance(task)
+            )
         self._say(f"scored {total} generations with {len(self.plan.metrics)} metrics")
+
+    def unit(self, record_id: str) -> WorkUnit:
+        """The plan's unit with this record id (a Ray worker rebuilds the plan to find it)."""
+        for unit in self.plan.units:
+            if unit.record_id == record_id:
+                return unit
+        raise BenchError(f"no work unit {record_id!r} in the plan")
+
+    def scorer(self) -> Scorer:
+        """A scorer for the plan's metrics, set up on this runner's device."""
+        return Scorer(self.plan.metrics, self.plan.seeds, self.features, self.cache, self.device)
 
     def _method(self, component: Component) -> Method:
         if component.id not in self._methods:
@@ -428,12 +442,12 @@ class Runner:
             dataset=ComponentSpec(
                 id=unit.dataset.id,
                 options=unit.dataset.options_json(),
-                fingerprint=self._datasets[_key(unit.dataset)].fingerprint(),
+                fingerprint=self._datasets[dataset_key(unit.dataset)].fingerprint(),
                 plugin=plugin_ref(unit.dataset.entry.plugin),
             ),
             seeds=self.plan.seeds,
             clip_ids=[c.id for c in clips],
-            skipped_clips=dict(sorted(self._bad_clips.get(_key(unit.dataset), {}).items())),
+            skipped_clips=dict(sorted(self._bad_clips.get(dataset_key(unit.dataset), {}).items())),
             generations=results,
             metrics=metrics,
             extractors=extractors,
@@ -443,5 +457,26 @@ class Runner:
         )
 
 
-def _key(component: Component) -> str:
+def score_clips(
+    scorer: Scorer,
+    units: list[WorkUnit],
+    clips: list[PreparedClip],
+    generated: dict[str, list[_Generated]],
+    advance: Callable[[], None],
+) -> None:
+    """Clip by clip over the units of one dataset, so each ground truth is decoded once."""
+    for clip in clips:
+        items = {
+            unit.record_id: [
+                Scorable(g.clip, g.seed, g.path, g.result.content_sha256, g.result.error)
+                for g in generated[unit.record_id]
+                if g.clip.id == clip.id
+            ]
+            for unit in units
+        }
+        scorer.score_clip(clip, items, advance)
+
+
+def dataset_key(component: Component) -> str:
+    """Tells datasets apart by id and options (the same id may appear with two splits)."""
     return component.id + json.dumps(component.options_json(), sort_keys=True)

@@ -22,7 +22,7 @@ from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.errors import BenchError, DiskFullError, MediaError, one_line
 from auhead_bench.extractor import Extractor
-from auhead_bench.features import VideoFeatures
+from auhead_bench.features import LazyVideo, VideoFeatures
 from auhead_bench.metric import (
     ClipScore,
     ClipSkipped,
@@ -95,16 +95,19 @@ class Features:
         return {"id": ident, "version": ex.version, "params": ex.params(), "weights": ex.weights()}
 
     def load(self, path: Path, sha: str, needs: set[str]) -> Loaded:
-        """Decode once and run each needed extractor once (cached). Returns features, errors."""
-        video = media.decode_video(path)
+        """Run each needed extractor once (cached); the video is decoded at most once, and
+        only if an extractor must run or a metric reads frames or audio. Returns features,
+        errors."""
+        video = LazyVideo(path)
         features: dict[str, dict[str, np.ndarray]] = {}
         errors: dict[str, FeatureError] = {}
         for ident in sorted(needs - set(BUILTIN_FEATURES)):
             key = content_key(kind="features", video=sha, extractor=self.spec(ident))
             entry = self.cache.get("features", key)
             if entry is None:
+                decoded = video.decoded()  # unreadable: a MediaError for the caller to report
                 try:
-                    arrays, error = self.extractor(ident, ready=True).extract(video), None
+                    arrays, error = self.extractor(ident, ready=True).extract(decoded), None
                 except DiskFullError:
                     raise
                 except MediaError as exc:  # e.g. no face: an outcome, cached like features
@@ -224,6 +227,8 @@ class Scorer:
         needs = {n for _, m, _ in pending for n in m.needs}
         try:
             generated, gen_errors = self.features.load(item.path, item.content_sha256, needs)
+            if needs & set(BUILTIN_FEATURES):
+                generated.video.frames  # noqa: B018 - decode now: an unusable video is reported here
             generated.arrays, generated.info = generation_outputs(item.path.parent)
         except MediaError as exc:
             for component, _, _ in pending:

@@ -1,0 +1,332 @@
+"""The Ray executor: generation and feature work as Ray tasks, one per chunk of clips.
+
+Ray schedules, retries tasks whose worker died, and places them by the resources each
+method and extractor declares; nothing here is a scheduler of its own. Tasks share the run's
+cache (on a cluster: a folder every node mounts) and run the local executor's own code on
+their chunk:
+
+- a generation task per (work unit, chunk of clips): every seed of those clips;
+- a feature task per (dataset, chunk of clips), started when the generation tasks of its
+  chunk are done: every extractor on every video of the chunk, and the per-clip scores.
+
+The driver then runs the local scoring pass, which finds every feature and per-clip score in
+the cache (no video is decoded) and folds the distribution metrics: the records are the local
+executor's by construction. A task killed mid-way leaves no half entry (atomic renames), and
+Ray runs it again.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import Progress
+
+from auhead_bench.config import RunConfig
+from auhead_bench.errors import BenchError, one_line
+from auhead_bench.plan import WorkUnit
+from auhead_bench.plugins import PluginInfo, load_plugins
+from auhead_bench.prepare import PreparedClip
+from auhead_bench.resources import Resources, combined
+from auhead_bench.scoring import BUILTIN_FEATURES, Scorer
+
+if TYPE_CHECKING:
+    from auhead_bench.runner import Runner, _Generated
+
+# Worker-death retries per task (Ray's own default); a BenchError raised by a task (disk
+# full, bad weights) is not retried: it would fail the same way again.
+MAX_RETRIES = 3
+# Environment a worker on another node needs to find the same weights as the driver.
+FORWARDED_ENV = ("AUHEAD_BENCH_WEIGHTS", "AUHEAD_BENCH_CACHE", "HF_HOME", "TORCH_HOME")
+
+
+@dataclass
+class Job:
+    """Everything a worker needs to rebuild the driver's plan: sent once, shared by tasks."""
+
+    token: str
+    config: RunConfig  # cache_dir made absolute
+    config_path: Path | None
+    out_dir: Path
+    added: list[tuple[str, type, PluginInfo]]  # classes the driver registered directly
+    use_gpu: bool
+
+
+class RayExecutor:
+    """Runs the generation and feature work of a run's units on a Ray cluster."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+        self.config = runner.config
+
+    def run(
+        self,
+        units: list[WorkUnit],
+        clips: dict[str, list[PreparedClip]],
+        progress: Progress,
+    ) -> dict[str, list[_Generated]]:
+        """Generation results by record id, in the local executor's (seed-major) order."""
+        from auhead_bench.runner import dataset_key
+
+        ray = _import_ray()
+        started = _connect(ray, self.config.ray_address)
+        try:
+            job = self._job(ray)
+            job_ref = ray.put(job)
+            generate = _remote(ray, _generate_task)
+            features = _remote(ray, _features_task)
+            size = self.config.clips_per_task
+            generation_refs: dict[tuple[str, int], Any] = {}
+            for unit in units:
+                needs = unit.method.entry.cls.resources
+                options = self._options(needs, job.use_gpu, f"method {unit.method.id!r}")
+                device = _device(job, needs)
+                for index, chunk in enumerate(_chunks(clips[dataset_key(unit.dataset)], size)):
+                    generation_refs[(unit.record_id, index)] = generate.options(
+                        **options, name=f"generate {unit.method.id} #{index}"
+                    ).remote(job_ref, device, unit.record_id, chunk)
+            feature_refs = []
+            needs = self._extractor_resources()
+            extractors = self._options(needs, job.use_gpu, "the metrics' extractors")
+            device = _device(job, needs)
+            for key, dataset_clips in clips.items():
+                dataset_units = [u.record_id for u in units if dataset_key(u.dataset) == key]
+                for index, chunk in enumerate(_chunks(dataset_clips, size)):
+                    after = [generation_refs[(r, index)] for r in dataset_units]
+                    feature_refs.append(
+                        features.options(**extractors, name=f"features #{index}").remote(
+                            job_ref, device, dataset_units, chunk, *after
+                        )
+                    )
+            self._wait(ray, list(generation_refs.values()), "generate (ray)", progress)
+            chunks = {k: ray.get(ref) for k, ref in generation_refs.items()}
+            self._wait(ray, feature_refs, "features (ray)", progress)
+        finally:
+            if started:
+                ray.shutdown()
+        generated: dict[str, list[_Generated]] = {}
+        seeds = self.runner.plan.seeds
+        for unit in units:
+            order = {c.id: i for i, c in enumerate(clips[dataset_key(unit.dataset)])}
+            items = [g for (rid, _), part in sorted(chunks.items()) if rid == unit.record_id
+                     for g in part]
+            items.sort(key=lambda g: (seeds.index(g.seed), order[g.clip.id]))
+            generated[unit.record_id] = items
+            self.runner.report_generated(unit, items)
+        return generated
+
+    # ---- set-up ----------------------------------------------------------------------------
+
+    def _job(self, ray: Any) -> Job:
+        device = self.config.device
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        if device == "cpu":
+            use_gpu = False
+        elif device == "auto":
+            use_gpu = gpus > 0
+        elif gpus == 0:
+            raise BenchError(
+                f"device {device!r} asks for CUDA but the Ray cluster has no GPU",
+                fix="use --device auto or cpu, or add GPU nodes to the cluster",
+            )
+        else:
+            use_gpu = True
+        config = self.config.model_copy(update={"cache_dir": self.runner.cache.root.resolve()})
+        added = [(e.kind, e.cls, e.plugin) for e in self.runner.registry.added_directly()]
+        return Job(
+            uuid.uuid4().hex,
+            config,
+            self.runner.config_path,
+            self.runner.out_dir.resolve(),
+            added,
+            use_gpu,
+        )
+
+    def _extractor_resources(self) -> Resources:
+        """One feature task loads every extractor the metrics need, one after another."""
+        needed = {n for m in self.runner.plan.metrics for n in m.entry.cls.needs}
+        registry = self.runner.registry
+        return combined(
+            registry.get("extractor", n).cls.resources
+            for n in sorted(needed - set(BUILTIN_FEATURES))
+        )
+
+    def _options(self, resources: Resources, use_gpu: bool, what: str) -> dict[str, Any]:
+        """Ray options for a task; an error now if no node could ever run it (Ray would
+        leave it pending forever)."""
+        import ray
+
+        options = resources.ray_options(use_gpu)
+        wanted = {"CPU": options["num_cpus"], "GPU": options["num_gpus"]}
+        wanted["memory"] = options.get("memory", 0)
+        for node in ray.nodes():
+            have = node.get("Resources", {})
+            if node.get("Alive") and all(have.get(k, 0) >= v for k, v in wanted.items() if v):
+                return options
+        raise BenchError(
+            f"{what} asks for {resources.describe(use_gpu)} per task, more than any node of "
+            "the Ray cluster has",
+            fix="add a node that large, or lower the class's `resources` (auhead_bench.Resources)",
+        )
+
+    def _wait(self, ray: Any, refs: list[Any], label: str, progress: Progress) -> None:
+        """Wait for every task, advancing a progress bar; a failed task stops the run."""
+        task = progress.add_task(label, total=len(refs))
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                _get(ray, ref)
+                progress.advance(task)
+
+
+# ---- in the worker -------------------------------------------------------------------------
+
+# The job's runners (one per device) in this worker process, reused by the job's tasks so
+# that models load once per worker, not once per task.
+_RUNNERS: dict[tuple[str, str], Runner] = {}
+_SCORERS: dict[Runner, Scorer] = {}
+
+
+def _worker_runner(job: Job, device: str) -> Runner:
+    """The driver's plan rebuilt in this worker: same registry, config and cache."""
+    from auhead_bench.runner import Runner
+
+    key = (job.token, device)
+    if key not in _RUNNERS:
+        for old in [k for k in _RUNNERS if k[0] != job.token]:
+            _SCORERS.pop(_RUNNERS.pop(old), None)  # an earlier job's: let its models go
+        registry = load_plugins()
+        for kind, cls, info in job.added:
+            if registry.entries[kind].get(cls.id) is None:
+                registry.add(kind, cls, info)
+        root = Path(job.config.cache_dir or "")
+        if not root.is_dir():
+            raise BenchError(
+                f"the run's cache folder is not visible on this node ({os.uname().nodename})",
+                path=root,
+                fix="put --cache-dir on storage every Ray node mounts at the same path",
+            )
+        config = job.config.model_copy(update={"device": device, "executor": "local"})
+        _RUNNERS[key] = Runner(
+            config,
+            job.out_dir,
+            registry=registry,
+            config_path=job.config_path,
+            console=Console(quiet=True),  # the driver reports progress and failures
+        )
+    return _RUNNERS[key]
+
+
+def _device(job: Job, resources: Resources) -> str:
+    return "cuda" if job.use_gpu and resources.gpus else "cpu"
+
+
+def _generate_task(
+    job: Job, device: str, record_id: str, clips: list[PreparedClip]
+) -> list[_Generated]:
+    """Every seed of ``clips`` through one unit's method, as the local executor does."""
+    runner = _worker_runner(job, device)
+    return runner.generate_clips(runner.unit(record_id), clips, lambda: None)
+
+
+def _features_task(
+    job: Job,
+    device: str,
+    record_ids: list[str],
+    clips: list[PreparedClip],
+    *generated: list[_Generated],
+) -> int:
+    """Extract every feature and per-clip score of ``clips`` into the cache; returns the
+    number of videos seen. The distribution statistics are folded by the driver."""
+    from auhead_bench.runner import score_clips
+
+    runner = _worker_runner(job, device)
+    if runner not in _SCORERS:
+        _SCORERS[runner] = runner.scorer()  # metric models load once per worker
+    scorer = _SCORERS[runner]
+    by_record = {rid: list(part) for rid, part in zip(record_ids, generated, strict=True)}
+    units = [runner.unit(rid) for rid in record_ids]
+    try:
+        score_clips(scorer, units, clips, by_record, lambda: None)
+    finally:
+        scorer.values.clear()  # what matters is in the cache now; keep memory flat
+        scorer.states.clear()
+    return sum(len(part) for part in generated)
+
+
+# ---- Ray plumbing --------------------------------------------------------------------------
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BenchError(
+            "the Ray executor needs Ray, which is not installed",
+            fix="pip install 'auhead-bench[ray]' (or run with --executor local)",
+        ) from None
+    return ray
+
+
+def _connect(ray: Any, address: str | None) -> bool:
+    """Join the cluster at ``address``, or start a local instance; True if we started it
+    (and so shut it down at the end). An already initialised Ray (a script's own
+    ``ray.init``) is used as it is."""
+    if ray.is_initialized():
+        return False
+    env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,  # worker logs: the Ray session's logs folder
+            runtime_env={"env_vars": env} if env else None,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"at {address!r}" if address else "locally"
+        raise BenchError(
+            f"cannot start or join a Ray cluster {where}: {one_line(exc)}",
+            fix="check --address (e.g. auto, or ray://HOST:10001) and that `ray status` works",
+        ) from None
+    return True
+
+
+_REMOTES: dict[Any, Any] = {}
+
+
+def _remote(ray: Any, function: Any) -> Any:
+    if function not in _REMOTES:
+        _REMOTES[function] = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(function)
+    return _REMOTES[function]
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    """``ray.get`` with the task's own error: a BenchError as it was raised in the worker."""
+    from ray.exceptions import RayError, RayTaskError
+
+    try:
+        return ray.get(ref)
+    except RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BenchError):
+            raise cause from None
+        detail = f"{type(cause).__name__}: {one_line(cause)}" if cause else one_line(exc)
+        raise BenchError(
+            f"a Ray task failed: {detail}",
+            fix="see the worker log in the Ray session's logs folder; finished work is "
+            "cached: run the same command again to resume",
+        ) from None
+    except RayError as exc:  # e.g. the worker died more than MAX_RETRIES times
+        raise BenchError(
+            f"a Ray task could not finish: {type(exc).__name__}: {one_line(exc)[:300]}",
+            fix="check the cluster (`ray status`); finished work is cached: run again to resume",
+        ) from None
+
+
+def _chunks(items: list[PreparedClip], size: int) -> list[list[PreparedClip]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

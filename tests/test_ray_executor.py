@@ -1,0 +1,193 @@
+"""The Ray executor on a local Ray instance (ray.init(num_cpus=2)): same records as the local
+executor, and a worker killed mid-task is retried without changing them.
+
+Each run is a script in its own process: Ray starts worker processes and a raylet, which
+must not outlive the test, and classes defined in a script's ``__main__`` reach the workers
+by value (the executor ships what the driver registered directly).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from auhead_bench.records import load_record, without_measurements
+
+
+# Shared by both scripts: a cheap extractor and a distribution metric defined here (so they
+# reach the workers only through the executor), a slow copying method, and a run function.
+PRELUDE = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from auhead_bench import DistributionMetric, Extractor, Generation, Method
+from auhead_bench.config import RunConfig, load_config
+from auhead_bench.plugins import PluginInfo, load_plugins
+from auhead_bench.runner import Runner
+
+class MeanRGB(Extractor):
+    id = "mean_rgb"
+    description = "per-frame mean colour"
+    def extract(self, video):
+        return {"mean": video.frames.reshape(len(video.frames), -1, 3).mean(1)}
+
+class MeanRGBDistance(DistributionMetric):
+    id = "mean_rgb_distance"
+    description = "distance between the mean colours of the two sides, over all clips"
+    higher_is_better = False
+    needs = ("mean_rgb",)
+    def reset(self):
+        self.sums = {"gen": np.zeros(3), "gt": np.zeros(3)}
+        self.count = {"gen": 0, "gt": 0}
+    def update(self, generated, ground_truth, clip):
+        for side, video in (("gen", generated), ("gt", ground_truth)):
+            self.sums[side] += video["mean_rgb"]["mean"].sum(0)
+            self.count[side] += len(video["mean_rgb"]["mean"])
+    def compute(self):
+        mean = {s: self.sums[s] / self.count[s] for s in self.sums}
+        return float(np.linalg.norm(mean["gen"] - mean["gt"]))
+    def summary(self):
+        return dict(self.count)
+
+class SlowCopy(Method):
+    id = "slow_copy"
+    description = "copies the ground truth, slowly"
+    def generate(self, clip, options, seed, out_path):
+        time.sleep(1.0)
+        out_path.write_bytes(clip.video.read_bytes())
+        return Generation()
+
+def registry():
+    reg = load_plugins()
+    info = PluginInfo("tests", "tests", "tests", "0")
+    reg.add("extractor", MeanRGB, info)
+    reg.add("metric", MeanRGBDistance, info)
+    reg.add("method", SlowCopy, info)
+    return reg
+
+def run(config, out):
+    Runner(config, Path(out), registry=registry()).run()
+"""
+
+DEMO = PRELUDE + """
+out, cache = Path(sys.argv[1]), Path(sys.argv[2])
+config = load_config(None, {"cache_dir": cache / "local"})
+metrics = [m for m in config.metrics if not m.id.startswith(("fid", "fvd", "lse", "au_", "emo"))]
+metrics.append(metrics[0].model_copy(update={"id": "mean_rgb_distance"}))
+datasets = [d.model_copy(update={"options": {"max_clips": 2}}) for d in config.datasets]
+config = config.model_copy(update={"metrics": metrics, "datasets": datasets})
+run(config, out / "local")
+import ray
+ray.init(num_cpus=2, include_dashboard=False)
+run(config.model_copy(update={"executor": "ray", "clips_per_task": 1,
+                              "cache_dir": cache / "ray"}), out / "ray")
+"""
+
+KILLED = PRELUDE + """
+out, cache, root, executor = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+config = RunConfig.model_validate({
+    "datasets": [{"id": "folder", "options": {"root": root}}],
+    "methods": ["slow_copy", "static_frame"],
+    "metrics": ["psnr_rgb", "mean_rgb_distance"],
+    "seeds": [0, 1],
+    "cache_dir": str(cache),
+    "executor": executor,
+    "clips_per_task": 2,
+})
+if executor == "ray":
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False)
+run(config, out)
+"""
+
+
+def records(out: Path) -> dict[str, dict]:
+    return {p.name: without_measurements(load_record(p)) for p in (out / "records").glob("*.json")}
+
+
+def script(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_ray_gives_the_local_records_on_the_demo(tmp_path):
+    path = script(tmp_path, "demo.py", DEMO)
+    subprocess.run(
+        [sys.executable, str(path), str(tmp_path / "out"), str(tmp_path / "cache")],
+        check=True,
+        timeout=400,
+    )
+    local, distributed = records(tmp_path / "out/local"), records(tmp_path / "out/ray")
+    assert len(local) == 3 and local.keys() == distributed.keys()
+    assert local == distributed
+    # The work was really done, on both sides: faces tracked, the test metric folded.
+    for record in local.values():
+        assert record["metrics"]["mean_rgb_distance"]["status"] == "ok"
+        assert record["metrics"]["mean_rgb_distance"]["per_seed_info"]["0"]["gen"] == 100
+        assert record["metrics"]["lmd_mouth_dlib68"]["n"] == 2
+    features = list((tmp_path / "cache/ray/features").glob("*/*"))
+    assert len(features) >= 2 * 4  # face_track and mean_rgb on 2 ground truths + generations
+
+
+def _ray_task_pids(name: str) -> list[int]:
+    """Ray worker processes whose title shows they are running task ``name`` now."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if title.startswith(f"ray::{name}"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_worker_killed_mid_task_is_retried_and_records_do_not_change(
+    video_factory, tmp_path
+):
+    for index in range(3):
+        video_factory(f"data/clip{index}.mp4", seed=index)
+    path = script(tmp_path, "killed.py", KILLED)
+    root = str(tmp_path / "data")
+
+    def start(name: str, executor: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(path), str(tmp_path / name), str(tmp_path / f"cache-{name}"),
+             root, executor],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    reference = start("local", "local")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+
+    run = start("ray", "ray")
+    killed = None
+    deadline = time.monotonic() + 240
+    tmp = tmp_path / "cache-ray" / "tmp"
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
+        generating = tmp.is_dir() and any(p.name.startswith("generations-") for p in tmp.iterdir())
+        pids = _ray_task_pids("generate") if generating else []
+        if pids:
+            killed = pids[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    assert killed is not None, "no generation task was seen running"
+    assert run.wait(timeout=300) == 0, run.stderr.read()
+
+    ours = records(tmp_path / "ray")
+    assert ours == records(tmp_path / "local")
+    for record in ours.values():
+        assert all(g["status"] == "ok" for g in record["generations"])
+    # Nothing half-written was left behind by the killed worker as an entry.
+    for entry in (tmp_path / "cache-ray" / "generations").glob("*/*"):
+        assert json.loads((entry / "meta.json").read_text())["frames"] == 20
