@@ -16,10 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from auhead_bench.records import load_record, without_measurements
-
 
 # Shared by both scripts: a cheap extractor and a distribution metric defined here (so they
 # reach the workers only through the executor), a slow copying method, and a run function.

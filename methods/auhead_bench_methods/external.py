@@ -46,6 +46,7 @@ from pydantic import Field, field_validator, model_validator
 from auhead_bench import BenchError, Clip, Generation, Method, Options, hookimpl, media
 from auhead_bench.errors import MediaError
 from auhead_bench.options import machine_specific
+from auhead_bench.resources import Resources
 from auhead_bench_methods.presets import PRESETS, Preset
 
 NORMALISE_VERSION = "1"
@@ -722,6 +723,7 @@ def normalise_output(
 class External(Method):
     id = "external"
     description = "Runs a configured command per clip (a baseline in its own environment)."
+    resources = Resources(gpus=1)  # baselines are GPU programs; one per GPU
     version = "1"
     Options = ExternalOptions
 
@@ -758,6 +760,7 @@ class PresetMethod(Method):
 
     preset: ClassVar[Preset]
     version = "1"
+    resources = Resources(gpus=1)  # every preset is a diffusion or GAN model on a GPU
 
     def setup(self, device: str) -> None:
         self._device = device

@@ -27,6 +27,7 @@ from auhead_bench.errors import BenchError
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
 from auhead_bench.metric import NotComputed
+from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
 from auhead_bench_metrics.face_track import FaceTrack, crop_faces
 from auhead_bench_metrics.frechet import FrechetMetric
@@ -88,6 +89,7 @@ class InceptionPool3(Extractor):
 
     id = "inception_pool3_full"
     description = "pytorch-fid Inception-v3 pool3 features (2048-d) of every full frame."
+    resources = Resources(gpus=0.25)  # ~100 MB of weights: four tasks share a GPU
     version = "1"
     crop: ClassVar[Literal["full", "face"]] = "full"
 

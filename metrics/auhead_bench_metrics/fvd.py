@@ -28,6 +28,7 @@ from auhead_bench import Clip, ClipSkipped, Extractor, Options, hookimpl
 from auhead_bench.errors import BenchError
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
+from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate
 from auhead_bench_metrics.face_track import FaceTrack, crop_faces
 from auhead_bench_metrics.frechet import FrechetMetric
@@ -77,6 +78,7 @@ class I3DLogits(Extractor):
 
     id = "i3d_logits_16f_full"
     description = "StyleGAN-V I3D TorchScript logits (400-d) of each 16-frame window, full frames."
+    resources = Resources(gpus=0.25)  # a small network: four tasks share a GPU
     version = "1"
     crop: ClassVar[Literal["full", "face"]] = "full"
 

@@ -41,6 +41,7 @@ from auhead_bench import (
 )
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
+from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate
 
 # py-feat's 20 AUs, in the order of its Fex columns (feat.pretrained.AU_LANDMARK_MAP["Feat"]).
@@ -298,6 +299,7 @@ class PyFeatExpression(Extractor):
 
     id = "pyfeat_v1_retinaface_mobilefacenet_xgb_resmasknet"
     description = "py-feat Detectorv1 per frame: 20 AU probabilities (xgb), 7 ResMaskNet emotions."
+    resources = Resources(gpus=0.5, memory_gb=2)  # five networks, ~1.5 GB on the host
     version = "1"
     models: ClassVar[dict[str, Any]] = {
         "face_model": "retinaface",
@@ -595,6 +597,7 @@ class HSEmotionExpression(Extractor):
 
     id = f"hsemotion_{HSEMOTION_MODEL}_dlib_crop"
     description = "HSEmotion (EfficientNet-B0, AffectNet 8 classes) per frame on dlib face crops."
+    resources = Resources(gpus=0.25)
     version = "1"
     crop_scale = 1.2
     crop_size = 224

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from auhead_bench import Extractor
 from auhead_bench.errors import BenchError
 from auhead_bench.media import DecodedVideo
+from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
 
 _OXFORD = "https://www.robots.ox.ac.uk/~vgg/software/lipsync/data"
@@ -299,6 +300,8 @@ class SyncNetCurves(Extractor):
     - ``video_frames``, ``audio_frames`` (audio samples // 640), ``has_audio``, ``silent``;
     - ``skipped``: why there is no track ("" when there is one).
     """
+
+    resources = Resources(gpus=0.25)  # a small network: four tasks share a GPU
 
     crop: ClassVar[str]
     weight_names: ClassVar[tuple[str, ...]] = (SYNCNET_WEIGHTS.name,)

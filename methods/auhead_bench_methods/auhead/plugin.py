@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from auhead_bench import Clip, Generation, Method, hookimpl, media
 from auhead_bench.errors import MediaError
+from auhead_bench.resources import Resources
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.au_labels import conditioning_track, fit_length
 from auhead_bench_methods.auhead.backbone import sd15_specs
@@ -32,6 +33,9 @@ class _Stage2Method(Method):
     """Shared by both methods: load stage 2 once per (model, precision), write the video."""
 
     Options = Stage2Options
+    # A UNet, a VAE and the adapter (and stage 1's 7B audio-language model for `auhead`):
+    # a GPU to itself, and host memory to load the checkpoints.
+    resources = Resources(gpus=1, memory_gb=16)
 
     def __init__(self) -> None:
         self._device = "cpu"
