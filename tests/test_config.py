@@ -105,3 +105,22 @@ def test_machine_specific_options_do_not_name_experiments():
     there = ToolOptions(repo="/opt/tool", steps=30)
     assert portable_options(here) == portable_options(there) == {"steps": 30}
     assert non_default_options(here) == {"steps": 30}
+
+
+def test_the_readme_config_example_plans(tmp_path):
+    """The YAML under README's "Configuration" is what users copy: it must run as shown."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    config = load_config(write(tmp_path, example))
+    plan = make_plan(config, get_registry())
+    assert [u.experiment for u in plan.units] == [
+        "ground_truth",
+        "static_frame[frame=0]",
+        "au_warp[strength=0.5]",
+        "au_warp",
+        "au_warp[strength=2.0]",
+    ]
