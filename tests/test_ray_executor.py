@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from auhead_bench.records import load_record, without_measurements
 
 # Shared by both scripts: a cheap extractor and a distribution metric defined here (so they
@@ -188,3 +190,73 @@ def test_a_worker_killed_mid_task_is_retried_and_records_do_not_change(
     # Nothing half-written was left behind by the killed worker as an entry.
     for entry in (tmp_path / "cache-ray" / "generations").glob("*/*"):
         assert json.loads((entry / "meta.json").read_text())["frames"] == 20
+
+
+# ---- set-up errors, without a cluster: Ray's cluster queries are replaced ---------------
+
+
+def _executor(tmp_path, **config):
+    from auhead_bench.config import RunConfig
+    from auhead_bench.ray_executor import RayExecutor
+    from auhead_bench.runner import Runner
+
+    config = RunConfig.model_validate(
+        {
+            "datasets": [{"id": "folder", "options": {"root": str(tmp_path)}}],
+            "methods": ["static_frame"],
+            "metrics": ["psnr_rgb"],
+            "cache_dir": str(tmp_path / "cache"),
+            "executor": "ray",
+            **config,
+        }
+    )
+    return RayExecutor(Runner(config, tmp_path / "out"))
+
+
+def _cluster(monkeypatch, *nodes: dict) -> None:
+    import ray
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": n} for n in nodes])
+    totals: dict[str, float] = {}
+    for node in nodes:
+        for name, value in node.items():
+            totals[name] = totals.get(name, 0) + value
+    monkeypatch.setattr(ray, "cluster_resources", lambda: totals)
+
+
+def test_a_request_no_node_can_meet_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    from auhead_bench import BenchError, Resources
+
+    _cluster(monkeypatch, {"CPU": 8, "memory": 8 * 2**30}, {"CPU": 2, "GPU": 1})
+    executor = _executor(tmp_path)
+    assert executor._options(Resources(gpus=1, memory_gb=4), False, "x")["num_gpus"] == 0
+    options = executor._options(Resources(cpus=2, gpus=1), True, "x")
+    assert options == {"num_cpus": 2, "num_gpus": 1}
+    with pytest.raises(BenchError) as error:  # GPU on one node, memory on the other
+        executor._options(Resources(gpus=1, memory_gb=4), True, "method 'big'")
+    message = str(error.value)
+    assert "method 'big' asks for 1 CPU, 1 GPU, 4 GiB memory" in message
+    assert "auhead_bench.Resources" in message and "\n" not in message
+
+
+def test_cuda_on_a_cluster_without_gpus_is_an_error(tmp_path, monkeypatch):
+    import ray
+
+    from auhead_bench import BenchError
+
+    _cluster(monkeypatch, {"CPU": 4})
+    with pytest.raises(BenchError, match="has no GPU"):
+        _executor(tmp_path, device="cuda")._job(ray)
+    assert _executor(tmp_path, device="auto")._job(ray).use_gpu is False
+    _cluster(monkeypatch, {"CPU": 4, "GPU": 2})
+    job = _executor(tmp_path, device="auto")._job(ray)
+    assert job.use_gpu is True and job.config.cache_dir.is_absolute()
+
+
+def test_without_ray_installed_the_error_names_the_extra(monkeypatch):
+    from auhead_bench import BenchError
+    from auhead_bench.ray_executor import _import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(BenchError, match=r"pip install 'auhead-bench\[ray\]'"):
+        _import_ray()
