@@ -4,7 +4,12 @@ Every entry is a folder named by the sha256 of what produced it. An entry is bui
 private temp folder and renamed into place in one step, so a run killed at any moment leaves
 either a whole entry or none; the rename is also what makes two runs sharing one cache safe.
 The files are the truth; a small SQLite index records what is there (kind, label, size) for
-listing and clean-up, and is repaired from the files if a kill skipped an insert.
+listing and clean-up; ``repair_index`` rebuilds it from the files if a kill or a full disk
+skipped an insert.
+
+A full disk (ENOSPC, EDQUOT, SQLite's "database or disk is full") met while writing raises
+DiskFullError, one line naming the folder: the run stops instead of failing clip after clip,
+and since entries and records appear whole or not at all, the same command resumes it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from auhead_bench.errors import BenchError
+from auhead_bench.errors import BenchError, DiskFullError, disk_full, is_disk_full
 
 DEFAULT_CACHE = Path(os.environ.get("AUHEAD_BENCH_CACHE", Path.home() / ".cache" / "auhead-bench"))
 
@@ -32,21 +37,43 @@ def content_key(**parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@contextmanager
+def disk_full_stops(folder: Path, writing: str) -> Iterator[None]:
+    """Raise a full disk met inside the block as DiskFullError naming ``folder``; any other
+    error passes unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full(exc, folder, writing) from exc
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temp file and a rename: readers never see half a file, and a
+    full disk leaves the old file (or none) and raises DiskFullError."""
+    path = Path(path)
+    with disk_full_stops(path.parent, path.name):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 def write_json_atomic(path: Path, data: Any, sort_keys: bool = False) -> None:
-    """Write JSON through a temp file and a rename: readers never see half a file.
+    """Write JSON through a temp file and a rename (see ``write_text_atomic``).
 
     Keys keep their order by default (a record's metrics stay in the configured order).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=sort_keys, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(data, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
+    write_text_atomic(path, text)
 
 
 class Cache:
@@ -55,16 +82,17 @@ class Cache:
     def __init__(self, root: Path):
         self.root = Path(root)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            (self.root / "tmp").mkdir(exist_ok=True)
-        except OSError as exc:
+            with disk_full_stops(self.root, "the cache folder"):
+                self.root.mkdir(parents=True, exist_ok=True)
+                (self.root / "tmp").mkdir(exist_ok=True)
+        except OSError as exc:  # not a full disk: that is a DiskFullError already
             raise BenchError(
                 f"cannot create the cache folder ({exc.strerror})",
                 path=self.root,
                 fix="pass a writable --cache-dir or set AUHEAD_BENCH_CACHE",
             ) from exc
         self._db_path = self.root / "index.sqlite"
-        with self._db() as db:
+        with disk_full_stops(self.root, "the cache index"), self._db() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS entries (kind TEXT, key TEXT, label TEXT,"
                 " bytes INTEGER, created REAL, PRIMARY KEY (kind, key))"
@@ -93,10 +121,13 @@ class Cache:
 
         An existing entry is kept (same key, same content) unless ``replace``: then it is
         moved aside just before the new one is renamed into place, so a failure while filling
-        the folder leaves the old entry whole.
+        the folder leaves the old entry whole. A full disk, in the caller's block too (a
+        method writing its video), removes the temp folder and raises DiskFullError.
         """
         final = self.path(kind, key)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-{key[:12]}-", dir=self.root / "tmp"))
+        writing = f"a {kind} cache entry"
+        with disk_full_stops(self.root, writing):
+            tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-{key[:12]}-", dir=self.root / "tmp"))
         try:
             yield tmp
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -108,15 +139,18 @@ class Cache:
                 if not final.is_dir():  # not "someone else finished it first"
                     raise
                 shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, Exception) and not isinstance(exc, DiskFullError):
+                if is_disk_full(exc):
+                    raise disk_full(exc, self.root, writing) from exc
             raise
         self._index(kind, key, label, final)
 
     def remove(self, kind: str, key: str) -> bool:
         """Delete an entry; False if there was none. Readers see the whole entry or none."""
         removed = self._move_aside(self.path(kind, key))
-        with self._db() as db:
+        with disk_full_stops(self.root, "the cache index"), self._db() as db:
             db.execute("DELETE FROM entries WHERE kind = ? AND key = ?", (kind, key))
         return removed
 
@@ -132,12 +166,50 @@ class Cache:
             shutil.rmtree(trash, ignore_errors=True)
 
     def _index(self, kind: str, key: str, label: str, path: Path) -> None:
+        """Record a finished entry. On a full disk the entry itself is whole and is found by
+        ``get``; only its row is missing until ``repair_index``."""
         size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        with self._db() as db:
+        with disk_full_stops(self.root, "the cache index"), self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
                 (kind, key, label, size, time.time()),
             )
+
+    def _on_disk(self) -> dict[tuple[str, str], Path]:
+        """Every finished entry folder, by (kind, key)."""
+        return {
+            (kind_dir.name, entry.name): entry
+            for kind_dir in self.root.iterdir()
+            if kind_dir.is_dir() and kind_dir.name != "tmp"
+            for entry in kind_dir.glob("*/*")
+            if entry.is_dir()
+        }
+
+    def indexed(self) -> set[tuple[str, str]]:
+        """(kind, key) of every row of the index."""
+        with self._db() as db:
+            return set(db.execute("SELECT kind, key FROM entries"))
+
+    def repair_index(self) -> int:
+        """Make the index match the files: add the entries a kill or a full disk left without
+        a row, drop rows whose folder is gone. Returns how many rows changed. Safe while other
+        runs write: rows are only added for folders that exist, removed for ones that don't."""
+        on_disk = self._on_disk()
+        rows = self.indexed()
+        missing = sorted(on_disk.keys() - rows)
+        stale = sorted(rows - on_disk.keys())
+        with disk_full_stops(self.root, "the cache index"), self._db() as db:
+            for kind, key in missing:  # IGNORE: a run's own insert (with its label) wins
+                path = on_disk[(kind, key)]
+                size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+                db.execute(
+                    "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?)",
+                    (kind, key, "", size, path.stat().st_mtime),
+                )
+            for kind, key in stale:
+                if not self.path(kind, key).is_dir():
+                    db.execute("DELETE FROM entries WHERE kind = ? AND key = ?", (kind, key))
+        return len(missing) + len(stale)
 
     def read_json(self, kind: str, key: str, name: str = "value.json") -> Any | None:
         path = self.get(kind, key)
@@ -146,6 +218,7 @@ class Cache:
         return json.loads((path / name).read_text())
 
     def write_json(self, kind: str, key: str, data: Any, label: str = "") -> None:
+        """A one-file entry (a per-clip score); a full disk raises DiskFullError (``put``)."""
         with self.put(kind, key, label) as folder:
             (folder / "value.json").write_text(json.dumps(data, sort_keys=True, allow_nan=False))
 

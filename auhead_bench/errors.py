@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import errno
+import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -32,6 +34,56 @@ class DiskFullError(BenchError):
     """No space left where the run writes. Stops the run: failing clip after clip would bury
     the cause. Finished cache entries and records are whole (atomic renames), so the same
     command resumes once space is freed."""
+
+
+# A quota is a full disk for the user who hits it: same cause, same fix.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_FIX = (
+    "free space on that disk or point --cache-dir/--out elsewhere; finished work is kept: "
+    "run the same command again to resume"
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _full_errno(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from, says the disk or quota is full.
+
+    The chain is followed because a plugin may wrap the OSError of a write in its own error.
+    SQLite reports a full disk as SQLITE_FULL, "database or disk is full".
+    """
+    for current in _chain(exc):
+        if isinstance(current, DiskFullError) or _full_errno(current):
+            return True
+        if isinstance(current, sqlite3.Error) and (
+            (getattr(current, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL
+            or "database or disk is full" in str(current)
+        ):
+            return True
+    return False
+
+
+def disk_full(exc: BaseException, folder: str | Path, writing: str) -> DiskFullError:
+    """The one-line error for a full disk met while writing ``writing`` under ``folder``."""
+    if isinstance(exc, DiskFullError):
+        return exc
+    cause = next((c for c in _chain(exc) if _full_errno(c)), None)
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else one_line(exc)
+    return DiskFullError(
+        f"out of disk space while writing {writing} ({reason})", path=folder, fix=DISK_FULL_FIX
+    )
 
 
 class UnknownPluginError(BenchError):
