@@ -194,8 +194,8 @@ class Cache:
         """Make the index match the files: add the entries a kill or a full disk left without
         a row, drop rows whose folder is gone. Returns how many rows changed. Safe while other
         runs write: rows are only added for folders that exist, removed for ones that don't."""
+        rows = self.indexed()  # rows first: a row inserted after this is never dropped
         on_disk = self._on_disk()
-        rows = self.indexed()
         missing = sorted(on_disk.keys() - rows)
         stale = sorted(rows - on_disk.keys())
         with disk_full_stops(self.root, "the cache index"), self._db() as db:

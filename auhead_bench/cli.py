@@ -275,6 +275,7 @@ def cache_info(cache_dir: Path | None, as_json: bool) -> None:
     from auhead_bench.cache import DEFAULT_CACHE, Cache
 
     store = Cache(cache_dir or DEFAULT_CACHE)
+    store.repair_index()  # rows a kill or a full disk skipped
     summary = store.summary()
     if as_json:
         click.echo(json.dumps({"root": str(store.root), "kinds": summary}, indent=2))

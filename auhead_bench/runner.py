@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from auhead_bench import media, provenance
 from auhead_bench.cache import DEFAULT_CACHE, Cache, content_key, write_json_atomic
 from auhead_bench.config import RunConfig
-from auhead_bench.errors import BenchError, DiskFullError, MediaError, one_line
+from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
 from auhead_bench.method import Generation, Method
 from auhead_bench.plan import Component, Plan, WorkUnit, make_plan
 from auhead_bench.plugins import PluginInfo, Registry, get_registry
@@ -142,6 +142,8 @@ class Runner:
             probe.write_text("")
             probe.unlink()
         except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(exc, self.out_dir, "the output folder") from exc
             raise BenchError(
                 f"output folder is not writable ({exc.strerror})",
                 path=self.out_dir,
@@ -326,9 +328,9 @@ class Runner:
         if entry is None:
             try:
                 entry = self._make_generation(unit, method, clip, seed, key, replace=fresh)
-            except DiskFullError:
-                raise
             except Exception as exc:  # a method may fail on one clip; the run goes on
+                if is_disk_full(exc):  # e.g. in setup() fetching weights: stop, say why
+                    raise disk_full(exc, self.cache.root, "a generation") from exc
                 error = one_line(exc)
                 self._say(f"[red]{unit.method.id} failed on clip {clip.id} (seed {seed}): {error}")
                 result = GenerationResult(

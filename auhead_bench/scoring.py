@@ -20,7 +20,7 @@ import numpy as np
 
 from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
-from auhead_bench.errors import BenchError, DiskFullError, MediaError, one_line
+from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
 from auhead_bench.extractor import Extractor
 from auhead_bench.features import LazyVideo, VideoFeatures
 from auhead_bench.metric import (
@@ -108,11 +108,11 @@ class Features:
                 decoded = video.decoded()  # unreadable: a MediaError for the caller to report
                 try:
                     arrays, error = self.extractor(ident, ready=True).extract(decoded), None
-                except DiskFullError:
-                    raise
                 except MediaError as exc:  # e.g. no face: an outcome, cached like features
                     arrays, error = {}, one_line(exc.message)
                 except Exception as exc:  # a crash is not cached: the next run tries again
+                    if is_disk_full(exc):
+                        raise disk_full(exc, self.cache.root, f"{ident} features") from exc
                     message = f"{ident} failed: {type(exc).__name__}: {one_line(exc)}"
                     errors[ident] = FeatureError(message, True)
                     continue
@@ -281,6 +281,8 @@ class Scorer:
         except (ClipSkipped, MediaError) as exc:
             return Outcome(None, one_line(exc))
         except Exception as exc:  # a metric bug on one clip must not end the run
+            if is_disk_full(exc):
+                raise disk_full(exc, self.cache.root, f"{metric.id} scores") from exc
             return Outcome(None, f"error: {type(exc).__name__}: {one_line(exc)}", cacheable=False)
         value, info = (score.value, score.info) if isinstance(score, ClipScore) else (score, {})
         if not np.isfinite(value):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from auhead_bench.cache import write_text_atomic
 from auhead_bench.records import RunRecord
 from auhead_bench.reporting.inputs import from_records
 from auhead_bench.reporting.tables import (
@@ -64,9 +65,9 @@ def write_tables(records: list[RunRecord], out_dir: Path) -> None:
     table.tex and table.json."""
     out_dir = Path(out_dir)
     report = build_report(from_records(records))
-    (out_dir / "table.md").write_text(to_markdown(report))
-    main_frame(report).to_csv(out_dir / "table.csv", index=False)
-    (out_dir / "table.tex").write_text(to_latex(report))
-    (out_dir / "table.json").write_text(
-        json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
+    write_text_atomic(out_dir / "table.md", to_markdown(report))
+    write_text_atomic(out_dir / "table.csv", main_frame(report).to_csv(index=False))
+    write_text_atomic(out_dir / "table.tex", to_latex(report))
+    write_text_atomic(
+        out_dir / "table.json", json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
     )

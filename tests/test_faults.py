@@ -255,12 +255,6 @@ def test_full_disk_stops_with_one_line_and_the_same_command_resumes(bench, refer
     no_stray_files(cache, out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auhead_bench/table.py write_tables writes with Path.write_text: a full disk there "
-    "is a traceback and an empty table.md (fix: write each table with "
-    "auhead_bench.cache.write_text_atomic)",
-)
 def test_full_disk_while_writing_the_tables(bench, tmp_path):
     out = tmp_path / "out"
     done = run(bench / "config.yaml", out, tmp_path / "cache", FAULT_FULL_AFTER="records:2")

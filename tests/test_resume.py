@@ -44,6 +44,10 @@ Runner(config, out, registry=registry).run()
 """
 
 
+# Records carry the git commit; commits made while the test runs must not change it.
+ENV = {**os.environ, "GIT_DIR": "/nonexistent-repo"}
+
+
 @pytest.fixture
 def setup(video_factory, tmp_path):
     for index in range(3):
@@ -64,6 +68,7 @@ def run(script: Path, root: Path, cache: Path, out: Path) -> None:
         check=True,
         capture_output=True,
         timeout=300,
+        env=ENV,
     )
 
 
@@ -73,6 +78,7 @@ def run_and_kill(script: Path, root: Path, cache: Path, out: Path, kind: str, co
         [sys.executable, str(script), str(root), str(cache), str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=ENV,
     )
     deadline = time.monotonic() + 240
     try:
