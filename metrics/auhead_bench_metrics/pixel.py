@@ -3,7 +3,9 @@
 Both come from torchmetrics, per frame, averaged over the frames of a clip and then over
 clips. Alignment is named and recorded: the two videos are truncated to the shorter one,
 and a generated video of another size is resized to the ground truth's (bilinear,
-antialiased) before comparison.
+antialiased) before comparison. torchmetrics is imported on the first score, not at plugin
+registration: it imports torchvision and transformers (over a second), and every CLI command
+and Ray worker registers the plugins.
 """
 
 from __future__ import annotations
@@ -13,10 +15,6 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
 
 from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
 from auhead_bench.features import VideoFeatures
@@ -68,6 +66,8 @@ class PSNR(PerClipMetric):
     def score(
         self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
     ) -> ClipScore:
+        from torchmetrics.functional.image import peak_signal_noise_ratio
+
         values = []
         for a, b in aligned_batches(generated, ground_truth):
             psnr = peak_signal_noise_ratio(a, b, data_range=255.0, reduction="none", dim=(1, 2, 3))
@@ -97,6 +97,8 @@ class SSIM(PerClipMetric):
     def score(
         self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
     ) -> ClipScore:
+        from torchmetrics.functional.image import structural_similarity_index_measure
+
         values = []
         for a, b in aligned_batches(generated, ground_truth):
             values.append(

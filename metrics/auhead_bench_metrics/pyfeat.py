@@ -29,6 +29,13 @@ from unittest import mock
 
 import numpy as np
 
+# Imported at registration on purpose, before anything imports py-feat: `import feat` sets
+# OMP_NUM_THREADS=1 when it is unset (a macOS OpenMP workaround in feat/__init__.py), and torch
+# reads that variable when it is imported, so a torch imported after feat runs on one thread.
+# py-feat itself is imported only when its detector is built (and by the demo dataset's
+# fingerprint, au_mesh.py, ...), all after plugin registration.
+import torch
+
 from auhead_bench import (
     Clip,
     ClipScore,
@@ -202,8 +209,6 @@ def build_detector(models: Mapping[str, Any], files: Mapping[tuple[str, str], Pa
     ``keep_top_k`` set to 1). A talking-head video shows one face; this also stops a detector
     from sending hundreds of candidate boxes through the landmark, AU and emotion models.
     """
-    import torch
-
     with pyfeat_hub(files):
         from feat import Detectorv1
 
@@ -224,8 +229,6 @@ def detect_frames(
     Frames go in as a tensor (``data_type='tensor'``): the frames the suite decoded, at 25 fps,
     rather than py-feat decoding the file again at its native rate.
     """
-    import torch
-
     tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     with pyfeat_hub(files):
         return detector.detect(
@@ -342,8 +345,6 @@ class PyFeatExpression(Extractor):
             self._detector = build_detector(self.models, self._files, device)
 
     def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
-        import torch
-
         self.setup("cpu")
         try:
             return self._detect(video.frames)
@@ -357,8 +358,6 @@ class PyFeatExpression(Extractor):
 
     def _detect_or_nan(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """One frame; a NaN row (no face) where py-feat cannot align the face it found."""
-        import torch
-
         try:
             return self._detect(frames)
         except torch.linalg.LinAlgError:
@@ -516,8 +515,6 @@ def pickled_module_tensors(path: Path) -> tuple[dict[str, Any], list[str]]:
     an inert stand-in for every global the file names, and the module tree of stand-ins is
     walked for its parameters and persistent buffers.
     """
-    import torch
-
     names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     with torch.serialization.safe_globals([(_PickledModule, name) for name in names]):
         root = torch.load(path, map_location="cpu", weights_only=True)
@@ -547,7 +544,6 @@ def build_hsemotion_network(path: Path):
     where it names ``Conv2dSame``, and HSEmotion's ``classifier = Sequential(Linear)`` head.
     """
     import timm
-    import torch
 
     state, names = pickled_module_tensors(path)
     if "classifier.0.weight" not in state:
@@ -573,7 +569,6 @@ def hsemotion_recognizer(path: Path, device: str):
     holding the network read from our cache instead of one it downloads and unpickles."""
     from unittest import mock
 
-    import torch
     from hsemotion import facial_emotions
 
     network = build_hsemotion_network(path)

@@ -41,6 +41,11 @@ from torch import nn
 from auhead_bench.errors import BenchError
 from auhead_bench_methods.auhead.au_space import AUDIO_RATE, VIDEO_FPS
 
+# Declared at plugin registration, which must not import diffusers (declarations.py).
+from auhead_bench_methods.auhead.declarations import SD15_LICENCE as SD15_LICENCE
+from auhead_bench_methods.auhead.declarations import SD15_REPO as SD15_REPO
+from auhead_bench_methods.auhead.declarations import sd15_specs
+
 PORTRAIT_FILE = "portrait.json"
 PORTRAIT_FORMAT = "auhead-bench portrait backbone v1"
 AUDIO_CONTEXT = 2  # video frames each side of frame t whose audio conditions it
@@ -319,32 +324,7 @@ class PortraitBackbone(nn.Module):
                          cross_attention_kwargs=kwargs).sample
 
 
-# ---- SD1.5-family sources -------------------------------------------------------------------
-
-SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-SD15_LICENCE = "CreativeML-OpenRAIL-M"
-
-
-def sd15_specs() -> dict[str, Any]:
-    """The SD1.5 files a backbone is initialised from, as declared weights (``weights pull``).
-
-    No sha256 is pinned: HF publishes the files' LFS hashes, but none could be read from
-    this workplace; the hash of what is pulled is recorded in every run's provenance.
-    """
-    from auhead_bench.weights import WeightsSpec
-
-    def spec(name: str, path: str, what: str) -> WeightsSpec:
-        return WeightsSpec(
-            name, Path(path).name, f"hf://{SD15_REPO}/{path}", None, SD15_LICENCE,
-            f"Stable Diffusion 1.5 {what}: initialises the AUHead stage-2 portrait backbone",
-        )
-
-    return {
-        "unet": spec("sd15-unet", "unet/diffusion_pytorch_model.safetensors", "UNet weights"),
-        "unet_config": spec("sd15-unet-config", "unet/config.json", "UNet config"),
-        "vae": spec("sd15-vae", "vae/diffusion_pytorch_model.safetensors", "VAE weights"),
-        "vae_config": spec("sd15-vae-config", "vae/config.json", "VAE config"),
-    }
+# ---- SD1.5-family sources (SD15_REPO, sd15_specs: declarations.py) --------------------------
 
 
 def load_sd15(source: str | None) -> tuple[UNet2DConditionModel, AutoencoderKL, dict[str, Any]]:

@@ -21,8 +21,10 @@ from collections.abc import Callable
 
 import torch
 
-DEFAULT_S_AU = 3.5
-DEFAULT_S_H = 3.5
+# Defined where plugin registration reads them without importing torch (Stage2Options).
+from auhead_bench_methods.auhead.declarations import DEFAULT_S_AU as DEFAULT_S_AU
+from auhead_bench_methods.auhead.declarations import DEFAULT_S_H as DEFAULT_S_H
+
 # (c_H on, c_AU on) per block of the batched call, in the order the formula uses them.
 ROWS: tuple[tuple[bool, bool], ...] = ((False, True), (True, False), (False, False), (True, True))
 

@@ -8,13 +8,17 @@ return the AU track they were conditioned on (``arrays["au_track"]``, (T, 24) at
 Models load lazily on the first clip for each set of options: ``setup`` does not see the
 options (which name the model folders), so weights that are missing are reported per clip
 (``WeightsMissing`` with the commands that fetch or build them).
+
+Registration imports only declarations.py and stage 1's options (no torch, diffusers,
+transformers or peft): every CLI command and Ray worker loads the plugins. The stage-2 model
+code is imported when a clip is first generated.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -24,9 +28,11 @@ from auhead_bench.errors import MediaError
 from auhead_bench.resources import Resources
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.au_labels import conditioning_track, fit_length
-from auhead_bench_methods.auhead.backbone import sd15_specs
+from auhead_bench_methods.auhead.declarations import STAGE2_VERSION, Stage2Options, sd15_specs
 from auhead_bench_methods.auhead.stage1 import AUPredictor, Stage1Options
-from auhead_bench_methods.auhead.stage2 import STAGE2_VERSION, Stage2Model, Stage2Options
+
+if TYPE_CHECKING:
+    from auhead_bench_methods.auhead.stage2 import Stage2Model
 
 
 class _Stage2Method(Method):
@@ -57,6 +63,8 @@ class _Stage2Method(Method):
         return {f"stage2/{name}": sha for name, sha in self._stage2[1].files.items()}
 
     def stage2(self, options: Stage2Options) -> Stage2Model:
+        from auhead_bench_methods.auhead.stage2 import Stage2Model
+
         key = (options.model, options.precision, self._device)
         if self._stage2 is None or self._stage2[0] != key:
             self._stage2 = None  # free the previous model before loading another

@@ -21,49 +21,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
-from pydantic import Field
 
 from auhead_bench.errors import BenchError
-from auhead_bench.options import Options, machine_specific
 from auhead_bench.weights import WeightsMissing, file_sha256, weights_root
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.adapter import AUAdapter, attach, au_windows
 from auhead_bench_methods.auhead.backbone import PortraitBackbone
-from auhead_bench_methods.auhead.guidance import (
-    DEFAULT_S_AU,
-    DEFAULT_S_H,
-    ROWS,
-    conditional_noise,
-    guided_noise,
-)
 
-STAGE2_VERSION = "1"  # bump when sampling changes outputs
-DEFAULT_MODEL_NAME = "auhead-stage2"  # folder under the weights cache
+# Options and version are read at plugin registration, which must not import diffusers.
+from auhead_bench_methods.auhead.declarations import (
+    DEFAULT_MODEL_NAME,
+    STAGE2_VERSION,
+    Stage2Options,
+    sd15_specs,
+)
+from auhead_bench_methods.auhead.guidance import ROWS, conditional_noise, guided_noise
+
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
     "euler": "EulerDiscreteScheduler",
     "dpmpp": "DPMSolverMultistepScheduler",
 }
-
-
-class Stage2Options(Options):
-    """Sampling options; every one is sweepable."""
-
-    # A stage-2 model folder (backbone/ + adapter/) or a HF hub id; None: the weights cache.
-    model: str | None = machine_specific(None)
-    guidance: bool = True  # False: plain conditional prediction, one evaluation per step
-    s_au: float = Field(DEFAULT_S_AU, ge=0.0)
-    s_h: float = Field(DEFAULT_S_H, ge=0.0)
-    steps: int = Field(40, ge=1, le=1000)  # Hallo's 40 DDIM steps
-    scheduler: Literal["ddim", "euler", "dpmpp"] = "ddim"
-    frames_per_batch: int = Field(4, ge=1, le=256)
-    shared_noise: bool = True
-    precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: fp16 on GPU
 
 
 def default_model_path() -> Path:
@@ -88,8 +71,6 @@ def to_unit(images: np.ndarray) -> torch.Tensor:
 
 
 def missing_model_message(path: Path) -> str:
-    from auhead_bench_methods.auhead.backbone import sd15_specs
-
     pulls = " ".join(spec.name for spec in sd15_specs().values())
     return (
         f"weights missing: no AUHead stage-2 model at {path} (the authors released none); "
