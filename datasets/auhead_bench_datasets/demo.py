@@ -91,6 +91,10 @@ class Demo(Dataset):
 
 
 def feat_data() -> Path:
+    # torch first: `import feat` sets OMP_NUM_THREADS=1 when it is unset, and a torch
+    # imported after it would obey (one thread for the whole run).
+    import torch  # noqa: F401
+
     try:
         import feat
     except ImportError as exc:  # pragma: no cover - py-feat is a core dependency

@@ -29,7 +29,7 @@ from auhead_bench.resources import Resources
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.au_labels import conditioning_track, fit_length
 from auhead_bench_methods.auhead.declarations import STAGE2_VERSION, Stage2Options, sd15_specs
-from auhead_bench_methods.auhead.stage1 import AUPredictor, Stage1Options
+from auhead_bench_methods.auhead.stage1 import STAGE1_WEIGHTS, AUPredictor, Stage1Options
 
 if TYPE_CHECKING:
     from auhead_bench_methods.auhead.stage2 import Stage2Model
@@ -198,4 +198,6 @@ def register_methods(register):
 @hookimpl
 def register_weights(register):
     for spec in sd15_specs().values():
+        register(spec)
+    for spec in STAGE1_WEIGHTS:  # the audio-language models stage 1 can start from
         register(spec)
