@@ -82,3 +82,17 @@ def test_pickled_code_is_never_loaded(tmp_path):
 def test_weights_cli_unknown_name():
     result = CliRunner().invoke(cli, ["weights", "pull", "no-such-weights"])
     assert result.exit_code == 2 and "auhead-bench weights list" in result.output
+
+
+def test_every_weights_name_a_missing_weights_message_gives_is_registered():
+    """AUHead's stage-1 message says `auhead-bench weights pull qwen2-audio-7b-instruct`:
+    that command must know the name (it once did not)."""
+    import json
+
+    from auhead_bench_methods.auhead.stage1 import STAGE1_WEIGHTS
+
+    listed = CliRunner().invoke(cli, ["weights", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    names = {item["name"] for item in json.loads(listed.output)}
+    assert {spec.name for spec in STAGE1_WEIGHTS} <= names
+    assert {"sd15-unet", "sd15-vae"} <= names
