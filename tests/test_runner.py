@@ -8,7 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auhead_bench import BenchError, Clip, Generation, Method, Options, PerClipMetric, media
+from auhead_bench import (
+    BenchError,
+    Clip,
+    DistributionMetric,
+    Extractor,
+    Generation,
+    Method,
+    Options,
+    PerClipMetric,
+    media,
+)
+from auhead_bench import features as features_module
 from auhead_bench.config import RunConfig
 from auhead_bench.plugins import PluginInfo, load_plugins
 from auhead_bench.records import load_record
@@ -195,3 +206,49 @@ def test_metrics_see_what_the_method_was_conditioned_on(two_clips, cache_dir, tm
     config = folder_config(two_clips, cache_dir, methods=["with_track"], metrics=["track_mean"])
     (record,) = Runner(config, tmp_path / "out", registry=reg).run()
     assert record.metrics["track_mean"].value == pytest.approx(0.5)
+
+
+class MeanRGB(Extractor):
+    id = "mean_rgb"
+    description = "per-frame mean colour"
+
+    def extract(self, video):
+        return {"mean": video.frames.reshape(len(video.frames), -1, 3).mean(1)}
+
+
+class MeanGap(DistributionMetric):
+    id = "mean_gap"
+    description = "distance of the two sides' mean colours over all clips"
+    higher_is_better = False
+    needs = ("mean_rgb",)
+
+    def reset(self):
+        self.sums = {"gen": np.zeros(3), "gt": np.zeros(3)}
+
+    def update(self, generated, ground_truth, clip):
+        self.sums["gen"] += generated["mean_rgb"]["mean"].sum(0)
+        self.sums["gt"] += ground_truth["mean_rgb"]["mean"].sum(0)
+
+    def compute(self):
+        return float(np.linalg.norm(self.sums["gen"] - self.sums["gt"]))
+
+
+def test_a_resumed_run_decodes_no_video_when_features_are_cached(
+    two_clips, cache_dir, tmp_path, monkeypatch
+):
+    """Resuming (or gathering a Ray run) reads features and scores from the cache: a
+    distribution metric is folded again from cached features without decoding anything."""
+    reg = load_plugins()
+    reg.add("extractor", MeanRGB, TEST_PLUGIN)
+    reg.add("metric", MeanGap, TEST_PLUGIN)
+    config = folder_config(two_clips, cache_dir, metrics=["psnr_rgb", "mean_gap"])
+    first = Runner(config, tmp_path / "one", registry=reg).run()
+    assert first[1].metrics["mean_gap"].status == "ok"
+
+    def no_decoding(path, *args, **kwargs):
+        raise AssertionError(f"decoded {path}")
+
+    monkeypatch.setattr(media, "decode_video", no_decoding)
+    monkeypatch.setattr(features_module, "decode_video", no_decoding)
+    second = Runner(config, tmp_path / "two", registry=reg).run()
+    assert [r.model_dump() for r in second] == [r.model_dump() for r in first]
