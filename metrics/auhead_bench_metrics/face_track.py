@@ -102,10 +102,7 @@ class FaceTrack(Extractor):
     def setup(self, device: str) -> None:
         """Load both dlib models (CPU only, whatever ``device`` says)."""
         if self._predictor is None:
-            import dlib
-
-            self._detector = dlib.get_frontal_face_detector()
-            self._predictor = dlib.shape_predictor(str(predictor_path()))
+            self._detector, self._predictor = _dlib_models(str(predictor_path()))
 
     def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
         self.setup("cpu")
@@ -197,3 +194,13 @@ def crop_faces(
 @hookimpl
 def register_extractors(register):
     register(FaceTrack)
+
+
+@lru_cache(maxsize=2)
+def _dlib_models(predictor: str) -> tuple[Any, Any]:
+    """dlib's HOG detector and 68-point predictor, loaded once per process: the extractor,
+    the face-crop FID/FVD/HSEmotion, CSIM and au_warp each track faces (~70 MB a copy).
+    Both are read-only after loading, and a run uses them one call at a time."""
+    import dlib
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor)
