@@ -5,6 +5,7 @@ method and extractor declares; nothing here is a scheduler of its own. Tasks sha
 cache (on a cluster: a folder every node mounts) and run the local executor's own code on
 their chunk:
 
+- a preparation task per chunk of a dataset's clips: normalised into the cache;
 - a generation task per (work unit, chunk of clips): every seed of those clips;
 - a feature task per (dataset, chunk of clips), started when the generation tasks of its
   chunk are done: every extractor on every video of the chunk, and the per-clip scores.
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import Progress
 
+from auhead_bench.clip import Clip
 from auhead_bench.config import RunConfig
 from auhead_bench.errors import BenchError, one_line
 from auhead_bench.plan import WorkUnit
@@ -62,6 +64,37 @@ class RayExecutor:
     def __init__(self, runner: Runner):
         self.runner = runner
         self.config = runner.config
+        self._started = False
+
+    def __enter__(self) -> RayExecutor:
+        """Join (or start) the cluster; a cluster started here is shut down on exit."""
+        ray = self._ray = _import_ray()
+        self._started = _connect(ray, self.config.ray_address)
+        try:
+            self.job = self._job(ray)
+            self._job_ref = ray.put(self.job)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+    def prepare(self, clips: list[Clip], progress: Progress) -> list[PreparedClip | str]:
+        """Normalise ``clips`` in tasks of ``clips_per_task``; per clip, the prepared clip or
+        why it could not be read, in order."""
+        ray = self._ray
+        prepare = _remote(ray, _prepare_task)
+        options = self._options(Resources(), False, "clip preparation")
+        refs = [
+            prepare.options(**options, name=f"prepare #{index}").remote(self._job_ref, chunk)
+            for index, chunk in enumerate(_chunks(clips, self.config.clips_per_task))
+        ]
+        self._wait(ray, refs, "prepare (ray)", progress)
+        return [outcome for ref in refs for outcome in _get(ray, ref)]
 
     def run(
         self,
@@ -72,42 +105,35 @@ class RayExecutor:
         """Generation results by record id, in the local executor's (seed-major) order."""
         from auhead_bench.runner import dataset_key
 
-        ray = _import_ray()
-        started = _connect(ray, self.config.ray_address)
-        try:
-            job = self._job(ray)
-            job_ref = ray.put(job)
-            generate = _remote(ray, _generate_task)
-            features = _remote(ray, _features_task)
-            size = self.config.clips_per_task
-            generation_refs: dict[tuple[str, int], Any] = {}
-            for unit in units:
-                needs = unit.method.entry.cls.resources
-                options = self._options(needs, job.use_gpu, f"method {unit.method.id!r}")
-                device = _device(job, needs)
-                for index, chunk in enumerate(_chunks(clips[dataset_key(unit.dataset)], size)):
-                    generation_refs[(unit.record_id, index)] = generate.options(
-                        **options, name=f"generate {unit.method.id} #{index}"
-                    ).remote(job_ref, device, unit.record_id, chunk)
-            feature_refs = []
-            needs = self._extractor_resources()
-            extractors = self._options(needs, job.use_gpu, "the metrics' extractors")
+        ray, job, job_ref = self._ray, self.job, self._job_ref
+        generate = _remote(ray, _generate_task)
+        features = _remote(ray, _features_task)
+        size = self.config.clips_per_task
+        generation_refs: dict[tuple[str, int], Any] = {}
+        for unit in units:
+            needs = unit.method.entry.cls.resources
+            options = self._options(needs, job.use_gpu, f"method {unit.method.id!r}")
             device = _device(job, needs)
-            for key, dataset_clips in clips.items():
-                dataset_units = [u.record_id for u in units if dataset_key(u.dataset) == key]
-                for index, chunk in enumerate(_chunks(dataset_clips, size)):
-                    after = [generation_refs[(r, index)] for r in dataset_units]
-                    feature_refs.append(
-                        features.options(**extractors, name=f"features #{index}").remote(
-                            job_ref, device, dataset_units, chunk, *after
-                        )
+            for index, chunk in enumerate(_chunks(clips[dataset_key(unit.dataset)], size)):
+                generation_refs[(unit.record_id, index)] = generate.options(
+                    **options, name=f"generate {unit.method.id} #{index}"
+                ).remote(job_ref, device, unit.record_id, chunk)
+        feature_refs = []
+        needs = self._extractor_resources()
+        extractors = self._options(needs, job.use_gpu, "the metrics' extractors")
+        device = _device(job, needs)
+        for key, dataset_clips in clips.items():
+            dataset_units = [u.record_id for u in units if dataset_key(u.dataset) == key]
+            for index, chunk in enumerate(_chunks(dataset_clips, size)):
+                after = [generation_refs[(r, index)] for r in dataset_units]
+                feature_refs.append(
+                    features.options(**extractors, name=f"features #{index}").remote(
+                        job_ref, device, dataset_units, chunk, *after
                     )
-            self._wait(ray, list(generation_refs.values()), "generate (ray)", progress)
-            chunks = {k: ray.get(ref) for k, ref in generation_refs.items()}
-            self._wait(ray, feature_refs, "features (ray)", progress)
-        finally:
-            if started:
-                ray.shutdown()
+                )
+        self._wait(ray, list(generation_refs.values()), "generate (ray)", progress)
+        chunks = {k: ray.get(ref) for k, ref in generation_refs.items()}
+        self._wait(ray, feature_refs, "features (ray)", progress)
         generated: dict[str, list[_Generated]] = {}
         seeds = self.runner.plan.seeds
         for unit in units:
@@ -222,6 +248,14 @@ def _worker_runner(job: Job, device: str) -> Runner:
     return _RUNNERS[key]
 
 
+def _prepare_task(job: Job, clips: list[Clip]) -> list[PreparedClip | str]:
+    """Normalise clips into the shared cache, as the local executor does."""
+    from auhead_bench.runner import prepare_or_reason
+
+    cache = _worker_runner(job, "cpu").cache
+    return [prepare_or_reason(clip, cache) for clip in clips]
+
+
 def _device(job: Job, resources: Resources) -> str:
     return "cuda" if job.use_gpu and resources.gpus else "cpu"
 
@@ -328,5 +362,5 @@ def _get(ray: Any, ref: Any) -> Any:
         ) from None
 
 
-def _chunks(items: list[PreparedClip], size: int) -> list[list[PreparedClip]]:
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

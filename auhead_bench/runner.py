@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from auhead_bench import media, provenance
 from auhead_bench.cache import DEFAULT_CACHE, Cache, content_key, write_json_atomic
+from auhead_bench.clip import Clip
 from auhead_bench.config import RunConfig
 from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
 from auhead_bench.method import Generation, Method
@@ -103,17 +104,19 @@ class Runner:
     def _run_units(self, units: list[WorkUnit], records_dir: Path) -> dict[str, RunRecord]:
         """Prepare, generate, score and write the records of ``units``; records by id."""
         needed = {dataset_key(u.dataset) for u in units}
+        datasets = [d for d in self.plan.datasets if dataset_key(d) in needed]
         with self._progress() as progress:
-            clips = {
-                dataset_key(d): self._prepare(d, progress)
-                for d in self.plan.datasets
-                if dataset_key(d) in needed
-            }
             if self.config.executor == "ray":
                 from auhead_bench.ray_executor import RayExecutor  # optional dependency
 
-                generated = RayExecutor(self).run(units, clips, progress)
+                with RayExecutor(self) as executor:
+                    clips = {
+                        dataset_key(d): self._prepare(d, progress, executor.prepare)
+                        for d in datasets
+                    }
+                    generated = executor.run(units, clips, progress)
             else:
+                clips = {dataset_key(d): self._prepare(d, progress) for d in datasets}
                 generated = {
                     u.record_id: self._generate_unit(u, clips[dataset_key(u.dataset)], progress)
                     for u in units
@@ -194,8 +197,17 @@ class Runner:
 
     # ---- datasets --------------------------------------------------------------------------
 
-    def _prepare(self, dataset: Component, progress: Progress) -> list[PreparedClip]:
-        """The dataset's clips, normalised (cached); unreadable ones stop the run or are listed."""
+    def _prepare(
+        self,
+        dataset: Component,
+        progress: Progress,
+        prepare_all: Callable[[list[Clip], Progress], list[PreparedClip | str]] | None = None,
+    ) -> list[PreparedClip]:
+        """The dataset's clips, normalised (cached); unreadable ones stop the run or are listed.
+
+        ``prepare_all`` normalises a list of clips elsewhere (Ray tasks), returning for each
+        clip its prepared form or why it could not be read; default: here, one by one.
+        """
         instance = dataset.entry.cls(dataset.options, self.cache.root / "datasets")
         self._datasets[dataset_key(dataset)] = instance
         clips = instance.clips()
@@ -210,19 +222,27 @@ class Runner:
             raise BenchError(f"dataset {dataset.id!r} has duplicate clip ids: {duplicates[:5]}")
         prepared: list[PreparedClip] = []
         bad = self._bad_clips.setdefault(dataset_key(dataset), {})
-        task = progress.add_task(f"prepare {dataset.id}", total=len(clips))
-        for clip in clips:
-            progress.advance(task)
-            try:
-                prepared.append(prepare_clip(clip, self.cache))
-            except MediaError as exc:
-                if not self.config.skip_bad_clips:
-                    raise BenchError(
-                        f"{one_line(exc)} (clip {clip.id!r} of dataset {dataset.id!r}; "
-                        "set skip_bad_clips: true to leave such clips out)"
-                    ) from None
-                bad[clip.id] = one_line(exc)
-                self._say(f"[yellow]skipped clip {clip.id}: {one_line(exc)}")
+        if prepare_all is None:
+            task = progress.add_task(f"prepare {dataset.id}", total=len(clips))
+            outcomes = []
+            for clip in clips:
+                outcomes.append(prepare_or_reason(clip, self.cache))
+                progress.advance(task)
+                if isinstance(outcomes[-1], str) and not self.config.skip_bad_clips:
+                    break  # stops the run below: no need to read the rest
+        else:
+            outcomes = prepare_all(clips, progress)
+        for clip, outcome in zip(clips, outcomes, strict=False):
+            if isinstance(outcome, PreparedClip):
+                prepared.append(outcome)
+                continue
+            if not self.config.skip_bad_clips:
+                raise BenchError(
+                    f"{outcome} (clip {clip.id!r} of dataset {dataset.id!r}; "
+                    "set skip_bad_clips: true to leave such clips out)"
+                )
+            bad[clip.id] = outcome
+            self._say(f"[yellow]skipped clip {clip.id}: {outcome}")
         flags: dict[str, int] = {}
         for clip in prepared:
             for flag in clip.flags:
@@ -457,6 +477,14 @@ class Runner:
                 self.device, [plugin_ref(p) for p in plugins.values()], weights
             ),
         )
+
+
+def prepare_or_reason(clip: Clip, cache: Cache) -> PreparedClip | str:
+    """The clip normalised (cached), or, if it cannot be read, why (one line)."""
+    try:
+        return prepare_clip(clip, cache)
+    except MediaError as exc:
+        return one_line(exc)
 
 
 def score_clips(

@@ -99,6 +99,7 @@ config = RunConfig.model_validate({
     "cache_dir": str(cache),
     "executor": executor,
     "clips_per_task": 2,
+    "skip_bad_clips": True,
 })
 if executor == "ray":
     import ray
@@ -155,6 +156,7 @@ def test_a_worker_killed_mid_task_is_retried_and_records_do_not_change(
 ):
     for index in range(3):
         video_factory(f"data/clip{index}.mp4", seed=index)
+    (tmp_path / "data/broken.mp4").write_bytes(b"not a video" * 100)  # skipped, listed
     path = script(tmp_path, "killed.py", KILLED)
     root = str(tmp_path / "data")
 
@@ -187,6 +189,8 @@ def test_a_worker_killed_mid_task_is_retried_and_records_do_not_change(
     assert ours == records(tmp_path / "local")
     for record in ours.values():
         assert all(g["status"] == "ok" for g in record["generations"])
+        assert list(record["skipped_clips"]) == ["broken"]
+        assert record["clip_ids"] == ["clip0", "clip1", "clip2"]
     # Nothing half-written was left behind by the killed worker as an entry.
     for entry in (tmp_path / "cache-ray" / "generations").glob("*/*"):
         assert json.loads((entry / "meta.json").read_text())["frames"] == 20
