@@ -62,3 +62,13 @@ class Method(ABC):
         expected hashes or names, anything else that changes outputs.
         """
         return {"version": self.version}
+
+    def content_fingerprint(self, options: Options) -> dict[str, Any]:
+        """What the files ``options`` point at contain, where that changes outputs: a model
+        folder someone retrains in place must not reuse the old model's cached videos.
+
+        Part of every generation's cache key (and of the record's method fingerprint) when
+        not empty. Called once per work unit, before ``setup``; hash only what matters
+        (``auhead_bench.weights.file_sha256`` memoises per file). Default: nothing.
+        """
+        return {}

@@ -80,6 +80,7 @@ class Runner:
         self._methods: dict[str, Method] = {}
         self._ready_methods: set[str] = set()
         self._regenerated: set[str] = set()  # generation keys made by this run
+        self._fingerprints: dict[str, dict[str, Any]] = {}  # by record id
         self._datasets: dict[str, Any] = {}
         self._bad_clips: dict[str, dict[str, str]] = {}
         self.features = Features(self.registry, self.cache, self.device)
@@ -270,7 +271,7 @@ class Runner:
     ) -> list[_Generated]:
         """Every seed of ``clips`` through the unit's method (cached), seed-major."""
         method = self._method(unit.method)
-        fingerprint = method.fingerprint()
+        fingerprint = self.method_fingerprint(unit)
         generated: list[_Generated] = []
         for seed in self.plan.seeds:
             for clip in clips:
@@ -318,6 +319,27 @@ class Runner:
     def scorer(self) -> Scorer:
         """A scorer for the plan's metrics, set up on this runner's device."""
         return Scorer(self.plan.metrics, self.plan.seeds, self.features, self.cache, self.device)
+
+    def method_fingerprint(self, unit: WorkUnit) -> dict[str, Any]:
+        """The method's fingerprint, plus what its options' files contain (if anything):
+        part of every generation key of the unit. Computed once per unit (it may hash)."""
+        if unit.record_id not in self._fingerprints:
+            method = self._method(unit.method)
+            fingerprint = dict(method.fingerprint())
+            try:
+                content = method.content_fingerprint(unit.method.options)
+            except BenchError:
+                raise
+            except Exception as exc:  # a plugin bug: name it rather than fail every clip
+                raise BenchError(
+                    f"method {unit.method.id!r}: content_fingerprint failed: "
+                    f"{type(exc).__name__}: {one_line(exc)}",
+                    fix="a bug in the method's plugin; report it to its authors",
+                ) from exc
+            if content:
+                fingerprint["content"] = content
+            self._fingerprints[unit.record_id] = fingerprint
+        return self._fingerprints[unit.record_id]
 
     def _method(self, component: Component) -> Method:
         if component.id not in self._methods:
@@ -458,7 +480,7 @@ class Runner:
             method=ComponentSpec(
                 id=unit.method.id,
                 options=unit.method.options_json(),
-                fingerprint=method.fingerprint(),
+                fingerprint=self.method_fingerprint(unit),
                 plugin=plugin_ref(unit.method.entry.plugin),
             ),
             dataset=ComponentSpec(

@@ -436,3 +436,21 @@ def test_train_stage2_backbone_from_an_sd15_folder(tmp_path, video_factory):
     backbone = PortraitBackbone.load(out)
     assert backbone.unet.config.in_channels == 8 and backbone.resolution == RESOLUTION
     assert backbone.unet.conv_in.weight[:, 4:].abs().sum() > 0  # reference channels learnt
+
+
+def test_stage2_content_changes_when_a_model_file_is_rewritten_in_place(tmp_path):
+    from auhead_bench_methods.auhead.declarations import Stage2Options
+    from auhead_bench_methods.auhead.plugin import AUHeadGTAUs, stage2_content
+
+    (tmp_path / "m/adapter").mkdir(parents=True)
+    (tmp_path / "m/backbone").mkdir()
+    (tmp_path / "m/adapter/adapter.safetensors").write_bytes(b"a" * 100)
+    (tmp_path / "m/backbone/unet.safetensors").write_bytes(b"u" * 100)
+    options = Stage2Options(model=str(tmp_path / "m"))
+    before = AUHeadGTAUs().content_fingerprint(options)
+    files = {"adapter/adapter.safetensors", "backbone/unet.safetensors"}
+    assert set(before["stage2_model"]) == files
+    (tmp_path / "m/backbone/unet.safetensors").write_bytes(b"v" * 100)  # same name and size
+    assert AUHeadGTAUs().content_fingerprint(options) != before
+    assert stage2_content("org/some-hub-model") == "org/some-hub-model"
+    assert stage2_content(str(tmp_path / "absent")) == str(tmp_path / "absent")

@@ -252,3 +252,42 @@ def test_a_resumed_run_decodes_no_video_when_features_are_cached(
     monkeypatch.setattr(features_module, "decode_video", no_decoding)
     second = Runner(config, tmp_path / "two", registry=reg).run()
     assert [r.model_dump() for r in second] == [r.model_dump() for r in first]
+
+
+class FromModelFile(Method):
+    """Writes the ground truth, 'conditioned' on a model file named by an option."""
+
+    id = "from_model_file"
+    description = "test method whose output depends on a file its options point at"
+
+    class Options(Options):
+        model: str
+
+    def generate(self, clip, options, seed, out_path):
+        out_path.write_bytes(clip.video.read_bytes())
+        return Generation(info={"model": Path(options.model).read_text()})
+
+    def content_fingerprint(self, options):
+        return {"model": media.sha256_file(Path(options.model))}
+
+
+def test_a_model_retrained_in_place_is_not_served_from_the_cache(
+    two_clips, cache_dir, tmp_path
+):
+    """Same options, new file content: the generations must be made again."""
+    reg = load_plugins()
+    reg.add("method", FromModelFile, TEST_PLUGIN)
+    model = tmp_path / "model.bin"
+    model.write_text("weights v1")
+    config = folder_config(
+        two_clips,
+        cache_dir,
+        methods=[{"id": "from_model_file", "options": {"model": str(model)}}],
+    )
+    first = Runner(config, tmp_path / "one", registry=reg).run()[0]
+    model.write_text("weights v2")
+    second = Runner(config, tmp_path / "two", registry=reg).run()[0]
+    assert [g.info["model"] for g in first.generations] == ["weights v1"] * 2
+    assert [g.info["model"] for g in second.generations] == ["weights v2"] * 2
+    assert first.method.fingerprint["content"] != second.method.fingerprint["content"]
+    assert first.record_id == second.record_id  # the same experiment, made again

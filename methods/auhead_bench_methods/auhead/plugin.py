@@ -26,9 +26,15 @@ from pydantic import BaseModel, Field, field_validator
 from auhead_bench import Clip, Generation, Method, hookimpl, media
 from auhead_bench.errors import MediaError
 from auhead_bench.resources import Resources
+from auhead_bench.weights import file_sha256, weights_root
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.au_labels import conditioning_track, fit_length
-from auhead_bench_methods.auhead.declarations import STAGE2_VERSION, Stage2Options, sd15_specs
+from auhead_bench_methods.auhead.declarations import (
+    DEFAULT_MODEL_NAME,
+    STAGE2_VERSION,
+    Stage2Options,
+    sd15_specs,
+)
 from auhead_bench_methods.auhead.stage1 import STAGE1_WEIGHTS, AUPredictor, Stage1Options
 
 if TYPE_CHECKING:
@@ -56,6 +62,11 @@ class _Stage2Method(Method):
             "stage2": STAGE2_VERSION,
             "au_to_mesh": f"py-feat au_to_mesh_pls_{au_mesh.MESH_MODEL_VERSION}",
         }
+
+    def content_fingerprint(self, options: Stage2Options) -> dict[str, Any]:
+        """The stage-2 model folder's files, all hashed: `train stage2` rewrites the adapter
+        (and with --trainable backbone the UNet) in place, same names and sizes."""
+        return {"stage2_model": stage2_content(options.model)}
 
     def weights(self) -> dict[str, str]:
         if self._stage2 is None:
@@ -145,6 +156,11 @@ class AUHead(_Stage2Method):
             self._predictor = (key, predictor)
         return self._predictor[1]
 
+    def content_fingerprint(self, options: AUHeadOptions) -> dict[str, Any]:
+        """Stage 2's folder, and stage 1's model and adapter (the adapter hashed in full)."""
+        stage1 = self.make_predictor(options.stage1_options).fingerprint()
+        return {**super().content_fingerprint(options), "stage1": _jsonable(stage1)}
+
     def weights(self) -> dict[str, str]:
         weights = super().weights()
         if self._predictor is not None:
@@ -170,6 +186,20 @@ class AUHead(_Stage2Method):
                 **info,
             },
         )
+
+
+def stage2_content(model: str | None) -> dict[str, str] | str | None:
+    """sha256 of every file of a local stage-2 model folder (memoised per file, so a run
+    hashes a multi-GB UNet once); a hub id as given; None when there is no model yet (its
+    generations fail with the weights-missing message and are not cached)."""
+    folder = Path(model).expanduser() if model else weights_root() / DEFAULT_MODEL_NAME
+    if not folder.is_dir():
+        return model
+    return {
+        path.relative_to(folder).as_posix(): file_sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".cache" not in path.relative_to(folder).parts
+    }
 
 
 def _jsonable(value: Any) -> Any:
