@@ -203,11 +203,16 @@ class RayExecutor:
         """Wait for every task, advancing a progress bar; a failed task stops the run."""
         task = progress.add_task(label, total=len(refs))
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                _get(ray, ref)
-                progress.advance(task)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    _get(ray, ref)
+                    progress.advance(task)
+        except BaseException:
+            for ref in pending:  # on a cluster we joined, nothing else would stop them
+                ray.cancel(ref)
+            raise
 
 
 # ---- in the worker -------------------------------------------------------------------------
