@@ -125,6 +125,12 @@ def frechet_distance(
     )
     if not np.isfinite(value):
         raise BenchError(f"the Fréchet distance is not finite ({value})")
+    # A distance is >= 0: identical inputs give about -1e-10 from rounding in the square
+    # root, which would print as "-0.0000" for the ground truth's own FID. A clearly
+    # negative value is a numerical problem and is left visible.
+    scale = float(np.trace(sigma_1) + np.trace(sigma_2)) + float(diff @ diff)
+    if -1e-9 * max(scale, 1.0) < value < 0:
+        return 0.0
     return value
 
 
