@@ -271,10 +271,10 @@ def test_face_variant_embeds_299_crops_from_the_face_track():
     assert params["face_track"] == {"version": "1", "detector": "fixed"}
 
 
-def test_identical_inputs_give_zero_not_a_rounding_negative():
+def test_identical_inputs_never_give_a_rounding_negative():
     rng = np.random.default_rng(0)
-    for dim in (16, 64, 256):
+    for dim in (16, 64, 256, 512):
         x = rng.normal(size=(4 * dim, dim))
         mu, sigma = x.mean(0), np.cov(x, rowvar=False)
-        assert frechet_distance(mu, sigma, mu, sigma) == 0.0
-    assert frechet_distance(mu, sigma, mu + 1, sigma) == pytest.approx(256, rel=1e-6)
+        assert 0.0 <= frechet_distance(mu, sigma, mu, sigma) < 1e-9 * np.trace(sigma)
+    assert frechet_distance(mu, sigma, mu + 1, sigma) == pytest.approx(len(mu), rel=1e-6)
