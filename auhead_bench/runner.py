@@ -1,4 +1,7 @@
-"""The local executor: plan -> prepare -> generate -> features -> metrics -> records.
+"""The runner: plan -> prepare -> generate -> features -> metrics -> records.
+
+It runs everything in this process (the local executor), or hands preparation, generation
+and features to Ray tasks (``auhead_bench.ray_executor``) and gathers from the cache.
 
 Everything expensive goes through the content-addressed cache, and a record is written only
 when its unit is complete, so a run killed at any moment resumes where it stopped and writes
