@@ -412,7 +412,8 @@ def summarise_reasons(values: list[ClipValue], total: int) -> str | None:
     reasons: dict[str, int] = {}
     for v in values:
         if v.reason:
-            short = re.sub(r"\d+", "N", v.reason.split(" -- ")[0])
+            # Counts ("of the 50 frames") group as N; digits inside a name ("clip3") stay.
+            short = re.sub(r"\b\d+(?:\.\d+)?\b", "N", v.reason.split(" -- ")[0])
             reasons[short] = reasons.get(short, 0) + 1
     if not reasons:
         return None

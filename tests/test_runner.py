@@ -291,3 +291,20 @@ def test_a_model_retrained_in_place_is_not_served_from_the_cache(
     assert [g.info["model"] for g in second.generations] == ["weights v2"] * 2
     assert first.method.fingerprint["content"] != second.method.fingerprint["content"]
     assert first.record_id == second.record_id  # the same experiment, made again
+
+
+def test_reasons_group_counts_but_keep_names():
+    from auhead_bench.records import ClipValue
+    from auhead_bench.scoring import summarise_reasons
+
+    def value(reason: str) -> ClipValue:
+        return ClipValue(clip_id="c", seed=0, value=None, reason=reason)
+
+    values = [
+        value("no face found in any of the 50 frames -- fix: check the video"),
+        value("no face found in any of the 20 frames"),
+        value("generation failed: crash on clip3"),
+    ]
+    assert summarise_reasons(values, 4) == (
+        "generation failed: crash on clip3 (1/4); no face found in any of the N frames (2/4)"
+    )
