@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -160,6 +160,40 @@ class FaceTrack(Extractor):
         rect = dlib.rectangle(x0, y0, max(x0, x1 - 1), max(y0, y1 - 1))
         shape = self._predictor(np.ascontiguousarray(frame), rect)
         return np.array([(p.x, p.y) for p in shape.parts()], np.float64)
+
+
+class FaceCrops:
+    """Mixed into a full-frame extractor (before it) to run it on face crops instead.
+
+    Extractors see only the decoded video, so the face track is computed here with the same
+    class and defaults as the ``face_track`` extractor (same boxes); its parameters and
+    weights join the extractor's cache key. Subclasses set ``face_crop_size`` (the model's
+    input size, so its own resize is the identity) and ``face_crop_scale``.
+    """
+
+    face_crop_size: ClassVar[int]
+    face_crop_scale: ClassVar[float]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._faces = FaceTrack()
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),  # type: ignore[misc]
+            "crop_size": self.face_crop_size,
+            "crop_scale": self.face_crop_scale,
+            "face_track": {"version": self._faces.version, **self._faces.params()},
+        }
+
+    def weights(self) -> dict[str, str]:
+        return {**super().weights(), **self._faces.weights()}  # type: ignore[misc]
+
+    def frames_for(self, video: DecodedVideo) -> np.ndarray:
+        boxes = self._faces.extract(video)["boxes"]  # MediaError when no face: clip skipped
+        return crop_faces(
+            video.frames, boxes, size=self.face_crop_size, scale=self.face_crop_scale
+        )
 
 
 def crop_faces(

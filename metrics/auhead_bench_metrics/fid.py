@@ -29,7 +29,7 @@ from auhead_bench.media import DecodedVideo
 from auhead_bench.metric import NotComputed
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
-from auhead_bench_metrics.face_track import FaceTrack, crop_faces
+from auhead_bench_metrics.face_track import FaceCrops
 from auhead_bench_metrics.frechet import FrechetMetric
 
 # The sha256 is not printed on pytorch-fid's release page; the file name carries its first
@@ -138,36 +138,14 @@ class InceptionPool3(Extractor):
         return out
 
 
-class InceptionPool3Face(InceptionPool3):
-    """As ``inception_pool3_full``, on face crops from the shared dlib face track.
-
-    Extractors see only the decoded video, so the face track is computed here with the same
-    class and defaults as the ``face_track`` extractor (same boxes), and its parameters and
-    weights are part of this extractor's cache key.
-    """
+class InceptionPool3Face(FaceCrops, InceptionPool3):
+    """As ``inception_pool3_full``, on dlib face-track crops (see ``FaceCrops``)."""
 
     id = "inception_pool3_face"
     description = "pytorch-fid Inception-v3 pool3 features of 299x299 face crops (dlib track)."
     crop = "face"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._faces = FaceTrack()
-
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "crop_size": FACE_CROP_SIZE,
-            "crop_scale": FACE_CROP_SCALE,
-            "face_track": {"version": self._faces.version, **self._faces.params()},
-        }
-
-    def weights(self) -> dict[str, str]:
-        return {**super().weights(), **self._faces.weights()}
-
-    def frames_for(self, video: DecodedVideo) -> np.ndarray:
-        boxes = self._faces.extract(video)["boxes"]  # MediaError when no face: clip skipped
-        return crop_faces(video.frames, boxes, size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
+    face_crop_size = FACE_CROP_SIZE
+    face_crop_scale = FACE_CROP_SCALE
 
 
 class FIDOptions(Options):

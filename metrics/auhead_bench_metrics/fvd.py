@@ -30,7 +30,7 @@ from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate
-from auhead_bench_metrics.face_track import FaceTrack, crop_faces
+from auhead_bench_metrics.face_track import FaceCrops
 from auhead_bench_metrics.frechet import FrechetMetric
 
 # StyleGAN-V publishes no hash for this file: sha256 stays None and the cached file's own
@@ -132,36 +132,14 @@ class I3DLogits(Extractor):
         return out
 
 
-class I3DLogitsFace(I3DLogits):
-    """As ``i3d_logits_16f_full``, on 224x224 face crops from the shared dlib face track.
-
-    Extractors see only the decoded video, so the face track is computed here with the same
-    class and defaults as the ``face_track`` extractor, and its parameters and weights are
-    part of this extractor's cache key.
-    """
+class I3DLogitsFace(FaceCrops, I3DLogits):
+    """As ``i3d_logits_16f_full``, on 224x224 dlib face-track crops (see ``FaceCrops``)."""
 
     id = "i3d_logits_16f_face"
     description = "StyleGAN-V I3D TorchScript logits of each 16-frame window of 224x224 face crops."
     crop = "face"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._faces = FaceTrack()
-
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "crop_size": FACE_CROP_SIZE,
-            "crop_scale": FACE_CROP_SCALE,
-            "face_track": {"version": self._faces.version, **self._faces.params()},
-        }
-
-    def weights(self) -> dict[str, str]:
-        return {**super().weights(), **self._faces.weights()}
-
-    def frames_for(self, video: DecodedVideo) -> np.ndarray:
-        boxes = self._faces.extract(video)["boxes"]  # MediaError when no face: clip skipped
-        return crop_faces(video.frames, boxes, size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
+    face_crop_size = FACE_CROP_SIZE
+    face_crop_scale = FACE_CROP_SCALE
 
 
 class FVDOptions(Options):
