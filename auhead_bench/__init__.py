@@ -16,6 +16,7 @@ from auhead_bench.metric import (
 )
 from auhead_bench.options import Options
 from auhead_bench.resources import Resources
+from auhead_bench.views import ClipView, VideoView
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "Clip",
     "ClipScore",
     "ClipSkipped",
+    "ClipView",
     "Dataset",
     "DistributionMetric",
     "Extractor",
@@ -34,5 +36,6 @@ __all__ = [
     "Options",
     "PerClipMetric",
     "Resources",
+    "VideoView",
     "hookimpl",
 ]

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from auhead_bench.media import DecodedVideo
 from auhead_bench.options import Options
 from auhead_bench.resources import Resources
 
+if TYPE_CHECKING:
+    from auhead_bench.views import VideoView
+
 
 class Extractor(ABC):
-    """Turns one decoded video into arrays that several metrics reuse.
+    """Turns one video into arrays that several metrics (or other extractors) reuse.
 
-    The runner calls ``extract`` once per video and caches the result under a key built from
-    the video's content hash, ``id``, ``version``, ``params()`` and ``weights()``: anything that
-    changes the output must appear in one of them.
+    ``needs`` names what ``extract`` reads: ``"frames"`` and ``"audio"`` come from decoding,
+    anything else is another extractor's id, whose arrays are then in ``video[id]``. The
+    feature store runs every extractor once per video content, upstream first, and caches
+    its arrays under a key built from the content hash, ``id``, ``version``, ``params()``,
+    ``weights()`` and the same of everything upstream: anything that changes the output must
+    appear in one of them. When an upstream extractor found nothing usable (no face), this
+    one is not run and the upstream reason is reported for it.
     """
 
     id: ClassVar[str]
     description: ClassVar[str]
     version: ClassVar[str] = "1"
+    needs: ClassVar[tuple[str, ...]] = ("frames",)
     Options: ClassVar[type[Options]] = Options  # none yet: extractors are built with defaults
     resources: ClassVar[Resources] = Resources()  # per task, for the Ray executor
 
@@ -38,5 +45,10 @@ class Extractor(ABC):
         return {}
 
     @abstractmethod
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
-        """Arrays describing ``video``; raise MediaError when the video cannot be used."""
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        """Arrays describing ``video``; raise MediaError when the video cannot be used.
+
+        Read frames with ``for chunk in video.chunks()`` (chunk by chunk: memory must not grow
+        with the clip's length; carry what a temporal window needs across chunks), audio with
+        ``video.audio``, upstream features with ``video[extractor_id]``.
+        """

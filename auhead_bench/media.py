@@ -8,8 +8,10 @@ conversion uses FFmpeg's own ``fps`` filter, audio conversion its resampler.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -91,13 +93,63 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def decode_video(path: Path, fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> DecodedVideo:
-    """Decode all frames, converted to ``fps`` by FFmpeg's fps filter, and the audio track."""
+    """Decode all frames (converted to ``fps``) and the audio track, into memory.
+
+    For methods and tools that need a whole clip at once; extractors and metrics read frames
+    in chunks (``iter_frames`` through ``auhead_bench.frames.FrameSource``) instead.
+    """
+    path = Path(path)
+    chunks = list(iter_frames(path, fps))
+    audio, has_audio = decode_audio(path, sample_rate)
+    return DecodedVideo(
+        path=path,
+        frames=np.concatenate(chunks) if len(chunks) > 1 else chunks[0],
+        fps=float(fps),
+        audio=audio,
+        sample_rate=sample_rate,
+        source_fps=probe_video(path).source_fps,
+        has_audio=has_audio,
+    )
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's header says, without decoding a frame."""
+
+    width: int
+    height: int
+    source_fps: float
+    has_audio: bool
+
+
+def probe_video(path: Path, fps: int = FPS) -> VideoInfo:
+    """Size, frame rate and whether there is an audio stream, from the container header."""
     path = Path(path)
     with _open(path) as container:
         if not container.streams.video:
             raise MediaError("has no video stream", path=path, fix="pass a video file")
         stream = container.streams.video[0]
         source_fps = float(stream.average_rate or stream.guessed_rate or 0) or float(fps)
+        context = stream.codec_context
+        return VideoInfo(
+            int(context.width), int(context.height), source_fps, bool(container.streams.audio)
+        )
+
+
+def iter_frames(
+    path: Path, fps: int = FPS, chunk_frames: int = 32, chunk_bytes: int = 64 << 20
+) -> Iterator[np.ndarray]:
+    """RGB frames converted to ``fps`` by FFmpeg's fps filter, in (n, H, W, 3) uint8 chunks.
+
+    One pass over the file; a chunk holds at most ``chunk_frames`` frames and (for large
+    frames) at most ``chunk_bytes``, so memory does not grow with the clip's length. Raises
+    MediaError for a file without a video stream, a corrupt stream, or no decodable frame.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError("has no video stream", path=path, fix="pass a video file")
+        stream = container.streams.video[0]
         graph = av.filter.Graph()
         source = graph.add_buffer(template=stream)
         rate = graph.add("fps", f"fps={fps}:round=near")
@@ -107,12 +159,14 @@ def decode_video(path: Path, fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> 
         rate.link_to(rgb)
         rgb.link_to(sink)
         graph.configure()
-        frames: list[np.ndarray] = []
+        pending: list[np.ndarray] = []
+        limit = max(1, chunk_frames)
+        seen = 0
 
         def drain() -> None:
             while True:
                 try:
-                    frames.append(sink.pull().to_ndarray())
+                    pending.append(sink.pull().to_ndarray())
                 except (av.BlockingIOError, av.EOFError):
                     return
 
@@ -120,24 +174,24 @@ def decode_video(path: Path, fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> 
             for frame in container.decode(stream):
                 source.push(frame)
                 drain()
+                if pending:
+                    limit = min(max(1, chunk_frames), max(1, chunk_bytes // pending[0].nbytes))
+                while len(pending) >= limit:
+                    chunk, pending[:] = np.stack(pending[:limit]), pending[limit:]
+                    seen += len(chunk)
+                    yield chunk
             source.push(None)
             drain()
         except av.FFmpegError as exc:
             raise MediaError(
                 f"video stream is corrupt ({exc})", path=path, fix="re-encode or replace the file"
             ) from exc
-    if not frames:
+        while pending:
+            chunk, pending[:] = np.stack(pending[:limit]), pending[limit:]
+            seen += len(chunk)
+            yield chunk
+    if not seen:
         raise MediaError("video has no decodable frames", path=path, fix="replace the file")
-    audio, has_audio = decode_audio(path, sample_rate)
-    return DecodedVideo(
-        path=path,
-        frames=np.stack(frames),
-        fps=float(fps),
-        audio=audio,
-        sample_rate=sample_rate,
-        source_fps=source_fps,
-        has_audio=has_audio,
-    )
 
 
 def count_frames(path: Path) -> int:
@@ -176,38 +230,45 @@ def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray
 
 def write_video(
     path: Path,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     audio: np.ndarray | None = None,
     fps: int | Fraction = FPS,
     sample_rate: int = SAMPLE_RATE,
 ) -> None:
     """Write an H.264/AAC mp4 atomically (temp file in the same folder, then rename).
 
-    ``frames`` is (T, H, W, 3) uint8 RGB; odd sizes are padded by one pixel for yuv420p.
+    ``frames`` is a (T, H, W, 3) uint8 RGB array, or an iterable of such chunks (written as
+    they come, so a long clip never sits in memory whole); odd sizes are padded by one pixel
+    for yuv420p.
     """
     path = Path(path)
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
-        raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {frames.shape}")
-    height, width = frames.shape[1:3]
+    chunks = iter([frames] if isinstance(frames, np.ndarray) else frames)
+    first = np.asarray(next(chunks, np.zeros((0, 0, 0, 3), np.uint8)))
+    if first.ndim != 4 or first.shape[-1] != 3 or first.dtype != np.uint8 or not len(first):
+        raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {first.shape}")
+    height, width = first.shape[1:3]
     pad_h, pad_w = height % 2, width % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     try:
         with av.open(tmp_name, mode="w", format="mp4") as container:
             video = container.add_stream("libx264", rate=fps)
-            video.width, video.height = frames.shape[2], frames.shape[1]
+            video.width, video.height = width + pad_w, height + pad_h
             video.pix_fmt = "yuv420p"
             video.options = X264_OPTIONS
             audio_stream = None
             if audio is not None and len(audio):
                 audio_stream = container.add_stream("aac", rate=sample_rate, layout="mono")
-            for image in frames:
-                for packet in video.encode(_yuv_frame(rgb_to_yuv420p(image))):
-                    container.mux(packet)
+            for chunk in itertools.chain([first], chunks):
+                chunk = np.asarray(chunk)
+                if chunk.shape[1:] != first.shape[1:] or chunk.dtype != np.uint8:
+                    raise ValueError(f"frame chunk {chunk.shape} does not match {first.shape}")
+                if pad_h or pad_w:
+                    chunk = np.pad(chunk, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+                for image in chunk:
+                    for packet in video.encode(_yuv_frame(rgb_to_yuv420p(image))):
+                        container.mux(packet)
             for packet in video.encode(None):
                 container.mux(packet)
             if audio_stream is not None:

@@ -6,9 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from auhead_bench.clip import Clip
-from auhead_bench.features import VideoFeatures
 from auhead_bench.options import Options
+from auhead_bench.views import ClipView
 
 
 class ClipSkipped(Exception):
@@ -26,8 +25,10 @@ class ClipScore:
 class Metric(ABC):
     """Common attributes: the ``id`` names the protocol; ``needs`` names the features used.
 
-    ``needs`` lists feature ids: ``frames`` and ``audio`` come from decoding; anything else is
-    an extractor id. ``needs_ground_truth`` is False for no-reference metrics.
+    ``needs`` lists feature ids of the generated (and ground-truth) video: ``frames`` and
+    ``audio`` come from decoding; anything else is an extractor id. ``reference_needs`` lists
+    those of the clip's reference image (a one-frame video; empty: not loaded).
+    ``needs_ground_truth`` is False for no-reference metrics.
     """
 
     id: ClassVar[str]
@@ -35,6 +36,7 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool]
     version: ClassVar[str] = "1"
     needs: ClassVar[tuple[str, ...]] = ("frames",)
+    reference_needs: ClassVar[tuple[str, ...]] = ()
     needs_ground_truth: ClassVar[bool] = True
     Options: ClassVar[type[Options]] = Options
 
@@ -57,9 +59,7 @@ class PerClipMetric(Metric):
     """A metric scored clip by clip and averaged over clips (PSNR, SSIM, LSE, ...)."""
 
     @abstractmethod
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore | float:
+    def score(self, view: ClipView) -> ClipScore | float:
         """Score one clip; raise ClipSkipped with a reason when it cannot be scored."""
 
 
@@ -78,9 +78,7 @@ class DistributionMetric(Metric):
         """Clear the accumulated statistics."""
 
     @abstractmethod
-    def update(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> None:
+    def update(self, view: ClipView) -> None:
         """Fold one clip into the statistics."""
 
     @abstractmethod

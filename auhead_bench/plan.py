@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from auhead_bench.cache import content_key
 from auhead_bench.config import ComponentConfig, RunConfig, describe_validation_error
-from auhead_bench.errors import ConfigError
+from auhead_bench.errors import BenchError, ConfigError
+from auhead_bench.features import extractor_order
 from auhead_bench.options import Options, is_machine_specific
 from auhead_bench.plugins import Registered, Registry
 
@@ -238,9 +239,12 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
             "a metric id is listed twice; protocols are told apart by id", path=source
         )
     for metric in metrics:
-        for need in metric.entry.cls.needs:
-            if need not in ("frames", "audio") and need not in registry.entries["extractor"]:
-                registry.get("extractor", need)  # raises with a did-you-mean
+        needs = (*metric.entry.cls.needs, *metric.entry.cls.reference_needs)
+        try:  # unknown extractor ids (did you mean) and cycles, before anything runs
+            extractor_order(registry, needs)
+        except BenchError as exc:
+            raise ConfigError(f"metric {metric.id!r}: {exc.message}", path=source,
+                              fix=exc.fix) from None
     seeds = tuple(config.seeds)
     units = [WorkUnit(m, d, seeds) for d in datasets for m in methods]
     named: dict[str, WorkUnit] = {}

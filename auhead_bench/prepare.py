@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
@@ -80,25 +84,35 @@ def _checked(path: Path) -> Path:
 
 
 def _normalise(clip: Clip, folder: Path) -> None:
-    decoded = media.decode_video(clip.video)
-    audio, has_audio = decoded.audio, decoded.has_audio
+    """Decode the source once, in chunks, writing the normalised mp4 as frames arrive."""
+    info = media.probe_video(clip.video)
     if clip.audio is not None:
         audio, has_audio = media.decode_audio(clip.audio)
         if not has_audio:
             raise media.MediaError(
                 "has no audio stream", path=clip.audio, fix="point `audio` at a file with sound"
             )
+    else:
+        audio, has_audio = media.decode_audio(clip.video)
     flags = []
     if not has_audio:
         flags.append("no_audio")
     elif media.audio_rms(audio) < media.SILENCE_RMS:
         flags.append("silent_audio")
-    if abs(decoded.source_fps - media.FPS) > 0.01:
-        flags.append(f"resampled_from_{decoded.source_fps:.3f}fps")
+    if abs(info.source_fps - media.FPS) > 0.01:
+        flags.append(f"resampled_from_{info.source_fps:.3f}fps")
+    seen: dict[str, Any] = {"frames": 0}
+
+    def frames() -> Iterator[np.ndarray]:
+        for chunk in media.iter_frames(clip.video):
+            seen.setdefault("first", chunk[0].copy())
+            seen["frames"] += len(chunk)
+            yield chunk
+
+    media.write_video(folder / "video.mp4", frames(), audio if has_audio else None)
     reference = (
-        media.read_image(clip.reference) if clip.reference is not None else decoded.frames[0]
+        media.read_image(clip.reference) if clip.reference is not None else seen["first"]
     )
-    media.write_video(folder / "video.mp4", decoded.frames, audio if has_audio else None)
     media.write_wav(folder / "audio.wav", audio)
     media.write_image(folder / "reference.png", reference)
     files = {name: media.sha256_file(folder / name)
@@ -106,8 +120,8 @@ def _normalise(clip: Clip, folder: Path) -> None:
     meta = {
         "content_sha256": files["video.mp4"],
         "inputs_sha256": content_key(**files),
-        "frames": int(len(decoded.frames)),
-        "source_fps": decoded.source_fps,
+        "frames": int(seen["frames"]),
+        "source_fps": info.source_fps,
         "flags": flags,
     }
     (folder / "meta.json").write_text(json.dumps(meta, sort_keys=True))

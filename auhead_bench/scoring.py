@@ -13,7 +13,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,8 +23,8 @@ import numpy as np
 from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
-from auhead_bench.extractor import Extractor
-from auhead_bench.features import LazyVideo, VideoFeatures
+from auhead_bench.features import BUILTIN_FEATURES, FeatureError, FeatureStore
+from auhead_bench.frames import DecodeError
 from auhead_bench.metric import (
     ClipScore,
     ClipSkipped,
@@ -32,11 +34,12 @@ from auhead_bench.metric import (
     PerClipMetric,
 )
 from auhead_bench.plan import Component
-from auhead_bench.plugins import Registry
 from auhead_bench.prepare import PreparedClip
 from auhead_bench.records import ClipValue, MetricResult, PluginRef
+from auhead_bench.views import ClipView, VideoView, read_only
 
-BUILTIN_FEATURES = ("frames", "audio")
+# The name the executors use for the store (kept while they are being reorganised).
+Features = FeatureStore
 
 
 @dataclass
@@ -51,12 +54,6 @@ class Scorable:
 
 
 @dataclass
-class FeatureError:
-    message: str
-    transient: bool  # a crash (retried next run), not a property of the video (no face)
-
-
-@dataclass
 class Outcome:
     """One metric on one clip: a value, or None and the reason."""
 
@@ -66,68 +63,7 @@ class Outcome:
     cacheable: bool = True
 
 
-Loaded = tuple[VideoFeatures, dict[str, FeatureError]]
-
-
-class Features:
-    """Decodes videos and runs extractors, caching extractor outputs by content."""
-
-    def __init__(self, registry: Registry, cache: Cache, device: str):
-        self.registry = registry
-        self.cache = cache
-        self.device = device
-        self._extractors: dict[str, Extractor] = {}
-        self._ready: set[str] = set()
-
-    def extractor(self, ident: str, ready: bool = False) -> Extractor:
-        """The run's one instance of an extractor; ``ready`` also loads its models (once)."""
-        if ident not in self._extractors:
-            self._extractors[ident] = self.registry.get("extractor", ident).cls()
-        instance = self._extractors[ident]
-        if ready and ident not in self._ready:
-            instance.setup(self.device)
-            self._ready.add(ident)
-        return instance
-
-    def spec(self, ident: str) -> dict[str, Any]:
-        """What identifies an extractor's output: recorded, and part of every cache key."""
-        ex = self.extractor(ident)
-        return {"id": ident, "version": ex.version, "params": ex.params(), "weights": ex.weights()}
-
-    def load(self, path: Path, sha: str, needs: set[str]) -> Loaded:
-        """Run each needed extractor once (cached); the video is decoded at most once, and
-        only if an extractor must run or a metric reads frames or audio. Returns features,
-        errors."""
-        video = LazyVideo(path)
-        features: dict[str, dict[str, np.ndarray]] = {}
-        errors: dict[str, FeatureError] = {}
-        for ident in sorted(needs - set(BUILTIN_FEATURES)):
-            key = content_key(kind="features", video=sha, extractor=self.spec(ident))
-            entry = self.cache.get("features", key)
-            if entry is None:
-                decoded = video.decoded()  # unreadable: a MediaError for the caller to report
-                try:
-                    arrays, error = self.extractor(ident, ready=True).extract(decoded), None
-                except MediaError as exc:  # e.g. no face: an outcome, cached like features
-                    arrays, error = {}, one_line(exc.message)
-                except Exception as exc:  # a crash is not cached: the next run tries again
-                    if is_disk_full(exc):
-                        raise disk_full(exc, self.cache.root, f"{ident} features") from exc
-                    message = f"{ident} failed: {type(exc).__name__}: {one_line(exc)}"
-                    errors[ident] = FeatureError(message, True)
-                    continue
-                with self.cache.put("features", key, label=f"{ident}/{sha[:12]}") as tmp:
-                    if error is None:
-                        np.savez(tmp / "arrays.npz", **arrays)
-                    else:
-                        (tmp / "error.txt").write_text(error)
-                entry = self.cache.path("features", key)
-            if (entry / "error.txt").is_file():
-                errors[ident] = FeatureError((entry / "error.txt").read_text(), False)
-            else:
-                with np.load(entry / "arrays.npz") as data:
-                    features[ident] = {name: data[name] for name in data.files}
-        return VideoFeatures(video=video, content_sha256=sha, features=features), errors
+Loaded = tuple[VideoView, dict[str, FeatureError]]
 
 
 class Scorer:
@@ -168,7 +104,7 @@ class Scorer:
         return {
             ident: self.features.spec(ident)
             for component in self.components
-            for ident in component.entry.cls.needs
+            for ident in (*component.entry.cls.needs, *component.entry.cls.reference_needs)
             if ident not in BUILTIN_FEATURES
         }
 
@@ -177,21 +113,41 @@ class Scorer:
     def score_clip(
         self, clip: PreparedClip, items: dict[str, list[Scorable]], advance: Callable[[], None]
     ) -> None:
-        """Score every record's generations of one clip; the ground truth is decoded once."""
-        truth: list[Loaded] = []
+        """Score every record's generations of one clip; the ground truth and the reference
+        image are decoded (and their features loaded) once, on first use."""
+        shared: dict[str, Loaded] = {}
 
         def ground_truth() -> Loaded:
-            if not truth:
+            if "truth" not in shared:
                 needs = {n for _, m in self.metrics if m.needs_ground_truth for n in m.needs}
-                truth.append(self.features.load(clip.clip.video, clip.content_sha256, needs))
-            return truth[0]
+                shared["truth"] = self.features.view(clip.clip.video, clip.content_sha256, needs)
+            return shared["truth"]
 
-        for record_id, scorables in items.items():
-            for item in scorables:
-                self._score_item(record_id, item, ground_truth)
-                advance()
+        def reference() -> Loaded:
+            if "reference" not in shared:
+                needs = {n for _, m in self.metrics for n in m.reference_needs}
+                path = Path(clip.clip.reference)
+                keep.append(reference_sha256(path))
+                shared["reference"] = self.features.view(path, keep[-1], needs, is_image=True)
+            return shared["reference"]
 
-    def _score_item(self, record_id: str, item: Scorable, ground_truth: Callable[[], Loaded]):
+        keep = [clip.content_sha256]  # decoded once for every record and seed of the clip
+        try:
+            for record_id, scorables in items.items():
+                for item in scorables:
+                    self._score_item(record_id, item, ground_truth, reference)
+                    self.features.release(keep=keep)
+                    advance()
+        finally:
+            self.features.release()
+
+    def _score_item(
+        self,
+        record_id: str,
+        item: Scorable,
+        ground_truth: Callable[[], Loaded],
+        reference: Callable[[], Loaded],
+    ) -> None:
         values = self.values.setdefault(record_id, {c.id: [] for c, _ in self.metrics})
         labels = item.clip.clip.labels()
 
@@ -226,10 +182,10 @@ class Scorer:
             return
         needs = {n for _, m, _ in pending for n in m.needs}
         try:
-            generated, gen_errors = self.features.load(item.path, item.content_sha256, needs)
+            generated, gen_errors = self.features.view(item.path, item.content_sha256, needs)
             if needs & set(BUILTIN_FEATURES):
-                generated.video.frames  # noqa: B018 - decode now: an unusable video is reported here
-            generated.arrays, generated.info = generation_outputs(item.path.parent)
+                generated.frame_count()  # decode now: an unusable video is reported here
+            arrays, info = generation_outputs(item.path.parent)
         except MediaError as exc:
             for component, _, _ in pending:
                 put(component.id, Outcome(None, f"generated video unusable: {one_line(exc)}"))
@@ -237,11 +193,25 @@ class Scorer:
         truth, truth_errors = None, {}
         if any(m.needs_ground_truth for _, m, _ in pending):
             truth, truth_errors = ground_truth()
+        image, image_errors = None, {}
+        if any(m.reference_needs for _, m, _ in pending):
+            try:
+                image, image_errors = reference()
+            except MediaError as exc:  # an unreadable reference: every such metric says so
+                image_errors = {
+                    n: FeatureError(one_line(exc.message), False)
+                    for _, m, _ in pending for n in m.reference_needs
+                }
+        sides = (
+            ("generated", gen_errors, "needs"),
+            ("ground truth", truth_errors, "needs"),
+            ("reference image", image_errors, "reference_needs"),
+        )
         for component, metric, key in pending:
             problems = [
                 (side, errors[n])
-                for side, errors in (("generated", gen_errors), ("ground truth", truth_errors))
-                for n in metric.needs
+                for side, errors, attribute in sides
+                for n in getattr(metric, attribute)
                 if n in errors
             ]
             if problems:
@@ -251,8 +221,15 @@ class Scorer:
                     cacheable=not any(e.transient for _, e in problems),
                 )
             else:
-                reference = truth if metric.needs_ground_truth else None
-                outcome = self._apply(record_id, metric, generated, reference, item)
+                view = ClipView(
+                    clip=item.clip.clip,
+                    generated=generated,
+                    ground_truth=truth if metric.needs_ground_truth else None,
+                    reference=image if metric.reference_needs else None,
+                    arrays=read_only(arrays),
+                    info=MappingProxyType(info),
+                )
+                outcome = self._apply(record_id, metric, view, item)
             if key is not None and outcome.cacheable:
                 self.cache.write_json(
                     "scores",
@@ -262,22 +239,15 @@ class Scorer:
                 )
             put(component.id, outcome)
 
-    def _apply(
-        self,
-        record_id: str,
-        metric: Metric,
-        generated: VideoFeatures,
-        ground_truth: VideoFeatures | None,
-        item: Scorable,
-    ) -> Outcome:
+    def _apply(self, record_id: str, metric: Metric, view: ClipView, item: Scorable) -> Outcome:
         """One clip through one metric. Skips (no face...) are cached; crashes are not."""
         try:
             if isinstance(metric, DistributionMetric):
-                self._state(record_id, item.seed, metric).update(
-                    generated, ground_truth, item.clip.clip
-                )
+                self._state(record_id, item.seed, metric).update(view)
                 return Outcome(None, None, cacheable=False)
-            score = metric.score(generated, ground_truth, item.clip.clip)
+            score = metric.score(view)
+        except DecodeError as exc:  # a video that stops decoding part-way
+            return Outcome(None, f"video unusable: {one_line(exc)}")
         except (ClipSkipped, MediaError) as exc:
             return Outcome(None, one_line(exc))
         except Exception as exc:  # a metric bug on one clip must not end the run
@@ -310,7 +280,21 @@ class Scorer:
             clip_inputs=item.clip.inputs_sha256 if item.clip.clip.au_labels else None,
             generation_arrays=_arrays_sha256(item.path.parent) if item.path else None,
             ground_truth=item.clip.content_sha256 if metric.needs_ground_truth else None,
+            **self._reference_key(metric, item),
         )
+
+    def _reference_key(self, metric: Metric, item: Scorable) -> dict[str, Any]:
+        """The reference image's content and extractors, for metrics that read it (absent
+        otherwise, so other metrics' keys are unchanged)."""
+        if not metric.reference_needs:
+            return {}
+        return {
+            "reference": reference_sha256(Path(item.clip.clip.reference)),
+            "reference_extractors": [
+                self.features.spec(n) for n in metric.reference_needs
+                if n not in BUILTIN_FEATURES
+            ],
+        }
 
     # ---- per record ------------------------------------------------------------------------
 
@@ -400,6 +384,17 @@ def generation_outputs(entry: Path) -> tuple[dict[str, np.ndarray], dict[str, An
     if (entry / "meta.json").is_file():
         info = json.loads((entry / "meta.json").read_text()).get("info", {})
     return arrays, info
+
+
+@lru_cache(maxsize=256)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return media.sha256_file(path)
+
+
+def reference_sha256(path: Path) -> str:
+    """A reference image's content hash (memoised per file version)."""
+    stat = path.stat()
+    return _file_sha256(path, stat.st_size, stat.st_mtime_ns)
 
 
 def _arrays_sha256(entry: Path) -> str | None:

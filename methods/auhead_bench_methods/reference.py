@@ -38,15 +38,25 @@ class StaticFrame(Method):
     def generate(
         self, clip: Clip, options: StaticFrameOptions, seed: int, out_path: Path
     ) -> Generation:
-        truth = media.decode_video(clip.video)
+        count = media.count_frames(clip.video)  # from the header: nothing decoded
         if options.frame is None:
             image = media.read_image(clip.reference)
         else:
-            image = truth.frames[min(options.frame, len(truth.frames) - 1)]
-        frames = np.broadcast_to(image, (len(truth.frames), *image.shape))
+            image = held_frame(clip.video, min(options.frame, count - 1))
+        block = np.ascontiguousarray(np.broadcast_to(image, (min(count, 32), *image.shape)))
+        blocks = (block[: min(32, count - start)] for start in range(0, count, 32))
         audio, _ = media.decode_audio(clip.audio)
-        media.write_video(out_path, np.ascontiguousarray(frames), audio)
+        media.write_video(out_path, blocks, audio)
         return Generation(info={"held_frame": options.frame})
+
+
+def held_frame(path: Path, index: int) -> np.ndarray:
+    """Frame ``index`` of a video, decoding chunks only up to it."""
+    for chunk in media.iter_frames(path):
+        if index < len(chunk):
+            return chunk[index]
+        index -= len(chunk)
+    raise media.MediaError(f"has no frame {index}", path=path)
 
 
 @hookimpl

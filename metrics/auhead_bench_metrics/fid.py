@@ -15,6 +15,7 @@ sums per side.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from unittest import mock
@@ -22,14 +23,13 @@ from unittest import mock
 import numpy as np
 from pydantic import Field
 
-from auhead_bench import Clip, ClipSkipped, Extractor, Options, hookimpl
+from auhead_bench import ClipSkipped, ClipView, Extractor, Options, VideoView, hookimpl
 from auhead_bench.errors import BenchError
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo
+from auhead_bench.faces import crop_faces
+from auhead_bench.frames import rebatch
 from auhead_bench.metric import NotComputed
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
-from auhead_bench_metrics.face_track import FaceCrops
 from auhead_bench_metrics.frechet import FrechetMetric
 
 # The sha256 is not printed on pytorch-fid's release page; the file name carries its first
@@ -48,6 +48,7 @@ POOL3_DIM = 2048
 FACE_CROP_SIZE = 299  # crops at Inception's input size: its own resize is then the identity
 FACE_CROP_SCALE = 1.3
 BATCH = 32  # frames per forward pass
+BATCH_BYTES = 256 << 20  # ...fewer when frames are large (a 4K frame is 25 MB)
 
 
 def require_pytorch_fid() -> None:
@@ -116,12 +117,14 @@ class InceptionPool3(Extractor):
             self._model = load_inception(locate(INCEPTION), device)
             self._device = device
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
-        return {"pool3": self.embed(self.frames_for(video))}
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        batches = rebatch(self.frame_chunks(video), BATCH, BATCH_BYTES)
+        pooled = [self.embed(frames) for frames in batches]
+        return {"pool3": np.concatenate(pooled) if pooled else np.zeros((0, POOL3_DIM), np.float32)}
 
-    def frames_for(self, video: DecodedVideo) -> np.ndarray:
-        """The (T, H, W, 3) uint8 images that are embedded."""
-        return video.frames
+    def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
+        """The (n, H, W, 3) uint8 images that are embedded, chunk by chunk."""
+        return (chunk.frames for chunk in video.chunks())
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         """(T, H, W, 3) uint8 -> (T, 2048) float32, in batches, on the set-up device."""
@@ -138,14 +141,22 @@ class InceptionPool3(Extractor):
         return out
 
 
-class InceptionPool3Face(FaceCrops, InceptionPool3):
-    """As ``inception_pool3_full``, on dlib face-track crops (see ``FaceCrops``)."""
+class InceptionPool3Face(InceptionPool3):
+    """As ``inception_pool3_full``, on 299x299 crops of the shared dlib ``face_track``."""
 
     id = "inception_pool3_face"
     description = "pytorch-fid Inception-v3 pool3 features of 299x299 face crops (dlib track)."
+    needs = ("frames", "face_track")
     crop = "face"
-    face_crop_size = FACE_CROP_SIZE
-    face_crop_scale = FACE_CROP_SCALE
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "crop_size": FACE_CROP_SIZE, "crop_scale": FACE_CROP_SCALE}
+
+    def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
+        boxes = video["face_track"]["boxes"]
+        for chunk in video.chunks():
+            yield crop_faces(chunk.frames, boxes[chunk.start : chunk.stop],
+                             size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
 
 
 class FIDOptions(Options):
@@ -181,13 +192,11 @@ class FIDFull(FrechetMetric):
             "covariance": "unbiased (N - 1), as numpy.cov in pytorch-fid",
         }
 
-    def update(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> None:
-        if ground_truth is None:
+    def update(self, view: ClipView) -> None:
+        if view.ground_truth is None:
             raise ClipSkipped("no ground-truth video")
         key = self.extractor.id
-        self.fold(generated[key]["pool3"], ground_truth[key]["pool3"], clip.id)
+        self.fold(view.generated[key]["pool3"], view.ground_truth[key]["pool3"], view.clip.id)
 
 
 class FIDFace(FIDFull):

@@ -19,18 +19,18 @@ offset 0). Generated and ground-truth videos of different lengths are cut to the
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
-from auhead_bench import Clip, ClipSkipped, Extractor, Options, hookimpl
+from auhead_bench import ClipSkipped, ClipView, Extractor, Options, VideoView, hookimpl
 from auhead_bench.errors import BenchError
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo
+from auhead_bench.faces import crop_faces
+from auhead_bench.frames import rebatch
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate
-from auhead_bench_metrics.face_track import FaceCrops
 from auhead_bench_metrics.frechet import FrechetMetric
 
 # StyleGAN-V publishes no hash for this file: sha256 stays None and the cached file's own
@@ -50,6 +50,7 @@ DETECTOR_KWARGS = {"rescale": True, "resize": True, "return_features": True}  # 
 FACE_CROP_SIZE = 224  # the I3D input size: the model's own resize is then the identity
 FACE_CROP_SCALE = 1.3
 BATCH = 4  # clips per forward pass
+BATCH_BYTES = 256 << 20  # ...fewer when the frames are large (4K: one 16-frame clip)
 
 
 def load_i3d(device: str) -> Any:
@@ -107,39 +108,68 @@ class I3DLogits(Extractor):
             self._model = load_i3d(device)
             self._device = device
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
-        return {"logits": self.embed(self.frames_for(video))}
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        return {"logits": self.embed_windows(self.windows(video))}
 
-    def frames_for(self, video: DecodedVideo) -> np.ndarray:
-        """The (T, H, W, 3) uint8 images that are embedded."""
-        return video.frames
+    def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
+        """The (n, H, W, 3) uint8 images that are embedded, chunk by chunk."""
+        return (chunk.frames for chunk in video.chunks())
+
+    def windows(self, video: VideoView) -> Iterator[np.ndarray]:
+        """Complete 16-frame windows from frame 0, stride 16 (the last partial one dropped);
+        only the current window's frames are held across chunks."""
+        for window in rebatch(self.frame_chunks(video), CLIP_FRAMES):
+            if len(window) == CLIP_FRAMES:
+                yield window
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         """(T, H, W, 3) uint8 -> (T // 16, 400) float32 logits, in batches of windows."""
+        count = len(frames) // CLIP_FRAMES
+        return self.embed_windows(frames[i * CLIP_FRAMES : (i + 1) * CLIP_FRAMES]
+                                  for i in range(count))
+
+    def embed_windows(self, windows: Iterable[np.ndarray]) -> np.ndarray:
+        """16-frame windows -> (K, 400) float32 logits, ``BATCH`` windows per forward pass
+        (fewer for very large frames, so a batch stays under ``BATCH_BYTES``)."""
+        out: list[np.ndarray] = []
+        batch: list[np.ndarray] = []
+        for window in windows:
+            batch.append(np.ascontiguousarray(window, dtype=np.uint8))
+            size = max(1, min(BATCH, BATCH_BYTES // batch[0].nbytes))
+            if len(batch) >= size:
+                out.append(self._forward(batch))
+                batch = []
+        if batch:
+            out.append(self._forward(batch))
+        return np.concatenate(out) if out else np.zeros((0, LOGITS_DIM), np.float32)
+
+    def _forward(self, windows: list[np.ndarray]) -> np.ndarray:
         import torch
 
         self.setup(self._device)
-        count, height, width = len(frames) // CLIP_FRAMES, frames.shape[1], frames.shape[2]
-        windows = np.ascontiguousarray(frames[: count * CLIP_FRAMES], dtype=np.uint8)
-        windows = windows.reshape(count, CLIP_FRAMES, height, width, 3)
-        out = np.zeros((count, LOGITS_DIM), np.float32)
         with torch.no_grad():
-            for start in range(0, count, BATCH):
-                clips = torch.from_numpy(windows[start : start + BATCH]).to(self._device)
-                clips = clips.permute(0, 4, 1, 2, 3).contiguous()  # (N, 3, 16, H, W)
-                logits = self._model(clips, **DETECTOR_KWARGS)
-                out[start : start + len(clips)] = logits.float().cpu().numpy()
-        return out
+            clips = torch.from_numpy(np.stack(windows)).to(self._device)
+            clips = clips.permute(0, 4, 1, 2, 3).contiguous()  # (N, 3, 16, H, W)
+            logits = self._model(clips, **DETECTOR_KWARGS)
+            return logits.float().cpu().numpy().astype(np.float32)
 
 
-class I3DLogitsFace(FaceCrops, I3DLogits):
-    """As ``i3d_logits_16f_full``, on 224x224 dlib face-track crops (see ``FaceCrops``)."""
+class I3DLogitsFace(I3DLogits):
+    """As ``i3d_logits_16f_full``, on 224x224 crops of the shared dlib ``face_track``."""
 
     id = "i3d_logits_16f_face"
     description = "StyleGAN-V I3D TorchScript logits of each 16-frame window of 224x224 face crops."
+    needs = ("frames", "face_track")
     crop = "face"
-    face_crop_size = FACE_CROP_SIZE
-    face_crop_scale = FACE_CROP_SCALE
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "crop_size": FACE_CROP_SIZE, "crop_scale": FACE_CROP_SCALE}
+
+    def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
+        boxes = video["face_track"]["boxes"]
+        for chunk in video.chunks():
+            yield crop_faces(chunk.frames, boxes[chunk.start : chunk.stop],
+                             size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
 
 
 class FVDOptions(Options):
@@ -185,20 +215,18 @@ class FVDFull(FrechetMetric):
             "covariance": "biased (1 / N), as StyleGAN-V's FeatureStats.get_mean_cov",
         }
 
-    def update(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> None:
-        if ground_truth is None:
+    def update(self, view: ClipView) -> None:
+        if view.ground_truth is None:
             raise ClipSkipped("no ground-truth video")
         key = self.extractor.id
-        gen, ref = generated[key]["logits"], ground_truth[key]["logits"]
+        gen, ref = view.generated[key]["logits"], view.ground_truth[key]["logits"]
         count = min(len(gen), len(ref))  # truncate: floor(min(T_gen, T_gt) / 16) windows
         if count == 0:
-            frames = min(len(generated.frames), len(ground_truth.frames))
+            frames = min(view.generated.frame_count(), view.ground_truth.frame_count())
             raise ClipSkipped(f"shorter than {CLIP_FRAMES} frames ({frames} after alignment)")
         if self.options.clips == "first":
             count = 1
-        self.fold(gen[:count], ref[:count], clip.id)
+        self.fold(gen[:count], ref[:count], view.clip.id)
 
 
 class FVDFace(FVDFull):

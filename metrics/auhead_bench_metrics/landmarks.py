@@ -13,8 +13,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from auhead_bench import Clip, ClipScore, Options, PerClipMetric, hookimpl
-from auhead_bench.features import VideoFeatures
+from auhead_bench import ClipScore, ClipView, Options, PerClipMetric, VideoView, hookimpl
 from auhead_bench.metric import ClipSkipped
 
 MOUTH = np.arange(48, 68)
@@ -28,7 +27,7 @@ class LMDOptions(Options):
 
 
 def landmark_distance(
-    generated: VideoFeatures, ground_truth: VideoFeatures, points: np.ndarray
+    generated: VideoView, ground_truth: VideoView, points: np.ndarray
 ) -> tuple[float, int]:
     """Mean-centred mean point distance over frames detected on both sides: (value, frames).
 
@@ -40,8 +39,8 @@ def landmark_distance(
     count = min(len(gen["landmarks"]), len(gt["landmarks"]))
     gen_lm = np.asarray(gen["landmarks"][:count], np.float64)[:, points]
     gt_lm = np.asarray(gt["landmarks"][:count], np.float64)[:, points]
-    gen_h, gen_w = generated.frames.shape[1:3]
-    gt_h, gt_w = ground_truth.frames.shape[1:3]
+    gen_h, gen_w = generated.frame_shape()
+    gt_h, gt_w = ground_truth.frame_shape()
     if (gen_h, gen_w) != (gt_h, gt_w):
         gen_lm = gen_lm * np.array([gt_w / gen_w, gt_h / gen_h])
     both = np.asarray(gen["detected"][:count], bool) & np.asarray(gt["detected"][:count], bool)
@@ -62,12 +61,10 @@ class _LMD(PerClipMetric):
     Options = LMDOptions
     points: ClassVar[np.ndarray]
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
-        if ground_truth is None:
+    def score(self, view: ClipView) -> ClipScore:
+        if view.ground_truth is None:
             raise ValueError(f"{self.id} needs the ground-truth video")
-        value, frames = landmark_distance(generated, ground_truth, self.points)
+        value, frames = landmark_distance(view.generated, view.ground_truth, self.points)
         return ClipScore(value, info={"frames": frames})
 
 

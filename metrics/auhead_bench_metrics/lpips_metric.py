@@ -22,8 +22,7 @@ from typing import Any
 
 import torch
 
-from auhead_bench import Clip, ClipScore, PerClipMetric, hookimpl
-from auhead_bench.features import VideoFeatures
+from auhead_bench import ClipScore, ClipView, PerClipMetric, hookimpl
 from auhead_bench.media import sha256_file
 from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, load_state_dict, locate
 from auhead_bench_metrics.pixel import AlignedOptions, aligned_batches
@@ -118,13 +117,11 @@ class LPIPS(PerClipMetric):
             self._device = device
 
     @torch.inference_mode()
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
+    def score(self, view: ClipView) -> ClipScore:
         self.setup(self._device)
         assert self._model is not None
         values = []
-        for gen, gt in aligned_batches(generated, ground_truth):
+        for gen, gt in aligned_batches(view):
             gen = (gen / 127.5 - 1).to(self._device)
             gt = (gt / 127.5 - 1).to(self._device)
             values.append(self._model(gen, gt).flatten().cpu())

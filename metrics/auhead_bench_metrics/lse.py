@@ -19,8 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
-from auhead_bench.features import VideoFeatures
+from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
 from auhead_bench.weights import locate
 from auhead_bench_metrics.syncnet_features import (
     WEIGHTS,
@@ -70,10 +69,8 @@ class _LSE(PerClipMetric):
             "clip_reduction": "mean over scored clips",
         }
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
-        curves = generated[self.extractor.id]
+    def score(self, view: ClipView) -> ClipScore:
+        curves = view.generated[self.extractor.id]
         dists = curves["dists"]
         if not len(dists):
             raise ClipSkipped(str(curves["skipped"]))

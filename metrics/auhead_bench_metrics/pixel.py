@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
-from auhead_bench.features import VideoFeatures
+from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
+from auhead_bench.frames import aligned_chunks
 
 BATCH = 16  # frames per torchmetrics call: bounds memory on long clips
 PSNR_CAP_DB = 100.0  # identical frames give infinite PSNR; capped so means stay finite
@@ -28,25 +28,27 @@ class AlignedOptions(Options):
     resize: Literal["bilinear_to_ground_truth"] = "bilinear_to_ground_truth"
 
 
-def aligned_batches(generated: VideoFeatures, ground_truth: VideoFeatures | None):
-    """Yield (generated, ground truth) float tensors (B, 3, H, W) in 0..255, frame-aligned."""
-    if ground_truth is None:
+def aligned_batches(view: ClipView):
+    """Yield (generated, ground truth) float tensors (B, 3, H, W) in 0..255, frame-aligned.
+
+    The two videos are walked in lockstep, chunk by chunk (memory does not grow with the
+    clip), in batches of ``BATCH`` frames.
+    """
+    if view.ground_truth is None:
         raise ClipSkipped("no ground-truth video")
-    gen, gt = generated.frames, ground_truth.frames
-    count = min(len(gen), len(gt))
-    if count == 0:
-        raise ClipSkipped("a video has no frames")
-    size = gt.shape[1:3]
-    for start in range(0, count, BATCH):
-        a = torch.from_numpy(np.ascontiguousarray(gen[start : start + BATCH][: count - start]))
-        b = torch.from_numpy(np.ascontiguousarray(gt[start : start + BATCH][: count - start]))
-        a = a.permute(0, 3, 1, 2).float()
-        b = b.permute(0, 3, 1, 2).float()
+    count = 0
+    pairs = aligned_chunks(view.generated.chunks(), view.ground_truth.chunks(), BATCH)
+    for gen, gt in pairs:
+        count += len(gen)
+        a = torch.from_numpy(np.ascontiguousarray(gen)).permute(0, 3, 1, 2).float()
+        b = torch.from_numpy(np.ascontiguousarray(gt)).permute(0, 3, 1, 2).float()
         if a.shape[-2:] != b.shape[-2:]:
             a = F.interpolate(
-                a, size=tuple(size), mode="bilinear", antialias=True, align_corners=False
+                a, size=tuple(b.shape[-2:]), mode="bilinear", antialias=True, align_corners=False
             ).clamp(0, 255)
         yield a, b
+    if count == 0:
+        raise ClipSkipped("a video has no frames")
 
 
 class PSNR(PerClipMetric):
@@ -63,13 +65,11 @@ class PSNR(PerClipMetric):
             "reduction": "mean over frames, then clips",
         }
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
+    def score(self, view: ClipView) -> ClipScore:
         from torchmetrics.functional.image import peak_signal_noise_ratio
 
         values = []
-        for a, b in aligned_batches(generated, ground_truth):
+        for a, b in aligned_batches(view):
             psnr = peak_signal_noise_ratio(a, b, data_range=255.0, reduction="none", dim=(1, 2, 3))
             values.append(torch.nan_to_num(psnr, posinf=PSNR_CAP_DB).clamp(max=PSNR_CAP_DB))
         frames = torch.cat(values)
@@ -94,13 +94,11 @@ class SSIM(PerClipMetric):
             "channels": "RGB, averaged",
         }
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
+    def score(self, view: ClipView) -> ClipScore:
         from torchmetrics.functional.image import structural_similarity_index_measure
 
         values = []
-        for a, b in aligned_batches(generated, ground_truth):
+        for a, b in aligned_batches(view):
             values.append(
                 structural_similarity_index_measure(
                     a,

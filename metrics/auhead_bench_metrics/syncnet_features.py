@@ -17,15 +17,17 @@ Two ways to get the crops, two extractors:
   side over 100 px, median-smoothed square crops padded with grey 110;
 - ``syncnet_wholeframe``: Wav2Lip's LRS evaluation: every whole frame resized to 224x224.
 
-Deviations, recorded in ``params()``: frames and crops stay in memory (the reference
-round-trips them through an XVID avi and JPEG dumps), and each track's audio is the exact
-sample range of its frames (the reference cuts it with ``ffmpeg -ss/-to``).
+Deviations, recorded in ``params()``: frames and crops are never written to files (the
+reference round-trips them through an XVID avi and JPEG dumps), and each track's audio is
+the exact sample range of its frames (the reference cuts it with ``ffmpeg -ss/-to``).
+Frames arrive in chunks: detection and shot cuts share one walk over the video, crops are
+made a chunk at a time and SyncNet holds one batch of windows (plus 4 frames) at a time.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -34,9 +36,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from auhead_bench import Extractor
+from auhead_bench import Extractor, VideoView
 from auhead_bench.errors import BenchError
-from auhead_bench.media import DecodedVideo
+from auhead_bench.frames import FrameChunk
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
 
@@ -134,28 +136,54 @@ def _load_into(model: torch.nn.Module, spec: WeightsSpec) -> None:
 
 
 def distance_curve(
-    model: torch.nn.Module, crops: np.ndarray, pcm: np.ndarray, device: str, batch_size: int
+    model: torch.nn.Module,
+    crops: np.ndarray | Iterable[np.ndarray],
+    pcm: np.ndarray,
+    device: str,
+    batch_size: int,
+    count: int | None = None,
 ) -> tuple[np.ndarray, int] | None:
     """Mean SyncNet distance per offset -15..15, shape (31,), and the windows averaged.
 
-    ``crops`` is (T, 224, 224, 3) uint8 BGR; ``pcm`` the int16 audio of the same span.
-    None when fewer than 6 frames have both video and audio (no window to score).
+    ``crops``: (T, 224, 224, 3) uint8 BGR, or blocks of them in order with ``count`` = T
+    (only a batch of windows and the 4 frames a window reaches past it are held: memory does
+    not grow with the track). ``pcm``: the int16 audio of the same span. None when fewer than
+    6 frames have both video and audio (no window to score).
     """
-    aligned = min(len(crops), len(pcm) // SAMPLES_PER_FRAME)
+    if isinstance(crops, np.ndarray):
+        count, crops = len(crops), [crops]
+    assert count is not None, "count is required when crops come in blocks"
+    aligned = min(count, len(pcm) // SAMPLES_PER_FRAME)
     windows = aligned - WINDOW  # as evaluate's `lastframe`: the last possible window is unused
     if windows < 1:
         return None
     mfcc = torch.from_numpy(mfcc_columns(pcm).astype(np.float32))
-    video = torch.from_numpy(np.ascontiguousarray(crops[:aligned])).to(device)
-    video = video.permute(3, 0, 1, 2)  # (3, T, H, W), channels stay BGR
     lip, aud = [], []
-    with torch.no_grad():
-        for start in range(0, windows, batch_size):
-            frames = range(start, min(windows, start + batch_size))
-            clips = torch.stack([video[:, v : v + WINDOW] for v in frames]).float()
-            lip.append(model.forward_lip(clips).cpu())
-            cols = [mfcc[:, v * MFCC_PER_FRAME : v * MFCC_PER_FRAME + MFCC_WINDOW] for v in frames]
-            aud.append(model.forward_aud(torch.stack(cols)[:, None].to(device)).cpu())
+    held = np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    held_start = seen = start = 0
+    for block in crops:
+        block = np.asarray(block)[: max(0, aligned - seen)]
+        seen += len(block)
+        held = np.concatenate([held, block]) if len(held) else block
+        # windows [start, stop) read frames [start, stop + 4): run each batch once it is here
+        while start < windows:
+            stop = min(start + batch_size, windows)
+            if held_start + len(held) < stop + WINDOW - 1:
+                break
+            video = torch.from_numpy(np.ascontiguousarray(held)).to(device)
+            video = video.permute(3, 0, 1, 2)  # (3, T, H, W), channels stay BGR
+            with torch.no_grad():
+                frames = range(start, stop)
+                clips = torch.stack(
+                    [video[:, v - held_start : v - held_start + WINDOW] for v in frames]
+                ).float()
+                lip.append(model.forward_lip(clips).cpu())
+                cols = [mfcc[:, v * MFCC_PER_FRAME : v * MFCC_PER_FRAME + MFCC_WINDOW]
+                        for v in frames]
+                aud.append(model.forward_aud(torch.stack(cols)[:, None].to(device)).cpu())
+            held, held_start, start = held[stop - held_start :], stop, stop
+        if seen >= aligned:
+            break
     lip_feat, aud_feat = torch.cat(lip), torch.cat(aud)
     # Offset k compares window v's video with window v+k's audio; the reference pads the
     # audio embeddings with zero vectors, so edge windows see a zero embedding there.
@@ -202,26 +230,30 @@ def detect_faces(
     return found
 
 
-def shot_bounds(frames: np.ndarray) -> list[tuple[int, int]]:
+def shot_bounds(frames: np.ndarray | Iterable[np.ndarray]) -> list[tuple[int, int]]:
     """[start, end) frame ranges between PySceneDetect ContentDetector cuts (default settings).
 
-    Frames are fed as syncnet_python's SceneManager would: BGR, auto-downscaled.
+    Frames (an array, or blocks of it in order) are fed as syncnet_python's SceneManager
+    would: BGR, auto-downscaled.
     """
     from scenedetect import ContentDetector
     from scenedetect.scene_manager import compute_downscale_factor
 
-    height, width = frames.shape[1:3]
-    factor = compute_downscale_factor(max(width, height))
-    size = (max(1, round(width / factor)), max(1, round(height / factor)))
     detector = ContentDetector()
     cuts: list[int] = []
-    for index, frame in enumerate(frames):
-        bgr = np.ascontiguousarray(frame[..., ::-1])
-        if factor > 1.0:
-            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
-        cuts += detector.process_frame(index, bgr)
-    cuts += detector.post_process(len(frames) - 1)
-    edges = [0, *sorted(set(cuts)), len(frames)]
+    index = 0
+    for block in [frames] if isinstance(frames, np.ndarray) else frames:
+        height, width = block.shape[1:3]
+        factor = compute_downscale_factor(max(width, height))
+        size = (max(1, round(width / factor)), max(1, round(height / factor)))
+        for frame in block:
+            bgr = np.ascontiguousarray(frame[..., ::-1])
+            if factor > 1.0:
+                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
+            cuts += detector.process_frame(index, bgr)
+            index += 1
+    cuts += detector.post_process(index - 1)
+    edges = [0, *sorted(set(cuts)), index]
     return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
@@ -249,7 +281,12 @@ def build_tracks(detections: list[np.ndarray], bounds: list[tuple[int, int]]) ->
 
 
 def crop_track(frames: np.ndarray, track: dict) -> np.ndarray:
-    """(n, 224, 224, 3) uint8 BGR crops of one track, as syncnet_python's ``crop_video``.
+    """(n, 224, 224, 3) uint8 BGR crops of one track, as syncnet_python's ``crop_video``."""
+    return np.concatenate(list(track_crops([FrameChunk(0, frames)], track)))
+
+
+def track_crops(chunks: Iterable[FrameChunk], track: dict) -> Iterator[np.ndarray]:
+    """The crops of one track, a block per video chunk it covers.
 
     Box half-size and centre are median-filtered (13 frames, zero-padded ends, as
     scipy's medfilt); each frame is padded with grey 110 and cut from 1 half-size above
@@ -262,31 +299,39 @@ def crop_track(frames: np.ndarray, track: dict) -> np.ndarray:
                    SMOOTH_KERNEL)
     centre_x = medfilt((boxes[:, 0] + boxes[:, 2]) / 2, SMOOTH_KERNEL)
     centre_y = medfilt((boxes[:, 1] + boxes[:, 3]) / 2, SMOOTH_KERNEL)
-    out = np.zeros((len(boxes), CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    for i, t in enumerate(np.asarray(track["frame"], int)):
-        bs = half[i]
-        pad = int(bs * (1 + 2 * CROP_SCALE))
-        image = cv2.copyMakeBorder(
-            np.ascontiguousarray(frames[t][..., ::-1]), pad, pad, pad, pad,
-            cv2.BORDER_CONSTANT, value=(PAD_VALUE, PAD_VALUE, PAD_VALUE),
-        )
-        my, mx = centre_y[i] + pad, centre_x[i] + pad
-        face = image[int(my - bs) : int(my + bs * (1 + 2 * CROP_SCALE)),
-                     int(mx - bs * (1 + CROP_SCALE)) : int(mx + bs * (1 + CROP_SCALE))]
-        out[i] = cv2.resize(face, (CROP_SIZE, CROP_SIZE))
-    return out
+    order = {int(t): i for i, t in enumerate(np.asarray(track["frame"], int))}
+    last = max(order)
+    for chunk in chunks:
+        rows = [(i, t) for t in range(chunk.start, chunk.stop) if (i := order.get(t)) is not None]
+        if rows:
+            out = np.zeros((len(rows), CROP_SIZE, CROP_SIZE, 3), np.uint8)
+            for k, (i, t) in enumerate(rows):
+                bs = half[i]
+                pad = int(bs * (1 + 2 * CROP_SCALE))
+                image = cv2.copyMakeBorder(
+                    np.ascontiguousarray(chunk.frames[t - chunk.start][..., ::-1]),
+                    pad, pad, pad, pad,
+                    cv2.BORDER_CONSTANT, value=(PAD_VALUE, PAD_VALUE, PAD_VALUE),
+                )
+                my, mx = centre_y[i] + pad, centre_x[i] + pad
+                face = image[int(my - bs) : int(my + bs * (1 + 2 * CROP_SCALE)),
+                             int(mx - bs * (1 + CROP_SCALE)) : int(mx + bs * (1 + CROP_SCALE))]
+                out[k] = cv2.resize(face, (CROP_SIZE, CROP_SIZE))
+            yield out
+        if chunk.stop > last:
+            return
 
 
 @dataclass
 class CropTrack:
-    """Frames [start, end) of a video; ``crops()`` makes their 224x224 BGR crops.
+    """Frames [start, end) of a video; ``crops()`` yields their 224x224 BGR crops in blocks.
 
-    Crops are made one track at a time, when scored, so only one track's are in memory.
+    Crops are made while the track is scored, a video chunk at a time.
     """
 
     start: int
     end: int
-    crops: Callable[[], np.ndarray]
+    crops: Callable[[], Iterator[np.ndarray]]
 
 
 class SyncNetCurves(Extractor):
@@ -345,7 +390,7 @@ class SyncNetCurves(Extractor):
             "align": "truncate_to_shorter: min(frames, samples // 640) frames, that - 5 windows",
         }
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
         if self._syncnet is None:
             self.setup(self.device)
         pcm = pcm16(video.audio)
@@ -358,17 +403,19 @@ class SyncNetCurves(Extractor):
         for track in tracks:
             span = pcm[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
             result = distance_curve(
-                self._syncnet, track.crops(), span, self.device, self.batch_size
+                self._syncnet, track.crops(), span, self.device, self.batch_size,
+                count=track.end - track.start,
             )
             if result is not None:
                 dists.append(result[0])
                 windows.append(result[1])
                 starts.append(track.start)
                 ends.append(track.end)
+        frame_count = video.frame_count()
         if tracks and not dists:
             audio_frames = len(pcm) / SAMPLES_PER_FRAME
             reason = (f"fewer than {WINDOW + 1} frames with both video and audio "
-                      f"({len(video.frames)} video frames, {audio_frames:.1f} frames of audio)")
+                      f"({frame_count} video frames, {audio_frames:.1f} frames of audio)")
         curves = np.array(dists, np.float32).reshape(-1, 2 * VSHIFT + 1)
         arrays.update(
             dists=curves,
@@ -376,7 +423,7 @@ class SyncNetCurves(Extractor):
             windows=np.array(windows, np.int64),
             track_start=np.array(starts, np.int64),
             track_end=np.array(ends, np.int64),
-            video_frames=np.array(len(video.frames), np.int64),
+            video_frames=np.array(frame_count, np.int64),
             audio_frames=np.array(len(pcm) // SAMPLES_PER_FRAME, np.int64),
             has_audio=np.array(video.has_audio),
             silent=np.array(video.silent),
@@ -386,7 +433,7 @@ class SyncNetCurves(Extractor):
 
     @abstractmethod
     def crop_tracks(
-        self, video: DecodedVideo, arrays: dict[str, np.ndarray]
+        self, video: VideoView, arrays: dict[str, np.ndarray]
     ) -> tuple[list[CropTrack], str]:
         """The crops to score and, when there are none, why; may add arrays of its own."""
 
@@ -406,13 +453,14 @@ class SyncNetWholeFrame(SyncNetCurves):
         }
 
     def crop_tracks(self, video, arrays):
-        def crops() -> np.ndarray:
-            return np.stack([
-                cv2.resize(np.ascontiguousarray(f[..., ::-1]), (CROP_SIZE, CROP_SIZE))
-                for f in video.frames
-            ])
+        def crops() -> Iterator[np.ndarray]:
+            for chunk in video.chunks():
+                yield np.stack([
+                    cv2.resize(np.ascontiguousarray(f[..., ::-1]), (CROP_SIZE, CROP_SIZE))
+                    for f in chunk.frames
+                ])
 
-        return [CropTrack(0, len(video.frames), crops)], ""
+        return [CropTrack(0, video.frame_count(), crops)], ""
 
 
 class SyncNetS3FD(SyncNetCurves):
@@ -459,19 +507,25 @@ class SyncNetS3FD(SyncNetCurves):
         }
 
     def crop_tracks(self, video, arrays):
-        frames = video.frames
-        detections = self.find_faces(frames)
+        detections: list[np.ndarray] = []
+
+        def detected() -> Iterator[np.ndarray]:  # one walk: faces and shot cuts together
+            for chunk in video.chunks():
+                detections.extend(self.find_faces(chunk.frames))
+                yield chunk.frames
+
+        bounds = shot_bounds(detected())
         arrays["faces"] = np.array([len(d) for d in detections], np.int64)
-        tracks = build_tracks(detections, shot_bounds(frames))
+        tracks = build_tracks(detections, bounds)
         if not tracks:
             seen = int((arrays["faces"] > 0).sum())
             return [], (
                 f"no face track of more than {MIN_TRACK} frames with faces over "
-                f"{MIN_FACE_SIZE} px (faces detected in {seen} of {len(frames)} frames)"
+                f"{MIN_FACE_SIZE} px (faces detected in {seen} of {len(detections)} frames)"
             )
         return [
             CropTrack(int(t["frame"][0]), int(t["frame"][-1]) + 1,
-                      lambda t=t: crop_track(frames, t))
+                      lambda t=t: track_crops(video.chunks(), t))
             for t in tracks
         ], ""
 
