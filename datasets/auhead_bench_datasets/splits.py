@@ -36,10 +36,10 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import BenchError, Clip, Dataset, media
+from auhead_bench.aus import AU_NAMES
 from auhead_bench.cache import content_key, write_json_atomic
 from auhead_bench.dataset import DatasetOptions
 from auhead_bench.errors import MediaError
-from auhead_bench_methods.auhead.au_space import AU_NAMES
 
 log = logging.getLogger("auhead_bench.datasets")
 
