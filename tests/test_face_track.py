@@ -180,3 +180,18 @@ def test_plugins_registered():
     assert registry.get("extractor", "face_track").cls is FaceTrack
     assert registry.get("metric", "lmd_mouth_dlib68").cls is MouthLMD
     assert registry.get("metric", "lmd_face_dlib68").cls is FaceLMD
+
+
+def test_image_landmarks_match_the_face_track_on_one_frame(extractor, single_face):
+    from auhead_bench.faces import image_landmarks
+
+    video, out = single_face
+    frame = next(t for t in range(len(video.frames)) if out["detected"][t])
+    still = DecodedVideo(
+        video.path, video.frames[frame : frame + 1], 25.0, np.zeros(0, np.float32), 16000, 25.0,
+        False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        image_landmarks(video.frames[frame]), extractor.extract(still)["landmarks"][0]
+    )
+    assert image_landmarks(np.zeros((64, 64, 3), np.uint8)) is None

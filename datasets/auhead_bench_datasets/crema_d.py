@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from auhead_bench import BenchError, hookimpl
+from auhead_bench.emotions import CREMA_D_CODES
 from auhead_bench_datasets.splits import (
     VIDEO_SUFFIXES,
     BenchmarkDataset,
@@ -30,14 +31,7 @@ from auhead_bench_datasets.splits import (
     EmotionSelectionOptions,
 )
 
-EMOTION_CODES = {
-    "ANG": "angry",
-    "DIS": "disgusted",
-    "FEA": "fear",
-    "HAP": "happy",
-    "NEU": "neutral",
-    "SAD": "sad",
-}
+EMOTION_CODES = CREMA_D_CODES
 LEVELS = {"LO": 1, "MD": 2, "HI": 3, "XX": None}
 SENTENCES = frozenset(
     {"IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI"}

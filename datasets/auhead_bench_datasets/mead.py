@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from auhead_bench import BenchError, hookimpl
+from auhead_bench.emotions import EMOTIONS
 from auhead_bench_datasets.splits import (
     VIDEO_SUFFIXES,
     BenchmarkDataset,
@@ -30,7 +31,6 @@ from auhead_bench_datasets.splits import (
     EmotionSelectionOptions,
 )
 
-EMOTIONS = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
 CAMERAS = ("front", "down", "left_30", "left_60", "right_30", "right_60", "top")
 DEFAULT_TEST_IDENTITIES = ("M003", "M030", "W009", "W015")
 IDENTITY = re.compile(r"[MW]\d{3}")

@@ -27,7 +27,6 @@ import re
 from abc import abstractmethod
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -36,10 +35,11 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import BenchError, Clip, Dataset, media
+from auhead_bench.aus import AU_NAMES
 from auhead_bench.cache import content_key, write_json_atomic
 from auhead_bench.dataset import DatasetOptions
 from auhead_bench.errors import MediaError
-from auhead_bench_methods.auhead.au_space import AU_NAMES
+from auhead_bench.faces import hog_detector
 
 log = logging.getLogger("auhead_bench.datasets")
 
@@ -563,13 +563,6 @@ class FrameIndexError(Exception):
     """``reference_frame`` is past the clip's end: the clip is excluded."""
 
 
-@lru_cache(maxsize=1)
-def _hog_detector():
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
 def face_box(frames: np.ndarray, scale: float) -> tuple[tuple[int, int, int, int], float]:
     """A square box (x0, y0, x1, y1) around the median HOG face of a few sampled frames.
 
@@ -590,7 +583,7 @@ def face_box(frames: np.ndarray, scale: float) -> tuple[tuple[int, int, int, int
             if factor < 1.0:
                 size = (max(1, round(width * factor)), max(1, round(height * factor)))
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            found = _hog_detector()(np.ascontiguousarray(image), upsample)
+            found = hog_detector()(np.ascontiguousarray(image), upsample)
             if len(found):
                 best = max(found, key=lambda r: r.width() * r.height())
                 boxes.append(

@@ -223,8 +223,8 @@ class AUWarp(Method):
         }
 
     def weights(self) -> dict[str, str]:
+        from auhead_bench.faces import PREDICTOR_FILE, predictor_path
         from auhead_bench.weights import file_sha256
-        from auhead_bench_metrics.face_track import PREDICTOR_FILE, predictor_path
 
         return {
             f"au_to_mesh_pls_{au_mesh.MESH_MODEL_VERSION}.npz": au_mesh.mesh_weights_sha256(),

@@ -4,8 +4,8 @@ What the AUHead paper lacks (its reviewers asked for it): a direct check of the 
 stage 1 predicts from audio against the AUs of the real clip. A method hands over the track
 it was conditioned on as ``Generation(arrays={"au_track": (T, 24)}, info={"emotion": ...})``;
 the runner hands both to metrics with the generated video (``VideoFeatures.arrays`` and
-``.info``). The labels are ``Clip.au_labels`` (tokens.load_au_labels: 24 FEAFA+ AUs in
-au_space.AU_NAMES order, 25 fps, [0, 1], NaN = not measured).
+``.info``). The labels are ``Clip.au_labels`` (auhead_bench.aus.load_au_labels: 24 FEAFA+ AUs
+in AU_NAMES order, 25 fps, [0, 1], NaN = not measured).
 
 Protocol (recorded with every value): both tracks at 25 fps aligned from frame 0 and cut to
 the shorter; label frames with NaN are left out; predicted values clipped to [0, 1] (NaN
@@ -35,11 +35,10 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
+from auhead_bench.aus import AU_NAMES, FRAME_STRIDE, N_AUS, VIDEO_FPS, load_au_labels
+from auhead_bench.emotions import canonical_emotion
 from auhead_bench.errors import BenchError, one_line
 from auhead_bench.features import VideoFeatures
-from auhead_bench_methods.auhead.au_space import AU_NAMES, N_AUS, VIDEO_FPS
-from auhead_bench_methods.auhead.prompts import canonical_emotion
-from auhead_bench_methods.auhead.tokens import FRAME_STRIDE, load_au_labels
 
 AU_TRACK = "au_track"  # the Generation.arrays key methods fill
 LENGTH_NOTE = 5  # frames; a larger length difference is flagged in info

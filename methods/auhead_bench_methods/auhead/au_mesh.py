@@ -42,7 +42,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from auhead_bench.errors import BenchError, MediaError
+from auhead_bench.errors import BenchError
+from auhead_bench.faces import image_landmarks
 from auhead_bench_methods.auhead.au_space import N_AUS
 
 MESH_MODEL_VERSION = "v4"  # the AU->mesh model py-feat ships inside its package (offline)
@@ -201,33 +202,10 @@ def default_placement(height: int, width: int) -> Placement:
     return Placement(matrix, "default")
 
 
-@lru_cache(maxsize=1)
-def _face_track() -> Any:
-    """The shared face_track extractor, its dlib models loaded once per process."""
-    from auhead_bench_metrics.face_track import FaceTrack
-
-    extractor = FaceTrack()
-    extractor.setup("cpu")
-    return extractor
-
-
 def reference_landmarks(image: np.ndarray) -> np.ndarray | None:
-    """dlib's 68 landmarks on ``image`` (the shared face_track extractor), None if no face."""
-    from auhead_bench.media import DecodedVideo
-
-    video = DecodedVideo(
-        path=Path("reference.png"),
-        frames=np.asarray(image, np.uint8)[None],
-        fps=25.0,
-        audio=np.zeros(0, np.float32),
-        sample_rate=16000,
-        source_fps=25.0,
-        has_audio=False,
-    )
-    try:
-        return _face_track().extract(video)["landmarks"][0].astype(np.float64)
-    except MediaError:
-        return None
+    """dlib's 68 landmarks on ``image`` (as the face_track extractor finds them), None if no
+    face."""
+    return image_landmarks(image)
 
 
 def place_on(image: np.ndarray) -> tuple[Placement, np.ndarray | None]:

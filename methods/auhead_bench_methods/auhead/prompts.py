@@ -24,7 +24,9 @@ from typing import Literal
 
 import numpy as np
 
-from auhead_bench_methods.auhead.au_space import AU_NAMES
+from auhead_bench.aus import AU_NAMES
+from auhead_bench.emotions import EMOTIONS as EMOTIONS
+from auhead_bench.emotions import canonical_emotion as canonical_emotion
 from auhead_bench_methods.auhead.tokens import target_text
 
 PromptMode = Literal["A->AU", "A->E->AU", "A+E->AU"]
@@ -38,22 +40,9 @@ MODE_ALIASES = {
     "given_emotion": "A+E->AU",
 }
 
-# The suite's emotion names (MEAD's 8; CREMA-D's 6 are a subset), and the word the prompt
-# and the model use for each (the authors' MEAD mapping says "surprise").
-EMOTIONS: tuple[str, ...] = (
-    "angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised",
-)
+# The word the prompt and the model use for each of the suite's emotions (auhead_bench.emotions;
+# the authors' MEAD mapping says "surprise").
 PROMPT_WORDS = {e: e for e in EMOTIONS} | {"surprised": "surprise"}
-_SYNONYMS = {
-    "anger": "angry", "ang": "angry", "angrily": "angry", "mad": "angry",
-    "contemptuous": "contempt", "con": "contempt",
-    "disgust": "disgusted", "dis": "disgusted", "disgusting": "disgusted",
-    "fearful": "fear", "afraid": "fear", "scared": "fear", "fea": "fear", "fearfully": "fear",
-    "happiness": "happy", "hap": "happy", "joy": "happy", "joyful": "happy",
-    "neu": "neutral", "calm": "neutral",
-    "sadness": "sad", "sadly": "sad",
-    "surprise": "surprised", "sur": "surprised", "surprising": "surprised",
-}
 EMOTION_PREFIX = "Emotion:"
 
 
@@ -70,16 +59,6 @@ def normalise_mode(value: str) -> str:
         f"unknown prompt mode {value!r}; use one of {', '.join(PROMPT_MODES)} "
         f"(or {', '.join(sorted(MODE_ALIASES))})"
     )
-
-
-def canonical_emotion(word: str | None) -> str | None:
-    """The suite's name for an emotion word ('Surprise', 'anger' -> 'surprised', 'angry')."""
-    if word is None:
-        return None
-    key = re.sub(r"[^a-z]", "", str(word).lower())
-    if key in EMOTIONS:
-        return key
-    return _SYNONYMS.get(key)
 
 
 def prompt_word(emotion: str) -> str:
