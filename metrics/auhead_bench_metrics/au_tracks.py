@@ -3,7 +3,7 @@
 What the AUHead paper lacks (its reviewers asked for it): a direct check of the AUs that
 stage 1 predicts from audio against the AUs of the real clip. A method hands over the track
 it was conditioned on as ``Generation(arrays={"au_track": (T, 24)}, info={"emotion": ...})``;
-the runner hands both to metrics with the generated video (``VideoFeatures.arrays`` and
+the runner hands both to metrics with the generated video (``ClipView.arrays`` and
 ``.info``). The labels are ``Clip.au_labels`` (auhead_bench.aus.load_au_labels: 24 FEAFA+ AUs
 in AU_NAMES order, 25 fps, [0, 1], NaN = not measured).
 
@@ -34,11 +34,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
+from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
 from auhead_bench.aus import AU_NAMES, FRAME_STRIDE, N_AUS, VIDEO_FPS, load_au_labels
 from auhead_bench.emotions import canonical_emotion
 from auhead_bench.errors import BenchError, one_line
-from auhead_bench.features import VideoFeatures
 
 AU_TRACK = "au_track"  # the Generation.arrays key methods fill
 LENGTH_NOTE = 5  # frames; a larger length difference is flagged in info
@@ -49,10 +48,11 @@ class AUTrackOptions(Options):
 
 
 def aligned_tracks(
-    generated: VideoFeatures, clip: Clip
+    view: ClipView,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """(predicted, labels, frame numbers) over the labelled frames both cover, and notes."""
-    track = generated.arrays.get(AU_TRACK)
+    clip = view.clip
+    track = view.arrays.get(AU_TRACK)
     if track is None:
         raise ClipSkipped(f"the method returned no {AU_TRACK!r} array")
     track = np.asarray(track, dtype=np.float64)
@@ -95,13 +95,13 @@ class _AUTrackMetric(PerClipMetric):
             "active": "value >= active_threshold",
         }
 
-    def _confusion(self, generated: VideoFeatures, clip: Clip) -> tuple[int, int, int, dict]:
+    def _confusion(self, view: ClipView) -> tuple[int, int, int, dict]:
         """True/false positives and false negatives over (frame, AU) cells, and notes.
 
         ``info["per_au_counts"]``: [tp, fp, fn] per AU, enough to pool per-AU precision and
         recall over clips.
         """
-        predicted, truth, _, info = aligned_tracks(generated, clip)
+        predicted, truth, _, info = aligned_tracks(view)
         threshold = self.options.active_threshold
         hit, real = predicted >= threshold, truth >= threshold
         counts = np.stack([(hit & real).sum(0), (hit & ~real).sum(0), (~hit & real).sum(0)], 1)
@@ -121,8 +121,8 @@ class AUTrackMAE(_AUTrackMetric):
     )
     higher_is_better = False
 
-    def score(self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip):
-        predicted, truth, frames, info = aligned_tracks(generated, clip)
+    def score(self, view: ClipView):
+        predicted, truth, frames, info = aligned_tracks(view)
         error = np.abs(predicted - truth)
         active = truth >= self.options.active_threshold
         info["per_au_mae"] = {
@@ -139,8 +139,8 @@ class AUTrackPrecision(_AUTrackMetric):
     description = "Precision of active AUs (value >= threshold) in the method's AU track."
     higher_is_better = True
 
-    def score(self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip):
-        tp, fp, _, info = self._confusion(generated, clip)
+    def score(self, view: ClipView):
+        tp, fp, _, info = self._confusion(view)
         if tp + fp == 0:
             raise ClipSkipped("no active AU predicted: precision undefined")
         return ClipScore(tp / (tp + fp), info)
@@ -151,8 +151,8 @@ class AUTrackRecall(_AUTrackMetric):
     description = "Recall of the clip's active AUs (value >= threshold) by the method's AU track."
     higher_is_better = True
 
-    def score(self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip):
-        tp, _, fn, info = self._confusion(generated, clip)
+    def score(self, view: ClipView):
+        tp, _, fn, info = self._confusion(view)
         if tp + fn == 0:
             raise ClipSkipped("no active AU in the labels: recall undefined")
         return ClipScore(tp / (tp + fn), info)
@@ -163,8 +163,8 @@ class AUTrackF1(_AUTrackMetric):
     description = "F1 of active AUs (value >= threshold): method's AU track vs AU labels."
     higher_is_better = True
 
-    def score(self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip):
-        tp, fp, fn, info = self._confusion(generated, clip)
+    def score(self, view: ClipView):
+        tp, fp, fn, info = self._confusion(view)
         if tp + fp + fn == 0:
             raise ClipSkipped("no active AU predicted or labelled: F1 undefined")
         return ClipScore(2 * tp / (2 * tp + fp + fn), info)
@@ -188,8 +188,8 @@ class StatedEmotionAccuracy(PerClipMetric):
             "none_stated": "scored 0",
         }
 
-    def score(self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip):
-        info = generated.info
+    def score(self, view: ClipView):
+        info, clip = view.info, view.clip
         if "emotion" not in info:
             raise ClipSkipped("the method states no emotion")
         label = canonical_emotion(clip.emotion)

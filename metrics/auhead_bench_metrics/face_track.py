@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from auhead_bench import Extractor, hookimpl
+from auhead_bench import Extractor, VideoView, hookimpl
 from auhead_bench.errors import MediaError
 from auhead_bench.faces import (
     PREDICTOR_FILE,
     box_landmarks,
-    crop_faces,
     dlib_models,
     interpolate_boxes,
     largest_face,
     predictor_path,
 )
-from auhead_bench.media import DecodedVideo, sha256_file
+from auhead_bench.media import sha256_file
 
 
 @lru_cache(maxsize=4)
@@ -79,65 +78,47 @@ class FaceTrack(Extractor):
         if self._predictor is None:
             self._detector, self._predictor = dlib_models()
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        """One walk over the chunks: detection, and landmarks where a face was detected (its
+        box is final). Frames without a detection get their interpolated box once the track
+        is known, and their landmarks in a second walk over those chunks only (a replay of
+        the same decode pass)."""
         self.setup("cpu")
-        frames = video.frames
-        count = len(frames)
-        boxes = np.zeros((count, 4), np.float64)
-        detected = np.zeros(count, bool)
-        for t, frame in enumerate(frames):
-            box = largest_face(frame, self._detector, self.detect_size, self.upsample)
-            if box is not None:
-                boxes[t], detected[t] = box, True
-        if not detected.any():
+        boxes: list[np.ndarray] = []
+        detected: list[bool] = []
+        landmarks: list[np.ndarray] = []
+        for chunk in video.chunks():
+            for frame in chunk.frames:
+                box = largest_face(frame, self._detector, self.detect_size, self.upsample)
+                found = box is not None
+                boxes.append(box if found else np.zeros(4))
+                detected.append(found)
+                landmarks.append(
+                    box_landmarks(frame, box, self._predictor) if found else np.zeros((68, 2))
+                )
+        count = len(detected)
+        found = np.array(detected, bool)
+        if not found.any():
             raise MediaError(
                 f"no face found in any of the {count} frames",
                 path=video.path,
                 fix="check that the video shows a frontal face; face metrics skip this clip",
             )
-        boxes = interpolate_boxes(boxes, detected)
-        landmarks = np.stack(
-            [box_landmarks(f, b, self._predictor) for f, b in zip(frames, boxes, strict=True)]
-        )
+        track = interpolate_boxes(np.array(boxes, np.float64), found)
+        points = np.array(landmarks, np.float64)
+        if not found.all():
+            for chunk in video.chunks():
+                for t in range(chunk.start, chunk.stop):
+                    if not found[t]:
+                        frame = chunk.frames[t - chunk.start]
+                        points[t] = box_landmarks(frame, track[t], self._predictor)
+                if found[chunk.stop :].all():
+                    break
         return {
-            "boxes": boxes.astype(np.float32),
-            "detected": detected,
-            "landmarks": landmarks.astype(np.float32),
+            "boxes": track.astype(np.float32),
+            "detected": found,
+            "landmarks": points.astype(np.float32),
         }
-
-
-class FaceCrops:
-    """Mixed into a full-frame extractor (before it) to run it on face crops instead.
-
-    Extractors see only the decoded video, so the face track is computed here with the same
-    class and defaults as the ``face_track`` extractor (same boxes); its parameters and
-    weights join the extractor's cache key. Subclasses set ``face_crop_size`` (the model's
-    input size, so its own resize is the identity) and ``face_crop_scale``.
-    """
-
-    face_crop_size: ClassVar[int]
-    face_crop_scale: ClassVar[float]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._faces = FaceTrack()
-
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),  # type: ignore[misc]
-            "crop_size": self.face_crop_size,
-            "crop_scale": self.face_crop_scale,
-            "face_track": {"version": self._faces.version, **self._faces.params()},
-        }
-
-    def weights(self) -> dict[str, str]:
-        return {**super().weights(), **self._faces.weights()}  # type: ignore[misc]
-
-    def frames_for(self, video: DecodedVideo) -> np.ndarray:
-        boxes = self._faces.extract(video)["boxes"]  # MediaError when no face: clip skipped
-        return crop_faces(
-            video.frames, boxes, size=self.face_crop_size, scale=self.face_crop_scale
-        )
 
 
 @hookimpl

@@ -10,14 +10,15 @@ Two embedders, two ids, never mixed in one table:
   shipped offline by ``face-recognition-models``) on chips aligned from the shared face track's
   68 landmarks. Runs anywhere; its numbers are not comparable with ArcFace CSIM.
 
-The reference image is embedded with the same pipeline as the frames (once per file).
-Embeddings are computed inside the metric, not as a shared extractor: no other metric reads
-them, and an extractor cannot consume the face track's output.
+The reference image is embedded with the same pipeline as the frames (once per image
+content): it reaches the metric as a one-frame video (``reference_needs``), face-tracked and
+cached like any video. Embeddings are computed inside the metric: no other metric reads them.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,26 +26,26 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from auhead_bench import Clip, ClipScore, ClipSkipped, Options, PerClipMetric, hookimpl
-from auhead_bench.errors import MediaError
+from auhead_bench import (
+    ClipScore,
+    ClipSkipped,
+    ClipView,
+    Options,
+    PerClipMetric,
+    VideoView,
+    hookimpl,
+)
 from auhead_bench.faces import DESCRIPTOR_FILE, descriptor_path
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo, read_image, sha256_file
+from auhead_bench.frames import rebatch
+from auhead_bench.media import sha256_file
 from auhead_bench_metrics import pyfeat
-from auhead_bench_metrics.face_track import FaceTrack
+
+BLOCK = 32  # strided frames per py-feat call (4 of its batches of 8)
 
 
 @lru_cache(maxsize=4)
 def _sha256(path: Path) -> str:
     return sha256_file(path)
-
-
-def image_as_video(image: np.ndarray, path: Path) -> DecodedVideo:
-    """A one-frame video, so an image goes through the same extractors as frames do."""
-    return DecodedVideo(
-        path=path, frames=image[None], fps=25.0, audio=np.zeros(0, np.float32),
-        sample_rate=16000, source_fps=25.0, has_audio=False,
-    )  # fmt: skip
 
 
 def cosine(reference: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ class _CSIM(PerClipMetric):
 
     def __init__(self, options: Options | None = None):
         super().__init__(options)
-        self._references: dict[tuple[str, int, int], np.ndarray] = {}
+        self._references: dict[str, np.ndarray] = {}  # by image content
 
     def protocol(self) -> dict[str, Any]:
         return {
@@ -85,38 +86,40 @@ class _CSIM(PerClipMetric):
         }
 
     @abstractmethod
-    def embed_reference(self, image: np.ndarray, path: Path) -> np.ndarray | None:
-        """The reference face's embedding, or None when no face is found."""
+    def embed_reference(self, image: VideoView) -> np.ndarray | None:
+        """The reference face's embedding (a one-frame view), or None when no face is found."""
 
     @abstractmethod
-    def embed_frames(self, video: VideoFeatures) -> np.ndarray:
+    def embed_frames(self, video: VideoView) -> np.ndarray:
         """(N, D) embeddings of every ``frame_stride``-th frame that shows a face."""
 
-    def reference_embedding(self, path: Path) -> np.ndarray:
-        if not path.is_file():
-            raise ClipSkipped(f"reference image {path} not found")
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        if key not in self._references:
-            embedding = self.embed_reference(read_image(path), path)
+    def reference_embedding(self, image: VideoView) -> np.ndarray:
+        if image.content_sha256 not in self._references:
+            embedding = self.embed_reference(image)
             if embedding is None:
-                raise ClipSkipped(f"no face found in the reference image {path.name}")
-            self._references[key] = embedding
-        return self._references[key]
+                raise ClipSkipped(f"no face found in the reference image {image.path.name}")
+            self._references[image.content_sha256] = embedding
+        return self._references[image.content_sha256]
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
-        if clip.reference is None:
+    def score(self, view: ClipView) -> ClipScore:
+        if view.reference is None:
             raise ClipSkipped("clip has no reference image")
-        reference = self.reference_embedding(Path(clip.reference))
-        frames = self.embed_frames(generated)
+        reference = self.reference_embedding(view.reference)
+        frames = self.embed_frames(view.generated)
         if len(frames) == 0:
             raise ClipSkipped("no face in the generated video")
         similarity = cosine(reference, frames)
         return ClipScore(
             float(similarity.mean()), {"frames": len(similarity), "min": float(similarity.min())}
         )
+
+
+def strided_frames(video: VideoView, stride: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, frame) of every ``stride``-th frame, walking the chunks."""
+    for chunk in video.chunks():
+        first = -(-chunk.start // stride) * stride
+        for t in range(first, chunk.stop, stride):
+            yield t, chunk.frames[t - chunk.start]
 
 
 class DlibCSIM(_CSIM):
@@ -130,12 +133,12 @@ class DlibCSIM(_CSIM):
     id = "csim_dlib_resnet"
     description = "CSIM: cosine of dlib ResNet face descriptors, reference image vs each frame."
     needs = ("frames", "face_track")
+    reference_needs = ("frames", "face_track")
     embedder = "dlib_face_recognition_resnet_model_v1 (128-d), chips from face_track landmarks"
 
     def __init__(self, options: Options | None = None):
         super().__init__(options)
         self._model: Any = None
-        self._track: FaceTrack | None = None
 
     def protocol(self) -> dict[str, Any]:
         return {**super().protocol(), "chip_size": 150, "padding": 0.25, "num_jitters": 0}
@@ -149,8 +152,6 @@ class DlibCSIM(_CSIM):
             import dlib
 
             self._model = dlib.face_recognition_model_v1(str(descriptor_path()))
-            self._track = FaceTrack()
-            self._track.setup("cpu")
 
     def descriptor(self, frame: np.ndarray, box: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         import dlib
@@ -164,23 +165,20 @@ class DlibCSIM(_CSIM):
         )
         return np.asarray(chip_descriptor, np.float64)
 
-    def embed_reference(self, image: np.ndarray, path: Path) -> np.ndarray | None:
+    def embed_reference(self, image: VideoView) -> np.ndarray | None:
         self.setup("cpu")
-        assert self._track is not None
-        try:
-            track = self._track.extract(image_as_video(image, path))
-        except MediaError:
-            return None
-        return self.descriptor(image, track["boxes"][0], track["landmarks"][0])
+        track = image["face_track"]  # no face: the scorer reports it before we are called
+        frame = next(iter(image.chunks())).frames[0]
+        return self.descriptor(frame, track["boxes"][0], track["landmarks"][0])
 
-    def embed_frames(self, video: VideoFeatures) -> np.ndarray:
+    def embed_frames(self, video: VideoView) -> np.ndarray:
         self.setup("cpu")
         track = video["face_track"]
-        frames = np.arange(0, len(video.frames), self.options.frame_stride)
-        frames = frames[np.asarray(track["detected"], bool)[frames]]
+        detected = np.asarray(track["detected"], bool)
         rows = [
-            self.descriptor(video.frames[t], track["boxes"][t], track["landmarks"][t])
-            for t in frames
+            self.descriptor(frame, track["boxes"][t], track["landmarks"][t])
+            for t, frame in strided_frames(video, self.options.frame_stride)
+            if detected[t]
         ]
         return np.stack(rows) if rows else np.zeros((0, 128))
 
@@ -192,6 +190,7 @@ class ArcFaceCSIM(_CSIM):
     id = "csim_arcface_r50_pyfeat"
     description = "CSIM: cosine of ArcFace R50 embeddings (py-feat), reference image vs each frame."
     needs = ("frames",)
+    reference_needs = ("frames",)
     embedder = "py-feat Detectorv1 identity_model='arcface' (ArcFace R50, 512-d)"
     specs: ClassVar[tuple] = (pyfeat.RETINAFACE, pyfeat.ARCFACE_R50)
     models: ClassVar[dict[str, Any]] = {
@@ -237,12 +236,18 @@ class ArcFaceCSIM(_CSIM):
         out[fex["frame"].to_numpy().astype(int)] = fex[self.columns].to_numpy(dtype=np.float64)
         return out
 
-    def embed_reference(self, image: np.ndarray, path: Path) -> np.ndarray | None:
-        embedding = self._embed(image[None])[0]
+    def embed_reference(self, image: VideoView) -> np.ndarray | None:
+        embedding = self._embed(next(iter(image.chunks())).frames[:1])[0]
         return embedding if np.isfinite(embedding).all() else None
 
-    def embed_frames(self, video: VideoFeatures) -> np.ndarray:
-        embeddings = self._embed(video.frames[:: self.options.frame_stride])
+    def embed_frames(self, video: VideoView) -> np.ndarray:
+        """py-feat runs on blocks of ``BLOCK`` strided frames (a multiple of its batch size,
+        so its batches are those of one call over every frame)."""
+        frames = (frame[None] for _, frame in strided_frames(video, self.options.frame_stride))
+        embedded = [self._embed(block) for block in rebatch(frames, BLOCK)]
+        if not embedded:
+            return np.zeros((0, 512))
+        embeddings = np.concatenate(embedded)
         return embeddings[np.isfinite(embeddings).all(axis=1)]
 
 

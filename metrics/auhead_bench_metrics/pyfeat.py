@@ -40,10 +40,12 @@ from auhead_bench import (
     Clip,
     ClipScore,
     ClipSkipped,
+    ClipView,
     Extractor,
     NotComputed,
     Options,
     PerClipMetric,
+    VideoView,
     hookimpl,
 )
 from auhead_bench.emotions import (
@@ -55,8 +57,8 @@ from auhead_bench.emotions import (
     RESMASKNET_LABEL_MAP,
     canonical_emotion,
 )
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo
+from auhead_bench.faces import crop_faces
+from auhead_bench.frames import rebatch
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate
 
@@ -66,6 +68,7 @@ AU_NAMES = (
     "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43",
 )  # fmt: skip
 LANDMARKS = 68
+BLOCK = 32  # frames per py-feat call: a multiple of its batch size (8)
 
 _MIT = "MIT (py-feat model card)"
 RETINAFACE = WeightsSpec(
@@ -337,7 +340,7 @@ class PyFeatExpression(Extractor):
             "input": "decoded 25 fps RGB frames, native resolution, detect(data_type='tensor')",
             "face_detection_threshold": self.threshold,
             "faces_per_frame": "1 (RetinaFace keep_top_k=1: highest score)",
-            "unalignable_faces": "NaN rows (video rerun frame by frame)",
+            "unalignable_faces": f"NaN rows (that block of {BLOCK} frames rerun frame by frame)",
             "batch_size": self.batch_size,
             "aus": list(AU_NAMES),
             "emotions": list(RESMASKNET_CLASSES),
@@ -351,12 +354,21 @@ class PyFeatExpression(Extractor):
             self._files = find_pyfeat_files(self.specs)
             self._detector = build_detector(self.models, self._files, device)
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        """py-feat on blocks of ``BLOCK`` frames (a multiple of its batch size, so its batches
+        are those of one call over the whole video), walking the chunks."""
         self.setup("cpu")
+        parts = [
+            self._detect_block(block)
+            for block in rebatch((c.frames for c in video.chunks()), BLOCK)
+        ]
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+    def _detect_block(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         try:
-            return self._detect(video.frames)
-        except torch.linalg.LinAlgError:  # a degenerate face alignment somewhere in the video
-            rows = [self._detect_or_nan(frame[None]) for frame in video.frames]
+            return self._detect(frames)
+        except torch.linalg.LinAlgError:  # a degenerate face alignment somewhere in the block
+            rows = [self._detect_or_nan(frame[None]) for frame in frames]
             return {key: np.concatenate([row[key] for row in rows]) for key in rows[0]}
 
     def _detect(self, frames: np.ndarray) -> dict[str, np.ndarray]:
@@ -381,13 +393,14 @@ class AUOptions(Options):
 
 
 def aligned_aus(
-    generated: VideoFeatures, ground_truth: VideoFeatures | None
+    generated: VideoView, ground_truth: VideoView | None
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(generated, ground truth) AU rows of the frames with a face on both sides, and counts."""
     if ground_truth is None:
         raise ClipSkipped("no ground-truth video")
     gen = np.asarray(generated[PyFeatExpression.id]["aus"], np.float64)
     gt = np.asarray(ground_truth[PyFeatExpression.id]["aus"], np.float64)
+    frames_generated, frames_ground_truth = len(gen), len(gt)  # one row per frame
     count = min(len(gen), len(gt))
     gen, gt = gen[:count], gt[:count]
     both = np.isfinite(gen).all(axis=1) & np.isfinite(gt).all(axis=1)
@@ -396,8 +409,8 @@ def aligned_aus(
     counts = {
         "frames": int(both.sum()),
         "frames_compared": count,
-        "frames_generated": len(generated.frames),
-        "frames_ground_truth": len(ground_truth.frames),
+        "frames_generated": frames_generated,
+        "frames_ground_truth": frames_ground_truth,
     }
     return gen[both], gt[both], counts
 
@@ -430,10 +443,8 @@ class AUMAE(_PyFeatMetric):
             "reduction": "per-AU MAE over frames, mean over the 20 AUs; mean over clips",
         }
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
-        gen, gt, counts = aligned_aus(generated, ground_truth)
+    def score(self, view: ClipView) -> ClipScore:
+        gen, gt, counts = aligned_aus(view.generated, view.ground_truth)
         per_au = np.abs(gen - gt).mean(axis=0)
         info = {**counts, "per_au": dict(zip(AU_NAMES, map(float, per_au), strict=True))}
         return ClipScore(float(per_au.mean()), info)
@@ -458,10 +469,8 @@ class AUF1(_PyFeatMetric):
             "undefined and left out), mean over the defined AUs; mean over clips",
         }
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
-        gen, gt, counts = aligned_aus(generated, ground_truth)
+    def score(self, view: ClipView) -> ClipScore:
+        gen, gt, counts = aligned_aus(view.generated, view.ground_truth)
         pred, true = gen >= self.threshold, gt >= self.threshold
         tp = (pred & true).sum(axis=0)
         wrong = (pred != true).sum(axis=0)  # false positives + false negatives
@@ -589,11 +598,11 @@ class HSEmotionExpression(Extractor):
     Output: ``emotions`` (T, 8) softmax in ``HSEMOTION_CLASSES`` order, NaN rows where the
     tracker found no face (interpolated boxes are not used); ``detected`` (T,) bool. Crops:
     ``crop_faces`` (square, 1.2x the dlib box, 224 px), then hsemotion's own transform (resize
-    to 224, ImageNet normalisation). dlib's face track is computed here again: an extractor
-    cannot read another extractor's output.
+    to 224, ImageNet normalisation). The boxes are the shared ``face_track`` extractor's.
     """
 
     id = f"hsemotion_{HSEMOTION_MODEL}_dlib_crop"
+    needs = ("frames", "face_track")
     description = "HSEmotion (EfficientNet-B0, AffectNet 8 classes) per frame on dlib face crops."
     resources = Resources(gpus=0.25)
     version = "1"
@@ -603,11 +612,8 @@ class HSEmotionExpression(Extractor):
 
     def __init__(self) -> None:
         self._recognizer: Any = None
-        self._track: Any = None
 
     def params(self) -> dict[str, Any]:
-        from auhead_bench_metrics.face_track import FaceTrack
-
         try:
             package = f"hsemotion=={importlib.metadata.version('hsemotion')}"
         except importlib.metadata.PackageNotFoundError:
@@ -616,7 +622,6 @@ class HSEmotionExpression(Extractor):
             "package": package,
             "model": HSEMOTION_MODEL,
             "classes": list(HSEMOTION_CLASSES),
-            "faces": FaceTrack().params(),
             "frames": "frames where dlib detected a face",
             "crop": {"scale": self.crop_scale, "size": self.crop_size},
             "scores": "softmax (predict_multi_emotions, logits=False)",
@@ -630,27 +635,28 @@ class HSEmotionExpression(Extractor):
 
     def setup(self, device: str) -> None:
         if self._recognizer is None:
-            from auhead_bench_metrics.face_track import FaceTrack
-
             self._recognizer = hsemotion_recognizer(hsemotion_weights(), device)
-            self._track = FaceTrack()
-            self._track.setup("cpu")
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
-        from auhead_bench_metrics.face_track import crop_faces
-
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
         self.setup("cpu")
-        track = self._track.extract(video)
+        track = video["face_track"]
         detected = np.asarray(track["detected"], bool)
-        frames = np.flatnonzero(detected)
-        crops = crop_faces(
-            video.frames[frames], track["boxes"][frames], self.crop_size, self.crop_scale
-        )
-        emotions = np.full((len(video.frames), len(HSEMOTION_CLASSES)), np.nan, np.float32)
-        for start in range(0, len(crops), self.batch_size):
-            batch = list(crops[start : start + self.batch_size])
-            _, scores = self._recognizer.predict_multi_emotions(batch, logits=False)
-            emotions[frames[start : start + len(batch)]] = scores
+        emotions = np.full((len(detected), len(HSEMOTION_CLASSES)), np.nan, np.float32)
+        indices: list[int] = []
+
+        def crops() -> Iterator[np.ndarray]:  # crops of detected frames, chunk by chunk
+            for chunk in video.chunks():
+                frames = np.flatnonzero(detected[chunk.start : chunk.stop])
+                indices.extend(chunk.start + frames)
+                if len(frames):
+                    boxes = track["boxes"][chunk.start + frames]
+                    yield crop_faces(chunk.frames[frames], boxes, self.crop_size, self.crop_scale)
+
+        done = 0
+        for batch in rebatch(crops(), self.batch_size):
+            _, scores = self._recognizer.predict_multi_emotions(list(batch), logits=False)
+            emotions[indices[done : done + len(batch)]] = scores
+            done += len(batch)
         return {"emotions": emotions, "detected": detected}
 
 
@@ -705,7 +711,7 @@ HSEMOTION_EMOTIONS = EmotionClassifier(
 
 
 def recognise(
-    classifier: EmotionClassifier, video: VideoFeatures, target: str, voting: str
+    classifier: EmotionClassifier, video: VideoView, target: str, voting: str
 ) -> tuple[float, str, int]:
     """(score, predicted class, frames used) for one video.
 
@@ -757,10 +763,9 @@ class _EmotionAccuracy(PerClipMetric):
             "reduction": "mean over clips",
         }
 
-    def score(
-        self, generated: VideoFeatures, ground_truth: VideoFeatures | None, clip: Clip
-    ) -> ClipScore:
-        target = self.classifier.target(clip)
+    def score(self, view: ClipView) -> ClipScore:
+        generated, ground_truth = view.generated, view.ground_truth
+        target = self.classifier.target(view.clip)
         if self.scores_ground_truth:
             if ground_truth is None:
                 raise ClipSkipped("no ground-truth video")
