@@ -8,7 +8,6 @@ too, so a resumed run recomputes nothing it had finished.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable
@@ -293,9 +292,7 @@ class Scorer:
         """A fresh accumulator per (record, seed) sharing the set-up metric's models."""
         slot = (record_id, seed, metric.id)
         if slot not in self.states:
-            state = copy.copy(metric)
-            state.reset()
-            self.states[slot] = state
+            self.states[slot] = metric.accumulator()
         return self.states[slot]
 
     def _score_key(self, component: Component, metric: Metric, item: Scorable) -> str:
