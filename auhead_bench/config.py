@@ -100,6 +100,11 @@ class RunConfig(BaseModel):
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None  # ray: join this cluster ("auto", "ray://host:10001")
     clips_per_task: int = Field(default=8, ge=1)  # ray: clips of one dataset per task
+    # Frames reach extractors and metrics in chunks of this many (fewer for huge frames);
+    # decoded frames beyond frame_buffer_mb per video wait in a temp file. Results do not
+    # depend on either; memory does.
+    chunk_frames: int = Field(default=32, ge=1)
+    frame_buffer_mb: int = Field(default=128, ge=0)
 
     @field_validator("methods", "datasets", "metrics", mode="before")
     @classmethod

@@ -2,18 +2,20 @@
 
 Ray schedules, retries tasks whose worker died, and places them by the resources each
 method and extractor declares; nothing here is a scheduler of its own. Tasks share the run's
-cache (on a cluster: a folder every node mounts) and run the local executor's own code on
-their chunk:
+cache (on a cluster: a folder every node mounts) and run the local executor's own stages
+(``auhead_bench.stages``) on their chunk, with a ``RunContext`` rebuilt from the run's config:
 
 - a preparation task per chunk of a dataset's clips: normalised into the cache;
 - a generation task per (work unit, chunk of clips): every seed of those clips;
 - a feature task per (dataset, chunk of clips), started when the generation tasks of its
-  chunk are done: every extractor on every video of the chunk, and the per-clip scores.
+  chunk are done: every extractor on every video of the chunk, the per-clip scores, and the
+  chunk's partial statistics of the distribution metrics, which it returns.
 
-The driver then runs the local scoring pass, which finds every feature and per-clip score in
-the cache (no video is decoded) and folds the distribution metrics: the records are the local
-executor's by construction. A task killed mid-way leaves no half entry (atomic renames), and
-Ray runs it again.
+The driver merges the partial statistics and runs the local scoring pass for the per-clip
+metrics, which finds every feature and score in the cache (no video is decoded). A
+distribution metric that declares no state (no ``add_state``) cannot be merged: the driver
+folds it again from the cached features. A task killed mid-way leaves no half entry (atomic
+renames), and Ray runs it again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -30,14 +32,21 @@ from rich.progress import Progress
 from auhead_bench.clip import Clip
 from auhead_bench.config import RunConfig
 from auhead_bench.errors import BenchError, one_line
+from auhead_bench.features import extractor_order
 from auhead_bench.plan import WorkUnit
 from auhead_bench.plugins import PluginInfo, load_plugins
 from auhead_bench.prepare import PreparedClip
 from auhead_bench.resources import Resources, combined
-from auhead_bench.scoring import BUILTIN_FEATURES, Scorer
-
-if TYPE_CHECKING:
-    from auhead_bench.runner import Runner, _Generated
+from auhead_bench.scoring import Partial, Scorer
+from auhead_bench.stages import (
+    Generated,
+    RunContext,
+    dataset_key,
+    generate_clips,
+    prepare_or_reason,
+    report_generated,
+    score_clips,
+)
 
 # Worker-death retries per task (Ray's own default); a BenchError raised by a task (disk
 # full, bad weights) is not retried: it would fail the same way again.
@@ -53,7 +62,6 @@ class Job:
     token: str
     config: RunConfig  # cache_dir made absolute
     config_path: Path | None
-    out_dir: Path
     added: list[tuple[str, type, PluginInfo]]  # classes the driver registered directly
     use_gpu: bool
 
@@ -61,9 +69,9 @@ class Job:
 class RayExecutor:
     """Runs the generation and feature work of a run's units on a Ray cluster."""
 
-    def __init__(self, runner: Runner):
-        self.runner = runner
-        self.config = runner.config
+    def __init__(self, context: RunContext):
+        self.context = context
+        self.config = context.config
         self._started = False
 
     def __enter__(self) -> RayExecutor:
@@ -101,10 +109,9 @@ class RayExecutor:
         units: list[WorkUnit],
         clips: dict[str, list[PreparedClip]],
         progress: Progress,
-    ) -> dict[str, list[_Generated]]:
-        """Generation results by record id, in the local executor's (seed-major) order."""
-        from auhead_bench.runner import dataset_key
-
+    ) -> tuple[dict[str, list[Generated]], list[Partial]]:
+        """Generation results by record id, in the local executor's (seed-major) order, and
+        the feature tasks' partial statistics, in clip order (for ``Scorer.absorb``)."""
         ray, job, job_ref = self._ray, self.job, self._job_ref
         generate = _remote(ray, _generate_task)
         features = _remote(ray, _features_task)
@@ -134,16 +141,17 @@ class RayExecutor:
         self._wait(ray, list(generation_refs.values()), "generate (ray)", progress)
         chunks = {k: ray.get(ref) for k, ref in generation_refs.items()}
         self._wait(ray, feature_refs, "features (ray)", progress)
-        generated: dict[str, list[_Generated]] = {}
-        seeds = self.runner.plan.seeds
+        partials = [ray.get(ref) for ref in feature_refs]
+        generated: dict[str, list[Generated]] = {}
+        seeds = self.context.plan.seeds
         for unit in units:
             order = {c.id: i for i, c in enumerate(clips[dataset_key(unit.dataset)])}
             items = [g for (rid, _), part in sorted(chunks.items()) if rid == unit.record_id
                      for g in part]
             items.sort(key=lambda g: (seeds.index(g.seed), order[g.clip.id]))
             generated[unit.record_id] = items
-            self.runner.report_generated(unit, items)
-        return generated
+            report_generated(self.context, unit, items)
+        return generated, partials
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -161,24 +169,20 @@ class RayExecutor:
             )
         else:
             use_gpu = True
-        config = self.config.model_copy(update={"cache_dir": self.runner.cache.root.resolve()})
-        added = [(e.kind, e.cls, e.plugin) for e in self.runner.registry.added_directly()]
-        return Job(
-            uuid.uuid4().hex,
-            config,
-            self.runner.config_path,
-            self.runner.out_dir.resolve(),
-            added,
-            use_gpu,
-        )
+        config = self.config.model_copy(update={"cache_dir": self.context.cache.root.resolve()})
+        added = [(e.kind, e.cls, e.plugin) for e in self.context.registry.added_directly()]
+        return Job(uuid.uuid4().hex, config, self.context.config_path, added, use_gpu)
 
     def _extractor_resources(self) -> Resources:
-        """One feature task loads every extractor the metrics need, one after another."""
-        needed = {n for m in self.runner.plan.metrics for n in m.entry.cls.needs}
-        registry = self.runner.registry
+        """One feature task loads every extractor the metrics need (and those upstream of
+        them), one after another."""
+        needed = [
+            n for m in self.context.plan.metrics
+            for n in (*m.entry.cls.needs, *m.entry.cls.reference_needs)
+        ]
+        registry = self.context.registry
         return combined(
-            registry.get("extractor", n).cls.resources
-            for n in sorted(needed - set(BUILTIN_FEATURES))
+            registry.get("extractor", n).cls.resources for n in extractor_order(registry, needed)
         )
 
     def _options(self, resources: Resources, use_gpu: bool, what: str) -> dict[str, Any]:
@@ -217,20 +221,18 @@ class RayExecutor:
 
 # ---- in the worker -------------------------------------------------------------------------
 
-# The job's runners (one per device) in this worker process, reused by the job's tasks so
+# The job's contexts (one per device) in this worker process, reused by the job's tasks so
 # that models load once per worker, not once per task.
-_RUNNERS: dict[tuple[str, str], Runner] = {}
-_SCORERS: dict[Runner, Scorer] = {}
+_CONTEXTS: dict[tuple[str, str], RunContext] = {}
+_SCORERS: dict[RunContext, Scorer] = {}
 
 
-def _worker_runner(job: Job, device: str) -> Runner:
-    """The driver's plan rebuilt in this worker: same registry, config and cache."""
-    from auhead_bench.runner import Runner
-
+def worker_context(job: Job, device: str) -> RunContext:
+    """The driver's run rebuilt in this worker: same registry, config, plan and cache."""
     key = (job.token, device)
-    if key not in _RUNNERS:
-        for old in [k for k in _RUNNERS if k[0] != job.token]:
-            _SCORERS.pop(_RUNNERS.pop(old), None)  # an earlier job's: let its models go
+    if key not in _CONTEXTS:
+        for old in [k for k in _CONTEXTS if k[0] != job.token]:
+            _SCORERS.pop(_CONTEXTS.pop(old), None)  # an earlier job's: let its models go
         registry = load_plugins()
         for kind, cls, info in job.added:
             if registry.entries[kind].get(cls.id) is None:
@@ -243,21 +245,18 @@ def _worker_runner(job: Job, device: str) -> Runner:
                 fix="put --cache-dir on storage every Ray node mounts at the same path",
             )
         config = job.config.model_copy(update={"device": device, "executor": "local"})
-        _RUNNERS[key] = Runner(
+        _CONTEXTS[key] = RunContext(
             config,
-            job.out_dir,
-            registry=registry,
-            config_path=job.config_path,
+            registry,
+            job.config_path,
             console=Console(quiet=True),  # the driver reports progress and failures
         )
-    return _RUNNERS[key]
+    return _CONTEXTS[key]
 
 
 def _prepare_task(job: Job, clips: list[Clip]) -> list[PreparedClip | str]:
     """Normalise clips into the shared cache, as the local executor does."""
-    from auhead_bench.runner import prepare_or_reason
-
-    cache = _worker_runner(job, "cpu").cache
+    cache = worker_context(job, "cpu").cache
     return [prepare_or_reason(clip, cache) for clip in clips]
 
 
@@ -267,10 +266,10 @@ def _device(job: Job, resources: Resources) -> str:
 
 def _generate_task(
     job: Job, device: str, record_id: str, clips: list[PreparedClip]
-) -> list[_Generated]:
+) -> list[Generated]:
     """Every seed of ``clips`` through one unit's method, as the local executor does."""
-    runner = _worker_runner(job, device)
-    return runner.generate_clips(runner.unit(record_id), clips, lambda: None)
+    context = worker_context(job, device)
+    return generate_clips(context, context.unit(record_id), clips, lambda: None)
 
 
 def _features_task(
@@ -278,24 +277,22 @@ def _features_task(
     device: str,
     record_ids: list[str],
     clips: list[PreparedClip],
-    *generated: list[_Generated],
-) -> int:
+    *generated: list[Generated],
+) -> Partial:
     """Extract every feature and per-clip score of ``clips`` into the cache; returns the
-    number of videos seen. The distribution statistics are folded by the driver."""
-    from auhead_bench.runner import score_clips
-
-    runner = _worker_runner(job, device)
-    if runner not in _SCORERS:
-        _SCORERS[runner] = runner.scorer()  # metric models load once per worker
-    scorer = _SCORERS[runner]
+    chunk's partial statistics of the distribution metrics, for the driver to merge."""
+    context = worker_context(job, device)
+    if context not in _SCORERS:
+        _SCORERS[context] = context.scorer()  # metric models load once per worker
+    scorer = _SCORERS[context]
     by_record = {rid: list(part) for rid, part in zip(record_ids, generated, strict=True)}
-    units = [runner.unit(rid) for rid in record_ids]
+    units = [context.unit(rid) for rid in record_ids]
     try:
         score_clips(scorer, units, clips, by_record, lambda: None)
-    finally:
-        scorer.values.clear()  # what matters is in the cache now; keep memory flat
-        scorer.states.clear()
-    return sum(len(part) for part in generated)
+    except BaseException:
+        scorer.export_partial()  # forget a half chunk: Ray may run the task again here
+        raise
+    return scorer.export_partial()
 
 
 # ---- Ray plumbing --------------------------------------------------------------------------

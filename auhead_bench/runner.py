@@ -10,54 +10,46 @@ the same records as one that never stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from auhead_bench import media, provenance
-from auhead_bench.cache import DEFAULT_CACHE, Cache, content_key, write_json_atomic
+from auhead_bench import provenance
+from auhead_bench.cache import write_json_atomic
 from auhead_bench.clip import Clip
 from auhead_bench.config import RunConfig
-from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
-from auhead_bench.method import Generation, Method
-from auhead_bench.plan import Component, Plan, WorkUnit, make_plan
+from auhead_bench.errors import BenchError, disk_full, is_disk_full
+from auhead_bench.plan import Component, Plan, WorkUnit
 from auhead_bench.plugins import PluginInfo, Registry, get_registry
-from auhead_bench.prepare import PreparedClip, prepare_clip
+from auhead_bench.prepare import PreparedClip
 from auhead_bench.records import (
     ComponentSpec,
-    GenerationResult,
     MetricResult,
     PluginRef,
     RunRecord,
     dump_record,
     load_record,
 )
-from auhead_bench.scoring import Features, Scorable, Scorer
+from auhead_bench.scoring import Partial, Scorer
+from auhead_bench.stages import (
+    Generated,
+    RunContext,
+    dataset_key,
+    generate_clips,
+    prepare_or_reason,
+    report_generated,
+    score_clips,
+)
 from auhead_bench.table import write_tables
-
-# A generation that overwrite: only-cache did not find: its clip is failed with this reason.
-NOT_CACHED = "not in the cache (overwrite: only-cache)"
 
 
 def plugin_ref(info: PluginInfo) -> PluginRef:
     return PluginRef(entry_point=info.name, distribution=info.distribution, version=info.version)
-
-
-@dataclass
-class _Generated:
-    clip: PreparedClip
-    seed: int
-    result: GenerationResult
-    path: Path | None
-    cached: bool = False
 
 
 class Runner:
@@ -72,21 +64,20 @@ class Runner:
         config_path: Path | None = None,
         console: Console | None = None,
     ):
+        self.context = RunContext(
+            config, registry or get_registry(), config_path, console or Console(stderr=True)
+        )
         self.config = config
         self.out_dir = Path(out_dir)
-        self.registry = registry or get_registry()
+        self.registry = self.context.registry
         self.config_path = config_path
-        self.console = console or Console(stderr=True)
-        self.plan: Plan = make_plan(config, self.registry, config_path)
-        self.cache = Cache(config.cache_dir or DEFAULT_CACHE)
-        self.device = provenance.resolve_device(config.device)
-        self._methods: dict[str, Method] = {}
-        self._ready_methods: set[str] = set()
-        self._regenerated: set[str] = set()  # generation keys made by this run
-        self._fingerprints: dict[str, dict[str, Any]] = {}  # by record id
+        self.console = self.context.console
+        self.plan: Plan = self.context.plan
+        self.cache = self.context.cache
+        self.device = self.context.device
+        self.features = self.context.features
         self._datasets: dict[str, Any] = {}
         self._bad_clips: dict[str, dict[str, str]] = {}
-        self.features = Features(self.registry, self.cache, self.device)
 
     # ---- the whole run -------------------------------------------------------------------
 
@@ -109,23 +100,26 @@ class Runner:
         """Prepare, generate, score and write the records of ``units``; records by id."""
         needed = {dataset_key(u.dataset) for u in units}
         datasets = [d for d in self.plan.datasets if dataset_key(d) in needed]
+        partials: list[Partial] = []
         with self._progress() as progress:
             if self.config.executor == "ray":
                 from auhead_bench.ray_executor import RayExecutor  # optional dependency
 
-                with RayExecutor(self) as executor:
+                with RayExecutor(self.context) as executor:
                     clips = {
                         dataset_key(d): self._prepare(d, progress, executor.prepare)
                         for d in datasets
                     }
-                    generated = executor.run(units, clips, progress)
+                    generated, partials = executor.run(units, clips, progress)
             else:
                 clips = {dataset_key(d): self._prepare(d, progress) for d in datasets}
                 generated = {
                     u.record_id: self._generate_unit(u, clips[dataset_key(u.dataset)], progress)
                     for u in units
                 }
-            scorer = self.scorer()
+            scorer = self.context.scorer()
+            for partial in partials:  # Ray: statistics the feature tasks folded, in clip order
+                scorer.absorb(partial)
             self._score(scorer, units, clips, generated, progress)
         records = {}
         for unit in units:
@@ -197,7 +191,7 @@ class Runner:
             yield progress
 
     def _say(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        self.context.say(message)
 
     # ---- datasets --------------------------------------------------------------------------
 
@@ -262,44 +256,19 @@ class Runner:
 
     def _generate_unit(
         self, unit: WorkUnit, clips: list[PreparedClip], progress: Progress
-    ) -> list[_Generated]:
+    ) -> list[Generated]:
         total = len(clips) * len(self.plan.seeds)
         task = progress.add_task(f"generate {unit.experiment} on {unit.dataset.id}", total=total)
-        generated = self.generate_clips(unit, clips, lambda: progress.advance(task))
-        self.report_generated(unit, generated)
+        generated = generate_clips(self.context, unit, clips, lambda: progress.advance(task))
+        report_generated(self.context, unit, generated)
         return generated
-
-    def generate_clips(
-        self, unit: WorkUnit, clips: list[PreparedClip], advance: Callable[[], None]
-    ) -> list[_Generated]:
-        """Every seed of ``clips`` through the unit's method (cached), seed-major."""
-        method = self._method(unit.method)
-        fingerprint = self.method_fingerprint(unit)
-        generated: list[_Generated] = []
-        for seed in self.plan.seeds:
-            for clip in clips:
-                generated.append(self._generate(unit, method, fingerprint, clip, seed))
-                advance()
-        return generated
-
-    def report_generated(self, unit: WorkUnit, generated: list[_Generated]) -> None:
-        label = f"{unit.experiment} on {unit.dataset.id}"
-        total = len(generated)
-        failed = sum(g.result.status == "failed" for g in generated)
-        cached = sum(g.cached for g in generated)
-        missing = sum(g.result.error == NOT_CACHED for g in generated)
-        note = f", {missing} not in the cache" if missing else ""
-        self._say(
-            f"{label}: {total - failed}/{total} generated "
-            f"({cached} from cache, {failed} failed{note})"
-        )
 
     def _score(
         self,
         scorer: Scorer,
         units: list[WorkUnit],
         clips: dict[str, list[PreparedClip]],
-        generated: dict[str, list[_Generated]],
+        generated: dict[str, list[Generated]],
         progress: Progress,
     ) -> None:
         """Clip by clip over every record, so each ground truth is decoded once."""
@@ -312,155 +281,17 @@ class Runner:
             )
         self._say(f"scored {total} generations with {len(self.plan.metrics)} metrics")
 
-    def unit(self, record_id: str) -> WorkUnit:
-        """The plan's unit with this record id (a Ray worker rebuilds the plan to find it)."""
-        for unit in self.plan.units:
-            if unit.record_id == record_id:
-                return unit
-        raise BenchError(f"no work unit {record_id!r} in the plan")
-
-    def scorer(self) -> Scorer:
-        """A scorer for the plan's metrics, set up on this runner's device."""
-        return Scorer(self.plan.metrics, self.plan.seeds, self.features, self.cache, self.device)
-
-    def method_fingerprint(self, unit: WorkUnit) -> dict[str, Any]:
-        """The method's fingerprint, plus what its options' files contain (if anything):
-        part of every generation key of the unit. Computed once per unit (it may hash)."""
-        if unit.record_id not in self._fingerprints:
-            method = self._method(unit.method)
-            fingerprint = dict(method.fingerprint())
-            try:
-                content = method.content_fingerprint(unit.method.options)
-            except BenchError:
-                raise
-            except Exception as exc:  # a plugin bug: name it rather than fail every clip
-                raise BenchError(
-                    f"method {unit.method.id!r}: content_fingerprint failed: "
-                    f"{type(exc).__name__}: {one_line(exc)}",
-                    fix="a bug in the method's plugin; report it to its authors",
-                ) from exc
-            if content:
-                fingerprint["content"] = content
-            self._fingerprints[unit.record_id] = fingerprint
-        return self._fingerprints[unit.record_id]
-
-    def _method(self, component: Component) -> Method:
-        if component.id not in self._methods:
-            instance = component.entry.cls()
-            self._methods[component.id] = instance
-        return self._methods[component.id]
-
-    def _generate(
-        self, unit: WorkUnit, method: Method, fingerprint: dict, clip: PreparedClip, seed: int
-    ) -> _Generated:
-        key = content_key(
-            kind="generation",
-            method=unit.method.id,
-            fingerprint=fingerprint,
-            options=unit.method.options_json(),
-            seed=seed,
-            clip=clip.inputs_sha256,
-        )
-        overwrite = self.config.overwrite
-        fresh = overwrite == "always" and key not in self._regenerated  # once per run
-        entry = None if fresh else self.cache.get("generations", key)
-        cached = entry is not None
-        if entry is None and overwrite == "only-cache":
-            result = GenerationResult(
-                clip_id=clip.id, seed=seed, status="failed", key=key, error=NOT_CACHED
-            )
-            return _Generated(clip, seed, result, None)
-        if entry is None:
-            try:
-                entry = self._make_generation(unit, method, clip, seed, key, replace=fresh)
-            except Exception as exc:  # a method may fail on one clip; the run goes on
-                if is_disk_full(exc):  # e.g. in setup() fetching weights: stop, say why
-                    raise disk_full(exc, self.cache.root, "a generation") from exc
-                error = one_line(exc)
-                self._say(f"[red]{unit.method.id} failed on clip {clip.id} (seed {seed}): {error}")
-                result = GenerationResult(
-                    clip_id=clip.id, seed=seed, status="failed", key=key, error=error
-                )
-                return _Generated(clip, seed, result, None)
-        meta = json.loads((entry / "meta.json").read_text())
-        result = GenerationResult(
-            clip_id=clip.id,
-            seed=seed,
-            status="ok",
-            key=key,
-            content_sha256=meta["content_sha256"],
-            frames=meta["frames"],
-            seconds=meta["seconds"],
-            device=meta["device"],
-            peak_memory_bytes=meta["peak_memory_bytes"],
-            info=meta["info"],
-        )
-        self.registry.pm.hook.clip_generated(
-            method_id=unit.method.id,
-            clip_id=clip.id,
-            seed=seed,
-            path=entry / "video.mp4",
-            cached=cached,
-        )
-        return _Generated(clip, seed, result, entry / "video.mp4", cached)
-
-    def _make_generation(
-        self,
-        unit: WorkUnit,
-        method: Method,
-        clip: PreparedClip,
-        seed: int,
-        key: str,
-        replace: bool = False,
-    ) -> Path:
-        """Generate into a new cache entry; ``replace`` swaps out an existing one."""
-        if unit.method.id not in self._ready_methods:
-            method.setup(self.device)
-            self._ready_methods.add(unit.method.id)
-        label = f"{unit.method.id}/{clip.id}/{seed}"
-        with self.cache.put("generations", key, label=label, replace=replace) as tmp:
-            out_path = tmp / "video.mp4"
-            cuda = self.device.startswith("cuda")
-            if cuda:
-                import torch
-
-                torch.cuda.reset_peak_memory_stats(self.device)
-            start = time.perf_counter()
-            generation = method.generate(clip.clip, unit.method.options, seed, out_path)
-            seconds = time.perf_counter() - start
-            peak = torch.cuda.max_memory_allocated(self.device) if cuda else None
-            generation = generation or Generation()
-            if not out_path.is_file() or out_path.stat().st_size == 0:
-                raise MediaError(
-                    "the method wrote no video",
-                    path=out_path,
-                    fix=f"{type(method).__name__}.generate must write an mp4 to out_path",
-                )
-            if generation.arrays:
-                np.savez(tmp / "arrays.npz", **generation.arrays)
-            meta = {
-                "frames": media.count_frames(out_path),
-                "content_sha256": media.sha256_file(out_path),
-                "seconds": round(seconds, 4),
-                "device": provenance.describe_device(self.device),
-                "peak_memory_bytes": peak,
-                "info": generation.info,
-            }
-            (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
-        self._regenerated.add(key)
-        return self.cache.path("generations", key)
-
     # ---- the record ------------------------------------------------------------------------
 
     def _record(
         self,
         unit: WorkUnit,
         clips: list[PreparedClip],
-        generated: list[_Generated],
+        generated: list[Generated],
         metrics: dict[str, MetricResult],
         scorer: Scorer,
     ) -> RunRecord:
-        method = self._method(unit.method)
+        method = self.context.method(unit.method)
         plugins = {
             unit.method.entry.plugin.name: unit.method.entry.plugin,
             unit.dataset.entry.plugin.name: unit.dataset.entry.plugin,
@@ -483,7 +314,7 @@ class Runner:
             method=ComponentSpec(
                 id=unit.method.id,
                 options=unit.method.options_json(),
-                fingerprint=self.method_fingerprint(unit),
+                fingerprint=self.context.method_fingerprint(unit),
                 plugin=plugin_ref(unit.method.entry.plugin),
             ),
             dataset=ComponentSpec(
@@ -502,36 +333,3 @@ class Runner:
                 self.device, [plugin_ref(p) for p in plugins.values()], weights
             ),
         )
-
-
-def prepare_or_reason(clip: Clip, cache: Cache) -> PreparedClip | str:
-    """The clip normalised (cached), or, if it cannot be read, why (one line)."""
-    try:
-        return prepare_clip(clip, cache)
-    except MediaError as exc:
-        return one_line(exc)
-
-
-def score_clips(
-    scorer: Scorer,
-    units: list[WorkUnit],
-    clips: list[PreparedClip],
-    generated: dict[str, list[_Generated]],
-    advance: Callable[[], None],
-) -> None:
-    """Clip by clip over the units of one dataset, so each ground truth is decoded once."""
-    for clip in clips:
-        items = {
-            unit.record_id: [
-                Scorable(g.clip, g.seed, g.path, g.result.content_sha256, g.result.error)
-                for g in generated[unit.record_id]
-                if g.clip.id == clip.id
-            ]
-            for unit in units
-        }
-        scorer.score_clip(clip, items, advance)
-
-
-def dataset_key(component: Component) -> str:
-    """Tells datasets apart by id and options (the same id may appear with two splits)."""
-    return component.id + json.dumps(component.options_json(), sort_keys=True)

@@ -8,7 +8,6 @@ too, so a resumed run recomputes nothing it had finished.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable
@@ -38,9 +37,6 @@ from auhead_bench.prepare import PreparedClip
 from auhead_bench.records import ClipValue, MetricResult, PluginRef
 from auhead_bench.views import ClipView, VideoView, read_only
 
-# The name the executors use for the store (kept while they are being reorganised).
-Features = FeatureStore
-
 
 @dataclass
 class Scorable:
@@ -63,6 +59,18 @@ class Outcome:
     cacheable: bool = True
 
 
+@dataclass
+class Partial:
+    """What one scoring pass over some clips folded into the mergeable distribution metrics
+    (those that declare their state): per (record id, seed, metric id) the exported
+    statistics, and the per-clip outcomes (reasons) of those metrics. A Ray feature task
+    returns one; the driver absorbs them instead of folding the metrics again."""
+
+    metric_ids: list[str]
+    states: dict[tuple[str, int, str], dict[str, Any]]
+    values: dict[str, dict[str, list[ClipValue]]]  # record id -> metric id -> clips
+
+
 Loaded = tuple[VideoView, dict[str, FeatureError]]
 
 
@@ -73,7 +81,7 @@ class Scorer:
         self,
         metrics: list[Component],
         seeds: list[int],
-        features: Features,
+        features: FeatureStore,
         cache: Cache,
         device: str,
     ):
@@ -93,6 +101,8 @@ class Scorer:
             self.metrics.append((component, metric))
         self.values: dict[str, dict[str, list[ClipValue]]] = {}
         self.states: dict[tuple[str, int, str], DistributionMetric] = {}
+        # Metrics whose per-clip outcomes and statistics come from absorbed partials.
+        self.absorbed: set[str] = set()
 
     def weights(self) -> dict[str, str]:
         weights: dict[str, str] = {}
@@ -164,11 +174,11 @@ class Scorer:
             )
 
         if item.path is None:
-            for component, _ in self.metrics:
+            for component, _ in self._scored_here():
                 put(component.id, Outcome(None, f"generation failed: {item.error}"))
             return
         pending: list[tuple[Component, Metric, str | None]] = []
-        for component, metric in self.metrics:
+        for component, metric in self._scored_here():
             if isinstance(metric, PerClipMetric):
                 key = self._score_key(component, metric, item)
                 cached = self.cache.read_json("scores", key)
@@ -263,10 +273,51 @@ class Scorer:
         """A fresh accumulator per (record, seed) sharing the set-up metric's models."""
         slot = (record_id, seed, metric.id)
         if slot not in self.states:
-            state = copy.copy(metric)
-            state.reset()
-            self.states[slot] = state
+            self.states[slot] = metric.accumulator()
         return self.states[slot]
+
+    def _scored_here(self) -> list[tuple[Component, Metric]]:
+        return [(c, m) for c, m in self.metrics if c.id not in self.absorbed]
+
+    # ---- partial statistics (parallel workers) -----------------------------------------------
+
+    def export_partial(self) -> Partial:
+        """The mergeable distribution metrics' statistics and per-clip outcomes so far, as
+        picklable data; then forgets everything scored (per-clip scores are in the cache)."""
+        ids = [c.id for c, m in self.metrics if isinstance(m, DistributionMetric) and m.mergeable]
+        partial = Partial(
+            metric_ids=ids,
+            states={s: m.export_state() for s, m in self.states.items() if s[2] in ids},
+            values={
+                record_id: {i: by_metric[i] for i in ids if i in by_metric}
+                for record_id, by_metric in self.values.items()
+            },
+        )
+        self.values.clear()  # keep a long-lived worker's memory flat
+        self.states.clear()
+        return partial
+
+    def absorb(self, partial: Partial) -> None:
+        """Merge a partial (another pass over other clips) into this scorer. The metrics it
+        covers are then left out of this scorer's own passes: absorb before scoring, and
+        absorb the partials in clip order (per-clip outcomes are appended)."""
+        metrics = {c.id: m for c, m in self.metrics}
+        covered = [i for i in partial.metric_ids if i in metrics]
+        self.absorbed.update(covered)
+        for slot, exported in partial.states.items():
+            record_id, seed, metric_id = slot
+            if metric_id not in covered:
+                continue
+            metric = metrics[metric_id]
+            assert isinstance(metric, DistributionMetric)
+            part = metric.accumulator()
+            part.import_state(exported)
+            self._state(record_id, seed, metric).merge(part)
+        for record_id, by_metric in partial.values.items():
+            values = self.values.setdefault(record_id, {c.id: [] for c, _ in self.metrics})
+            for metric_id, clip_values in by_metric.items():
+                if metric_id in covered:
+                    values[metric_id].extend(clip_values)
 
     def _score_key(self, component: Component, metric: Metric, item: Scorable) -> str:
         return content_key(

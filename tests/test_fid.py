@@ -189,6 +189,109 @@ def test_running_statistics_equal_numpy_far_from_zero():
     assert stream.count == 300
 
 
+def _sums(stream: RunningGaussian) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scatter (sum of outer products about the mean), shift-free."""
+    g = stream.gaussian(ddof=0)
+    return g.mean, g.covariance * stream.count
+
+
+@pytest.mark.parametrize("offset_b", [0.0, 50.0])  # B's first batch: same or another shift
+def test_merging_two_streams_equals_folding_both_into_one(offset_b):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 12)) * 0.1 + 1e3
+    b = rng.normal(size=(30, 12)) * 0.3 + 1e3 + offset_b
+    one = RunningGaussian()
+    for batch in (a[:25], a[25:], b[:10], b[10:]):
+        one.update(batch, "test")
+    first, second = RunningGaussian(), RunningGaussian()
+    for batch in (a[:25], a[25:]):
+        first.update(batch, "test")
+    for batch in (b[:10], b[10:]):
+        second.update(batch, "test")
+    assert first.merge(second) is first and first.count == one.count == 70
+    for merged, folded in zip(_sums(first), _sums(one), strict=True):
+        np.testing.assert_allclose(merged, folded, rtol=1e-12, atol=1e-12 * np.abs(folded).max())
+    np.testing.assert_allclose(_sums(second)[0], b.mean(0), rtol=1e-12)  # other side untouched
+
+
+def test_merging_an_empty_side_changes_nothing_or_copies():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(20, 5)) + 7
+    full = RunningGaussian(5)
+    full.update(x, "test")
+    before = _sums(full)
+    full.merge(RunningGaussian(5))  # empty other: unchanged
+    assert full.count == 20 and _same(_sums(full), before)
+    empty = RunningGaussian(5).merge(full)  # empty self: takes a copy, not a reference
+    assert empty.count == 20 and _same(_sums(empty), before)
+    full.update(x, "test")
+    assert empty.count == 20
+    with pytest.raises(BenchError, match="cannot merge 3-d"):
+        full.merge(_stream(np.zeros((2, 3))))
+
+
+def _same(left: tuple[np.ndarray, ...], right: tuple[np.ndarray, ...]) -> bool:
+    return all(np.array_equal(u, v) for u, v in zip(left, right, strict=True))
+
+
+def _stream(x: np.ndarray) -> RunningGaussian:
+    stream = RunningGaussian()
+    stream.update(x, "test")
+    return stream
+
+
+def test_fid_state_is_declared_exported_and_merged():
+    """Two accumulators of one metric, one per half of the clips, merged after an export /
+    import round trip (what a Ray task sends), give the value of one that saw every clip."""
+    rng = np.random.default_rng(5)
+    metric = fid.FIDFull(fid.FIDOptions(diagonal_eps=1e-6))
+    assert metric.mergeable and set(metric.export_state()) == {
+        "generated", "ground_truth", "videos"
+    }
+    clips = [(rng.random((6, 2048)), rng.random((5, 2048)) + i) for i in range(4)]
+    whole, first, second = metric.accumulator(), metric.accumulator(), metric.accumulator()
+    for index, (gen, ref) in enumerate(clips):
+        whole.update(with_pool3(gen), with_pool3(ref), clip(f"c{index}"))
+        (first if index < 2 else second).update(with_pool3(gen), with_pool3(ref), clip())
+    assert metric.videos == 0 and metric.generated.count == 0  # accumulators are separate
+    received = metric.accumulator()
+    received.import_state(second.export_state())
+    first.merge(received)
+    assert first.summary() == whole.summary() == {
+        "clips": 4, "generated_frames": 24, "ground_truth_frames": 20
+    }
+    assert first.compute() == pytest.approx(whole.compute(), rel=1e-9)
+    first.reset()
+    assert first.summary()["clips"] == 0 and first.generated.count == 0
+
+
+def test_a_metric_without_declared_state_keeps_working_but_cannot_merge():
+    from auhead_bench import DistributionMetric
+
+    class Count(DistributionMetric):
+        id = "count"
+        description = "clips seen"
+        higher_is_better = True
+
+        def reset(self):
+            self.n = 0
+
+        def update(self, generated, ground_truth, clip):
+            self.n += 1
+
+        def compute(self):
+            return float(self.n)
+
+    metric = Count()
+    fresh = metric.accumulator()
+    fresh.update(None, None, clip())
+    assert (fresh.compute(), metric.compute(), metric.mergeable) == (1.0, 0.0, False)
+    with pytest.raises(TypeError, match="declares no state"):
+        metric.merge(fresh)
+    with pytest.raises(TypeError, match="declares no state"):
+        metric.export_state()
+
+
 # ---- bad input ---------------------------------------------------------------------------
 
 

@@ -214,7 +214,7 @@ def _executor(tmp_path, **config):
             **config,
         }
     )
-    return RayExecutor(Runner(config, tmp_path / "out"))
+    return RayExecutor(Runner(config, tmp_path / "out").context)
 
 
 def _cluster(monkeypatch, *nodes: dict) -> None:

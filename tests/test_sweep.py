@@ -17,7 +17,8 @@ from auhead_bench.errors import ConfigError
 from auhead_bench.plan import make_plan
 from auhead_bench.plugins import PluginInfo, get_registry, load_plugins
 from auhead_bench.records import load_record, without_measurements
-from auhead_bench.runner import NOT_CACHED, Runner
+from auhead_bench.runner import Runner
+from auhead_bench.stages import NOT_CACHED
 
 TEST_PLUGIN = PluginInfo("tests", "tests", "tests", "0")
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from auhead_bench.errors import BenchError
 from auhead_bench.metric import DistributionMetric
+from auhead_bench.options import Options
 
 
 @dataclass
@@ -81,6 +82,33 @@ class RunningGaussian:
         self._sum += x.sum(axis=0)
         self._outer += x.T @ x
         self.count += len(x)
+
+    def merge(self, other: RunningGaussian) -> RunningGaussian:
+        """Fold in ``other``'s statistics (another part of the same stream); returns self.
+
+        Exact up to rounding: with this stream's shift ``s``, the other's shift ``t`` and
+        ``d = t - s``, each of its samples is ``x - s = (x - t) + d``, so its sums about ``s``
+        are ``sum_x (x - s) = S_t + n d`` and ``sum_x (x - s)(x - s)^T = O_t + S_t d^T +
+        d S_t^T + n d d^T`` (``S_t``, ``O_t``, ``n``: its sum, sum of outer products and
+        count about ``t``), which add to ours.
+        """
+        if other._shift is None:  # nothing folded there
+            return self
+        if self.dim is not None and other.dim != self.dim:
+            raise BenchError(f"cannot merge {other.dim}-d statistics into {self.dim}-d ones")
+        if self._shift is None:
+            self.dim = other.dim
+            self._shift = other._shift.copy()
+            self._sum = other._sum.copy()
+            self._outer = other._outer.copy()
+            self.count = other.count
+            return self
+        d = other._shift - self._shift
+        cross = np.outer(other._sum, d)
+        self._sum = self._sum + other._sum + other.count * d
+        self._outer = self._outer + other._outer + cross + cross.T + other.count * np.outer(d, d)
+        self.count += other.count
+        return self
 
     def gaussian(self, ddof: int) -> Gaussian:
         """Mean and covariance (divided by ``count - ddof``: 1 unbiased, 0 maximum likelihood)."""
@@ -191,11 +219,16 @@ class FrechetMetric(DistributionMetric):
     ddof: ClassVar[int]  # 1: numpy.cov (pytorch-fid); 0: 1/N (StyleGAN-V)
     videos_key: ClassVar[str]  # summary key for the number of clips folded in
     samples_key: ClassVar[str]  # summary suffix for samples per side
+    # Declared state (add_state): merged across workers, exported for Ray.
+    generated: RunningGaussian
+    ground_truth: RunningGaussian
+    videos: int
 
-    def reset(self) -> None:
-        self.generated = RunningGaussian(self.dim)
-        self.ground_truth = RunningGaussian(self.dim)
-        self.videos = 0
+    def __init__(self, options: Options | None = None):
+        super().__init__(options)
+        self.add_state("generated", RunningGaussian(self.dim), merge=RunningGaussian.merge)
+        self.add_state("ground_truth", RunningGaussian(self.dim), merge=RunningGaussian.merge)
+        self.add_state("videos", 0, merge="sum")
 
     def fold(self, generated: np.ndarray, ground_truth: np.ndarray, clip_id: str) -> None:
         """Check both sides' features (shape, NaN) before folding either in."""
