@@ -227,7 +227,7 @@ _CONTEXTS: dict[tuple[str, str], RunContext] = {}
 _SCORERS: dict[RunContext, Scorer] = {}
 
 
-def worker_context(job: Job, device: str) -> RunContext:
+def _worker_context(job: Job, device: str) -> RunContext:
     """The driver's run rebuilt in this worker: same registry, config, plan and cache."""
     key = (job.token, device)
     if key not in _CONTEXTS:
@@ -256,7 +256,7 @@ def worker_context(job: Job, device: str) -> RunContext:
 
 def _prepare_task(job: Job, clips: list[Clip]) -> list[PreparedClip | str]:
     """Normalise clips into the shared cache, as the local executor does."""
-    cache = worker_context(job, "cpu").cache
+    cache = _worker_context(job, "cpu").cache
     return [prepare_or_reason(clip, cache) for clip in clips]
 
 
@@ -268,7 +268,7 @@ def _generate_task(
     job: Job, device: str, record_id: str, clips: list[PreparedClip]
 ) -> list[Generated]:
     """Every seed of ``clips`` through one unit's method, as the local executor does."""
-    context = worker_context(job, device)
+    context = _worker_context(job, device)
     return generate_clips(context, context.unit(record_id), clips, lambda: None)
 
 
@@ -281,7 +281,7 @@ def _features_task(
 ) -> Partial:
     """Extract every feature and per-clip score of ``clips`` into the cache; returns the
     chunk's partial statistics of the distribution metrics, for the driver to merge."""
-    context = worker_context(job, device)
+    context = _worker_context(job, device)
     if context not in _SCORERS:
         _SCORERS[context] = context.scorer()  # metric models load once per worker
     scorer = _SCORERS[context]
@@ -289,10 +289,10 @@ def _features_task(
     units = [context.unit(rid) for rid in record_ids]
     try:
         score_clips(scorer, units, clips, by_record, lambda: None)
-    except BaseException:
-        scorer.export_partial()  # forget a half chunk: Ray may run the task again here
-        raise
-    return scorer.export_partial()
+        return scorer.export_partial()
+    finally:  # a failed chunk leaves nothing behind for the worker's next task
+        scorer.values.clear()
+        scorer.states.clear()
 
 
 # ---- Ray plumbing --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The runner: plan -> prepare -> generate -> features -> metrics -> records.
 
-It runs everything in this process (the local executor), or hands preparation, generation
-and features to Ray tasks (``auhead_bench.ray_executor``) and gathers from the cache.
+It runs the stages (``auhead_bench.stages``) in this process (the local executor), or hands
+preparation, generation and features to Ray tasks (``auhead_bench.ray_executor``), merges
+their distribution statistics and gathers the per-clip scores from the cache.
 
 Everything expensive goes through the content-addressed cache, and a record is written only
 when its unit is complete, so a run killed at any moment resumes where it stopped and writes

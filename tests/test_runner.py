@@ -11,6 +11,7 @@ import pytest
 from auhead_bench import (
     BenchError,
     Clip,
+    ClipSkipped,
     DistributionMetric,
     Extractor,
     Generation,
@@ -23,7 +24,8 @@ from auhead_bench import features as features_module
 from auhead_bench.config import RunConfig
 from auhead_bench.plugins import PluginInfo, load_plugins
 from auhead_bench.records import load_record
-from auhead_bench.runner import Runner
+from auhead_bench.runner import Runner, plugin_ref
+from auhead_bench.stages import RunContext, generate_clips, prepare_or_reason, score_clips
 
 TEST_PLUGIN = PluginInfo("tests", "tests", "tests", "0")
 
@@ -252,6 +254,75 @@ def test_a_resumed_run_decodes_no_video_when_features_are_cached(
     monkeypatch.setattr(features_module, "decode_video", no_decoding)
     second = Runner(config, tmp_path / "two", registry=reg).run()
     assert [r.model_dump() for r in second] == [r.model_dump() for r in first]
+
+
+class DeclaredMeanGap(DistributionMetric):
+    """MeanGap with declared state, skipping clip b (a per-clip reason to carry over)."""
+
+    id = "declared_mean_gap"
+    description = "MeanGap, mergeable"
+    higher_is_better = False
+    needs = ("mean_rgb",)
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.add_state("sums", np.zeros((2, 3)), merge="sum")
+        self.add_state("clips", [], merge="cat")
+
+    def update(self, generated, ground_truth, clip):
+        if clip.id == "b":
+            raise ClipSkipped("b is left out")
+        gen, gt = generated["mean_rgb"]["mean"], ground_truth["mean_rgb"]["mean"]
+        self.sums = self.sums + np.stack([gen.sum(0), gt.sum(0)])
+        self.clips = self.clips + [clip.id]
+
+    def compute(self):
+        return float(np.linalg.norm(self.sums[0] - self.sums[1]))
+
+    def summary(self):
+        return {"clips": self.clips}
+
+
+def test_partial_statistics_absorbed_clip_by_clip_give_the_one_pass_results(
+    two_clips, cache_dir, tmp_path
+):
+    """The Ray executor's flow without Ray: a worker scorer per chunk (here: per clip) exports
+    its partial statistics, the driver absorbs them, then scores the per-clip metrics from
+    the cache. A metric without declared state (mean_gap) is folded by the driver itself."""
+    reg = load_plugins()
+    reg.add("extractor", MeanRGB, TEST_PLUGIN)
+    reg.add("metric", MeanGap, TEST_PLUGIN)
+    reg.add("metric", DeclaredMeanGap, TEST_PLUGIN)
+    config = folder_config(
+        two_clips, cache_dir, metrics=["psnr_rgb", "mean_gap", "declared_mean_gap"], seeds=[0, 1]
+    )
+    context = RunContext(config, reg)
+    dataset = context.plan.datasets[0]
+    clips = [
+        prepare_or_reason(c, context.cache)
+        for c in dataset.entry.cls(dataset.options, cache_dir / "datasets").clips()
+    ]
+    units = context.plan.units
+    generated = {u.record_id: generate_clips(context, u, clips, lambda: None) for u in units}
+    local = context.scorer()
+    score_clips(local, units, clips, generated, lambda: None)
+
+    worker, driver = RunContext(config, reg).scorer(), context.scorer()
+    for clip in clips:
+        chunk = {rid: [g for g in part if g.clip.id == clip.id] for rid, part in generated.items()}
+        score_clips(worker, units, [clip], chunk, lambda: None)
+        driver.absorb(worker.export_partial())
+    assert driver.absorbed == {"declared_mean_gap"} and not worker.states
+    score_clips(driver, units, clips, generated, lambda: None)
+    for unit in units:
+        ours = driver.results(unit.record_id, plugin_ref)
+        theirs = local.results(unit.record_id, plugin_ref)
+        assert {k: r.model_dump() for k, r in ours.items()} == {
+            k: r.model_dump() for k, r in theirs.items()
+        }
+        merged = ours["declared_mean_gap"]
+        assert merged.status == "ok" and merged.per_seed_info["1"] == {"clips": ["a"]}
+        assert [v.reason for v in merged.per_clip] == ["b is left out"] * 2
 
 
 class FromModelFile(Method):
