@@ -7,8 +7,11 @@ metrics. An upstream "no face" becomes the downstream reason; a crash is not cac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,12 @@ def extractor_order(registry: Registry, wanted: Iterable[str]) -> list[str]:
                 f"extractors depend on each other in a cycle: {cycle}",
                 fix="remove one of these ids from the other's `needs`",
             )
-        entry = registry.get("extractor", ident)  # unknown: BenchError with did-you-mean
+        try:
+            entry = registry.get("extractor", ident)  # unknown: BenchError with did-you-mean
+        except BenchError as exc:
+            if not path:
+                raise
+            raise BenchError(f"extractor {path[-1]!r} needs {exc.message}", fix=exc.fix) from None
         state[ident] = "open"
         for need in entry.cls.needs:
             if need not in BUILTIN_FEATURES:
@@ -203,6 +211,44 @@ class FeatureStore:
                 loaded[ident] = {name: data[name] for name in data.files}
 
 
-def file_sha256(path: Path) -> str:
-    """The content hash of a (small) file, e.g. a reference image."""
+@lru_cache(maxsize=256)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
     return media.sha256_file(path)
+
+
+def image_sha256(path: Path) -> str:
+    """An image's content hash (memoised per file version): the key of its features."""
+    stat = Path(path).stat()
+    return _file_sha256(Path(path), stat.st_size, stat.st_mtime_ns)
+
+
+# The run's feature store while a method generates (set by the executor's generation stage).
+_RUN_STORE: ContextVar[FeatureStore | None] = ContextVar("auhead_bench_feature_store", default=None)
+
+
+@contextmanager
+def serving(store: FeatureStore) -> Iterator[None]:
+    """Within this block, ``image_features`` answers from ``store``."""
+    token = _RUN_STORE.set(store)
+    try:
+        yield
+    finally:
+        _RUN_STORE.reset(token)
+
+
+def image_features(path: Path, extractor_id: str) -> Mapping[str, np.ndarray] | None:
+    """An extractor's arrays for an image file (a clip's reference), from the run's feature
+    store: computed once per image content and cached, shared by every method and metric
+    that reads the same image (e.g. ``face_track`` of the reference).
+
+    None when there is no run (a method called from a script) or the extractor is not
+    installed: the caller then computes what it needs itself. Raises MediaError with the
+    extractor's reason when it found nothing (e.g. no face).
+    """
+    store = _RUN_STORE.get()
+    if store is None or extractor_id not in store.registry.entries["extractor"]:
+        return None
+    view, errors = store.view(Path(path), image_sha256(path), [extractor_id], is_image=True)
+    if extractor_id in errors:
+        raise MediaError(errors[extractor_id].message, path=path)
+    return view[extractor_id]

@@ -199,6 +199,14 @@ class FrameSource:
         self._buffer = FrameBuffer(self._buffer.budget)
         self._decoder = None
         self._done = False
+        self._error = None
+
+
+def writable(frames: np.ndarray) -> np.ndarray:
+    """``frames`` as a C-contiguous array torch may wrap (``torch.from_numpy`` warns on
+    read-only memory): chunks are read-only because every reader shares them, so this copies
+    only those (a batch, not the video)."""
+    return np.require(frames, requirements=["C_CONTIGUOUS", "WRITEABLE"])
 
 
 def rebatch(

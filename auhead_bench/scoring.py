@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
-from auhead_bench.features import BUILTIN_FEATURES, FeatureError, FeatureStore
+from auhead_bench.features import BUILTIN_FEATURES, FeatureError, FeatureStore, image_sha256
 from auhead_bench.frames import DecodeError
 from auhead_bench.metric import (
     ClipScore,
@@ -137,7 +136,7 @@ class Scorer:
             if "reference" not in shared:
                 needs = {n for _, m in self.metrics for n in m.reference_needs}
                 path = Path(clip.clip.reference)
-                keep.append(reference_sha256(path))
+                keep.append(image_sha256(path))
                 shared["reference"] = self.features.view(path, keep[-1], needs, is_image=True)
             return shared["reference"]
 
@@ -340,7 +339,7 @@ class Scorer:
         if not metric.reference_needs:
             return {}
         return {
-            "reference": reference_sha256(Path(item.clip.clip.reference)),
+            "reference": image_sha256(Path(item.clip.clip.reference)),
             "reference_extractors": [
                 self.features.spec(n) for n in metric.reference_needs
                 if n not in BUILTIN_FEATURES
@@ -435,17 +434,6 @@ def generation_outputs(entry: Path) -> tuple[dict[str, np.ndarray], dict[str, An
     if (entry / "meta.json").is_file():
         info = json.loads((entry / "meta.json").read_text()).get("info", {})
     return arrays, info
-
-
-@lru_cache(maxsize=256)
-def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    return media.sha256_file(path)
-
-
-def reference_sha256(path: Path) -> str:
-    """A reference image's content hash (memoised per file version)."""
-    stat = path.stat()
-    return _file_sha256(path, stat.st_size, stat.st_mtime_ns)
 
 
 def _arrays_sha256(entry: Path) -> str | None:

@@ -23,7 +23,7 @@ from auhead_bench.cache import DEFAULT_CACHE, Cache, content_key
 from auhead_bench.clip import Clip
 from auhead_bench.config import RunConfig
 from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
-from auhead_bench.features import FeatureStore
+from auhead_bench.features import FeatureStore, serving
 from auhead_bench.method import Generation, Method
 from auhead_bench.plan import Component, Plan, WorkUnit, make_plan
 from auhead_bench.plugins import Registry
@@ -232,7 +232,8 @@ def _make_generation(
 
             torch.cuda.reset_peak_memory_stats(device)
         start = time.perf_counter()
-        generation = method.generate(clip.clip, unit.method.options, seed, out_path)
+        with serving(context.features):  # image_features: the reference tracked once
+            generation = method.generate(clip.clip, unit.method.options, seed, out_path)
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(device) if cuda else None
         generation = generation or Generation()

@@ -59,8 +59,8 @@ class MeanBrightness(PerClipMetric):
     higher_is_better = True
     needs_ground_truth = False
 
-    def score(self, generated, ground_truth, clip):
-        return float(generated.frames.mean())
+    def score(self, view):
+        return float(view.generated.all_frames().mean())
 
 
 @hookimpl

@@ -35,7 +35,8 @@ class MeanRGB(Extractor):
     id = "mean_rgb"
     description = "per-frame mean colour"
     def extract(self, video):
-        return {"mean": video.frames.reshape(len(video.frames), -1, 3).mean(1)}
+        return {"mean": np.concatenate([c.frames.reshape(len(c), -1, 3).mean(1)
+                                        for c in video.chunks()])}
 
 class MeanRGBDistance(DistributionMetric):
     id = "mean_rgb_distance"
@@ -45,8 +46,8 @@ class MeanRGBDistance(DistributionMetric):
     def reset(self):
         self.sums = {"gen": np.zeros(3), "gt": np.zeros(3)}
         self.count = {"gen": 0, "gt": 0}
-    def update(self, generated, ground_truth, clip):
-        for side, video in (("gen", generated), ("gt", ground_truth)):
+    def update(self, view):
+        for side, video in (("gen", view.generated), ("gt", view.ground_truth)):
             self.sums[side] += video["mean_rgb"]["mean"].sum(0)
             self.count[side] += len(video["mean_rgb"]["mean"])
     def compute(self):
@@ -66,11 +67,11 @@ class MeanRGBGap(DistributionMetric):
         self.add_state("sums", np.zeros((2, 3)), merge="sum")
         self.add_state("frames", 0, merge="sum")
         self.add_state("clips", [], merge="cat")
-    def update(self, generated, ground_truth, clip):
-        gen, gt = generated["mean_rgb"]["mean"], ground_truth["mean_rgb"]["mean"]
+    def update(self, view):
+        gen, gt = view.generated["mean_rgb"]["mean"], view.ground_truth["mean_rgb"]["mean"]
         self.sums = self.sums + np.stack([gen.sum(0) / len(gen), gt.sum(0) / len(gt)])
         self.frames += len(gen)
-        self.clips = self.clips + [clip.id]
+        self.clips = self.clips + [view.clip.id]
     def compute(self):
         return float(np.linalg.norm(self.sums[0] - self.sums[1]) / len(self.clips))
     def summary(self):

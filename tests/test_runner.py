@@ -20,7 +20,6 @@ from auhead_bench import (
     PerClipMetric,
     media,
 )
-from auhead_bench import features as features_module
 from auhead_bench.config import RunConfig
 from auhead_bench.plugins import PluginInfo, load_plugins
 from auhead_bench.records import load_record
@@ -48,7 +47,7 @@ class CrashingMetric(PerClipMetric):
     description = "test metric that raises"
     higher_is_better = True
 
-    def score(self, generated, ground_truth, clip):
+    def score(self, view):
         raise KeyError("bug in a plugin")
 
 
@@ -196,9 +195,9 @@ class TrackMean(PerClipMetric):
     higher_is_better = True
     needs_ground_truth = False
 
-    def score(self, generated, ground_truth, clip):
-        assert generated.info["emotion"] == "happy"
-        return float(generated.arrays["au_track"].mean())
+    def score(self, view):
+        assert view.info["emotion"] == "happy"
+        return float(view.arrays["au_track"].mean())
 
 
 def test_metrics_see_what_the_method_was_conditioned_on(two_clips, cache_dir, tmp_path):
@@ -215,7 +214,8 @@ class MeanRGB(Extractor):
     description = "per-frame mean colour"
 
     def extract(self, video):
-        return {"mean": video.frames.reshape(len(video.frames), -1, 3).mean(1)}
+        return {"mean": np.concatenate([c.frames.reshape(len(c), -1, 3).mean(1)
+                                        for c in video.chunks()])}
 
 
 class MeanGap(DistributionMetric):
@@ -227,9 +227,9 @@ class MeanGap(DistributionMetric):
     def reset(self):
         self.sums = {"gen": np.zeros(3), "gt": np.zeros(3)}
 
-    def update(self, generated, ground_truth, clip):
-        self.sums["gen"] += generated["mean_rgb"]["mean"].sum(0)
-        self.sums["gt"] += ground_truth["mean_rgb"]["mean"].sum(0)
+    def update(self, view):
+        self.sums["gen"] += view.generated["mean_rgb"]["mean"].sum(0)
+        self.sums["gt"] += view.ground_truth["mean_rgb"]["mean"].sum(0)
 
     def compute(self):
         return float(np.linalg.norm(self.sums["gen"] - self.sums["gt"]))
@@ -251,7 +251,7 @@ def test_a_resumed_run_decodes_no_video_when_features_are_cached(
         raise AssertionError(f"decoded {path}")
 
     monkeypatch.setattr(media, "decode_video", no_decoding)
-    monkeypatch.setattr(features_module, "decode_video", no_decoding)
+    monkeypatch.setattr(media, "iter_frames", no_decoding)
     second = Runner(config, tmp_path / "two", registry=reg).run()
     assert [r.model_dump() for r in second] == [r.model_dump() for r in first]
 
@@ -269,12 +269,12 @@ class DeclaredMeanGap(DistributionMetric):
         self.add_state("sums", np.zeros((2, 3)), merge="sum")
         self.add_state("clips", [], merge="cat")
 
-    def update(self, generated, ground_truth, clip):
-        if clip.id == "b":
+    def update(self, view):
+        if view.clip.id == "b":
             raise ClipSkipped("b is left out")
-        gen, gt = generated["mean_rgb"]["mean"], ground_truth["mean_rgb"]["mean"]
+        gen, gt = view.generated["mean_rgb"]["mean"], view.ground_truth["mean_rgb"]["mean"]
         self.sums = self.sums + np.stack([gen.sum(0), gt.sum(0)])
-        self.clips = self.clips + [clip.id]
+        self.clips = self.clips + [view.clip.id]
 
     def compute(self):
         return float(np.linalg.norm(self.sums[0] - self.sums[1]))

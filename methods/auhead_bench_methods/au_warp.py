@@ -247,7 +247,7 @@ class AUWarp(Method):
         else:
             aus = audio_au_track(audio, frames, clip.emotion)
         aus = np.clip(aus * options.strength, 0.0, 1.0).astype(np.float32)
-        landmarks = au_mesh.reference_landmarks(reference)
+        landmarks = au_mesh.reference_landmarks(reference, clip.reference)
         if landmarks is None:
             raise MediaError(
                 "no face found in the reference image", path=clip.reference,

@@ -26,7 +26,7 @@ from pydantic import Field
 from auhead_bench import ClipSkipped, ClipView, Extractor, Options, VideoView, hookimpl
 from auhead_bench.errors import BenchError
 from auhead_bench.faces import crop_faces
-from auhead_bench.frames import rebatch
+from auhead_bench.frames import rebatch, writable
 from auhead_bench.metric import NotComputed
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
@@ -134,7 +134,7 @@ class InceptionPool3(Extractor):
         out = np.zeros((len(frames), POOL3_DIM), np.float32)
         with torch.no_grad():
             for start in range(0, len(frames), BATCH):
-                batch = torch.from_numpy(np.ascontiguousarray(frames[start : start + BATCH]))
+                batch = torch.from_numpy(writable(frames[start : start + BATCH]))
                 batch = batch.to(self._device).permute(0, 3, 1, 2).float().div(255)
                 pooled = self._model(batch)[0]  # (B, 2048, 1, 1)
                 out[start : start + len(batch)] = pooled.flatten(1).cpu().numpy()

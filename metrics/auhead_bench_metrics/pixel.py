@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
-from auhead_bench.frames import aligned_chunks
+from auhead_bench.frames import aligned_chunks, writable
 
 BATCH = 16  # frames per torchmetrics call: bounds memory on long clips
 PSNR_CAP_DB = 100.0  # identical frames give infinite PSNR; capped so means stay finite
@@ -40,8 +39,8 @@ def aligned_batches(view: ClipView):
     pairs = aligned_chunks(view.generated.chunks(), view.ground_truth.chunks(), BATCH)
     for gen, gt in pairs:
         count += len(gen)
-        a = torch.from_numpy(np.ascontiguousarray(gen)).permute(0, 3, 1, 2).float()
-        b = torch.from_numpy(np.ascontiguousarray(gt)).permute(0, 3, 1, 2).float()
+        a = torch.from_numpy(writable(gen)).permute(0, 3, 1, 2).float()
+        b = torch.from_numpy(writable(gt)).permute(0, 3, 1, 2).float()
         if a.shape[-2:] != b.shape[-2:]:
             a = F.interpolate(
                 a, size=tuple(b.shape[-2:]), mode="bilinear", antialias=True, align_corners=False

@@ -58,7 +58,7 @@ from auhead_bench.emotions import (
     canonical_emotion,
 )
 from auhead_bench.faces import crop_faces
-from auhead_bench.frames import rebatch
+from auhead_bench.frames import rebatch, writable
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate
 
@@ -239,7 +239,7 @@ def detect_frames(
     Frames go in as a tensor (``data_type='tensor'``): the frames the suite decoded, at 25 fps,
     rather than py-feat decoding the file again at its native rate.
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    tensor = torch.from_numpy(writable(frames)).permute(0, 3, 1, 2)
     with pyfeat_hub(files):
         return detector.detect(
             tensor,

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from auhead_bench import Extractor, VideoView
 from auhead_bench.errors import BenchError
-from auhead_bench.frames import FrameChunk
+from auhead_bench.frames import FrameChunk, writable
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
 
@@ -170,7 +170,7 @@ def distance_curve(
             stop = min(start + batch_size, windows)
             if held_start + len(held) < stop + WINDOW - 1:
                 break
-            video = torch.from_numpy(np.ascontiguousarray(held)).to(device)
+            video = torch.from_numpy(writable(held)).to(device)
             video = video.permute(3, 0, 1, 2)  # (3, T, H, W), channels stay BGR
             with torch.no_grad():
                 frames = range(start, stop)

@@ -42,8 +42,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from auhead_bench.errors import BenchError
+from auhead_bench.errors import BenchError, MediaError
 from auhead_bench.faces import image_landmarks
+from auhead_bench.features import image_features
 from auhead_bench_methods.auhead.au_space import N_AUS
 
 MESH_MODEL_VERSION = "v4"  # the AU->mesh model py-feat ships inside its package (offline)
@@ -202,15 +203,23 @@ def default_placement(height: int, width: int) -> Placement:
     return Placement(matrix, "default")
 
 
-def reference_landmarks(image: np.ndarray) -> np.ndarray | None:
+def reference_landmarks(image: np.ndarray, path: Path | None = None) -> np.ndarray | None:
     """dlib's 68 landmarks on ``image`` (as the face_track extractor finds them), None if no
-    face."""
+    face. With the image's ``path``, inside a run: the run's cached ``face_track`` of that
+    file (tracked once, shared with the metrics that read the reference)."""
+    if path is not None:
+        try:
+            track = image_features(path, "face_track")
+        except MediaError:  # the extractor found no face
+            return None
+        if track is not None:
+            return np.asarray(track["landmarks"][0], np.float64)
     return image_landmarks(image)
 
 
-def place_on(image: np.ndarray) -> tuple[Placement, np.ndarray | None]:
+def place_on(image: np.ndarray, path: Path | None = None) -> tuple[Placement, np.ndarray | None]:
     """The placement for ``image`` and its landmarks (None and the default without a face)."""
-    landmarks = reference_landmarks(image)
+    landmarks = reference_landmarks(image, path)
     if landmarks is None:
         return default_placement(*image.shape[:2]), None
     return fit_placement(landmarks), landmarks
