@@ -21,19 +21,20 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pluggy
 import pytest
 import scipy.linalg
 import torch
 import torchvision
 from PIL import Image
 
-from auhead_bench import BenchError, Clip
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo
-from auhead_bench.plugins import load_plugins
+from auhead_bench import BenchError, Clip, ClipView, Extractor, VideoView
+from auhead_bench.cache import Cache
+from auhead_bench.faces import crop_faces
+from auhead_bench.features import FeatureStore
+from auhead_bench.plugins import PluginInfo, Registry, load_plugins
 from auhead_bench.weights import WeightsMissing, local_path, registered_weights
 from auhead_bench_metrics import fid
-from auhead_bench_metrics.face_track import crop_faces
 from auhead_bench_metrics.frechet import RunningGaussian, frechet_distance, trace_sqrt_product
 
 EPS = 1e-6  # pytorch-fid's calculate_frechet_distance regulariser
@@ -62,17 +63,21 @@ def inception_file(tmp_path_factory) -> Path:
     return path
 
 
-def video(frames: np.ndarray, name: str = "v.mp4") -> DecodedVideo:
-    return DecodedVideo(Path(name), frames, 25.0, np.zeros(0, np.float32), 16000, 25.0, False)
+def video(frames: np.ndarray, name: str = "v.mp4") -> VideoView:
+    return VideoView.from_arrays(frames, path=Path(name))
 
 
 def random_frames(count: int, seed: int, size: int = 64) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
 
 
-def with_pool3(features: np.ndarray, key: str = fid.InceptionPool3.id) -> VideoFeatures:
-    frames = np.zeros((len(features), 2, 2, 3), np.uint8)
-    return VideoFeatures(video(frames), "sha", {key: {"pool3": features}})
+def with_pool3(features: np.ndarray, key: str = fid.InceptionPool3.id) -> VideoView:
+    frames = np.zeros((max(1, len(features)), 2, 2, 3), np.uint8)
+    return VideoView.from_arrays(frames, features={key: {"pool3": features}}, content_sha256="sha")
+
+
+def update(metric: fid.FIDFull, generated: VideoView, ground_truth: VideoView, clip: Clip):
+    metric.update(ClipView(clip, generated, ground_truth))
 
 
 def clip(ident: str = "c0") -> Clip:
@@ -136,7 +141,7 @@ def test_fid_matches_pytorch_fid_on_the_same_frames(
     reference = calculate_frechet_distance(mu_gen, sigma_gen + offset, mu_gt, sigma_gt + offset)
 
     metric = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
-    metric.update(with_pool3(our_features[0]), with_pool3(our_features[1]), clip())
+    update(metric, with_pool3(our_features[0]), with_pool3(our_features[1]), clip())
     ours = metric.compute()
     np.testing.assert_allclose(our_features[0].mean(axis=0), mu_gen, rtol=1e-4, atol=1e-5)
     assert metric.summary() == {"clips": 1, "generated_frames": 4, "ground_truth_frames": 4}
@@ -145,7 +150,7 @@ def test_fid_matches_pytorch_fid_on_the_same_frames(
 
 def test_fid_of_identical_frames_is_zero(our_features):
     metric = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
-    metric.update(with_pool3(our_features[0]), with_pool3(our_features[0]), clip())
+    update(metric, with_pool3(our_features[0]), with_pool3(our_features[0]), clip())
     trace = np.trace(np.cov(our_features[0], rowvar=False))
     assert abs(metric.compute()) < 1e-6 * trace
 
@@ -298,12 +303,12 @@ def test_a_metric_without_declared_state_keeps_working_but_cannot_merge():
 def test_too_few_frames_is_a_clear_error_not_nan():
     rng = np.random.default_rng(2)
     metric = fid.FIDFull()
-    metric.update(with_pool3(rng.random((10, 2048))), with_pool3(rng.random((12, 2048))), clip())
+    update(metric, with_pool3(rng.random((10, 2048))), with_pool3(rng.random((12, 2048))), clip())
     with pytest.raises(BenchError, match=r"10 generated and 12 ground-truth frames are too few "
                        r"for a full-rank 2048x2048 covariance \(need at least 2049 per side\)"):
         metric.compute()
     single = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
-    single.update(with_pool3(rng.random((1, 2048))), with_pool3(rng.random((1, 2048))), clip())
+    update(single, with_pool3(rng.random((1, 2048))), with_pool3(rng.random((1, 2048))), clip())
     with pytest.raises(BenchError, match="too few for a covariance"):
         single.compute()
 
@@ -313,7 +318,7 @@ def test_nan_features_are_an_error_naming_the_clip():
     bad = np.ones((3, 2048), np.float32)
     bad[2, 0] = np.nan
     with pytest.raises(BenchError, match=r"clip c7 \(generated\): 1 of 3 feature rows"):
-        metric.update(with_pool3(bad), with_pool3(np.ones((3, 2048))), clip("c7"))
+        update(metric, with_pool3(bad), with_pool3(np.ones((3, 2048))), clip("c7"))
     assert metric.ground_truth.count == 0  # nothing of the bad clip was folded in
 
 
@@ -353,25 +358,41 @@ def test_plugins_declare_weights_extractors_and_metrics():
     assert full.higher_is_better is False and face.needs == ("inception_pool3_face",)
 
 
-def test_face_variant_embeds_299_crops_from_the_face_track():
-    class FixedTrack:
-        version = "1"
+class FixedTrack(Extractor):
+    """A face track with the same box in every frame (stands in for the dlib track)."""
 
-        def params(self):
-            return {"detector": "fixed"}
+    id = "face_track"
+    description = "fixed boxes"
+    version = "1"
 
-        def extract(self, decoded):
-            return {"boxes": np.tile([[10, 8, 40, 48]], (len(decoded.frames), 1))}
+    def params(self):
+        return {"detector": "fixed"}
 
+    def extract(self, video):
+        return {"boxes": np.tile([[10, 8, 40, 48]], (video.frame_count(), 1))}
+
+
+def test_face_variant_embeds_299_crops_from_the_face_track(tmp_path):
     extractor = fid.InceptionPool3Face()
-    extractor._faces = FixedTrack()
+    assert extractor.needs == ("frames", "face_track")
     frames = random_frames(3, seed=5)
-    crops = extractor.frames_for(video(frames))
-    expected = crop_faces(frames, np.tile([[10, 8, 40, 48]], (3, 1)), size=299, scale=1.3)
+    boxes = np.tile([[10, 8, 40, 48]], (3, 1))
+    view = VideoView.from_arrays(frames, features={"face_track": {"boxes": boxes}}, chunk_frames=2)
+    crops = np.concatenate(list(extractor.frame_chunks(view)))  # boxes follow chunk.start
+    expected = crop_faces(frames, boxes, size=299, scale=1.3)
     np.testing.assert_array_equal(crops, expected)
     params = extractor.params()
     assert params["crop"] == "face" and params["crop_size"] == 299
-    assert params["face_track"] == {"version": "1", "detector": "fixed"}
+    # The face track's identity is part of the face variant's: nested in its feature spec.
+    registry = Registry(pluggy.PluginManager("auhead_bench"), [])
+    plugin = PluginInfo("tests", "tests", "tests", "0")
+    registry.add("extractor", FixedTrack, plugin)
+    registry.add("extractor", fid.InceptionPool3Face, plugin)
+    spec = FeatureStore(registry, Cache(tmp_path / "cache"), "cpu").spec(extractor.id)
+    assert spec["params"] == params
+    assert spec["needs"]["face_track"] == {
+        "id": "face_track", "version": "1", "params": {"detector": "fixed"}, "weights": {}
+    }
 
 
 def test_identical_inputs_never_give_a_rounding_negative():

@@ -14,20 +14,22 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pluggy
 import pytest
 import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from auhead_bench import BenchError, Clip, ClipSkipped
+from auhead_bench import BenchError, Clip, ClipSkipped, ClipView, Extractor, VideoView
+from auhead_bench.cache import Cache
 from auhead_bench.config import RunConfig
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo
+from auhead_bench.faces import crop_faces
+from auhead_bench.features import FeatureStore
+from auhead_bench.plugins import PluginInfo, Registry
 from auhead_bench.runner import Runner
 from auhead_bench.weights import WeightsMissing, local_path, registered_weights
 from auhead_bench_metrics import fvd
-from auhead_bench_metrics.face_track import crop_faces
 
 TEST_WIDTH = 1 / 16
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
@@ -175,19 +177,23 @@ def cached_i3d(weights_dir, i3d_file) -> Path:
     return target
 
 
-def synthetic_video(frames: int, seed: int, size: int = 40) -> DecodedVideo:
+def synthetic_video(frames: int, seed: int, size: int = 40, chunk_frames: int = 32) -> VideoView:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
-    return DecodedVideo(Path(f"v{seed}.mp4"), images, 25.0, np.zeros(0, np.float32), 16000, 25.0,
-                        False)
+    return VideoView.from_arrays(images, path=Path(f"v{seed}.mp4"), chunk_frames=chunk_frames)
 
 
 def with_logits(logits: np.ndarray, frames: int | None = None, key=fvd.I3DLogits.id):
-    """VideoFeatures carrying precomputed logits (and a video of matching length)."""
+    """A video carrying precomputed logits (and frames of matching length)."""
     count = frames if frames is not None else len(logits) * fvd.CLIP_FRAMES
-    video = DecodedVideo(Path("x.mp4"), np.zeros((count, 2, 2, 3), np.uint8), 25.0,
-                         np.zeros(0, np.float32), 16000, 25.0, False)
-    return VideoFeatures(video, "sha", {key: {"logits": logits}})
+    return VideoView.from_arrays(
+        np.zeros((count, 2, 2, 3), np.uint8), features={key: {"logits": logits}},
+        path=Path("x.mp4"), content_sha256="sha",
+    )  # fmt: skip
+
+
+def update(metric: fvd.FVDFull, generated: VideoView, ground_truth: VideoView, clip: Clip):
+    metric.update(ClipView(clip, generated, ground_truth))
 
 
 def clip(ident: str = "c0") -> Clip:
@@ -256,16 +262,17 @@ def test_windows_and_fvd_match_stylegan_v_on_the_same_clips_and_file(cached_i3d)
     clips per side cannot give a full-rank 400x400 covariance, so both add the same eps * I."""
     extractor, eps = fvd.I3DLogits(), 1e-3
     extractor.setup("cpu")
-    gen, gt = synthetic_video(48, seed=10), synthetic_video(50, seed=20)
+    # chunks of 10 and 32 frames: windows straddle chunk boundaries
+    gen, gt = synthetic_video(48, seed=10, chunk_frames=10), synthetic_video(50, seed=20)
     ours_gen, ours_gt = extractor.extract(gen)["logits"], extractor.extract(gt)["logits"]
     assert ours_gen.shape == (3, 400) and ours_gen.dtype == np.float32  # frames 0-15, 16-31, ...
     detector = torch.jit.load(str(cached_i3d)).eval()
-    ref_gen, ref_gt = stylegan_v_features(detector, gen.frames), stylegan_v_features(detector,
-                                                                                     gt.frames)
+    ref_gen = stylegan_v_features(detector, gen.all_frames())
+    ref_gt = stylegan_v_features(detector, gt.all_frames())
     np.testing.assert_allclose(ours_gen, ref_gen, rtol=1e-5, atol=1e-5)
     metric = fvd.FVDFull(fvd.FVDOptions(diagonal_eps=eps))
-    metric.update(VideoFeatures(gen, "g", {extractor.id: {"logits": ours_gen}}),
-                  VideoFeatures(gt, "r", {extractor.id: {"logits": ours_gt}}), clip())
+    update(metric, gen.with_features({extractor.id: {"logits": ours_gen}}),
+           gt.with_features({extractor.id: {"logits": ours_gt}}), clip())
     assert metric.summary() == {"videos": 1, "generated_clips": 3, "ground_truth_clips": 3}
     assert metric.compute() == pytest.approx(stylegan_v_fvd(ref_gen, ref_gt, eps), rel=1e-4)
     assert extractor.weights() == {"i3d_torchscript.pt": fvd.file_sha256(cached_i3d)}
@@ -281,8 +288,8 @@ def test_full_rank_fvd_matches_stylegan_v_and_is_zero_for_identical_sets():
     metric, same = fvd.FVDFull(), fvd.FVDFull()
     for k in range(0, 500, 50):  # 10 videos of 50 windows each
         g, r = with_logits(gen[k : k + 50]), with_logits(real[k : k + 50])
-        metric.update(g, r, clip(f"c{k}"))
-        same.update(g, g, clip(f"c{k}"))
+        update(metric, g, r, clip(f"c{k}"))
+        update(same, g, g, clip(f"c{k}"))
     assert metric.compute() == pytest.approx(stylegan_v_fvd(gen, real), rel=1e-4)
     assert abs(same.compute()) < 1e-9 * np.trace(np.cov(gen, rowvar=False))
 
@@ -291,23 +298,23 @@ def test_lengths_are_aligned_by_truncation_and_short_clips_skipped():
     rng = np.random.default_rng(1)
     metric = fvd.FVDFull(fvd.FVDOptions(diagonal_eps=1e-6))
     # 50 generated frames (3 windows) vs 35 ground-truth frames (2): both sides use 2.
-    metric.update(with_logits(rng.normal(size=(3, 400)), 50),
-                  with_logits(rng.normal(size=(2, 400)), 35), clip())
+    update(metric, with_logits(rng.normal(size=(3, 400)), 50),
+           with_logits(rng.normal(size=(2, 400)), 35), clip())
     assert metric.summary() == {"videos": 1, "generated_clips": 2, "ground_truth_clips": 2}
     with pytest.raises(ClipSkipped, match="shorter than 16 frames"):
-        metric.update(with_logits(rng.normal(size=(1, 400)), 20),
-                      with_logits(np.zeros((0, 400)), 12), clip("short"))
+        update(metric, with_logits(rng.normal(size=(1, 400)), 20),
+               with_logits(np.zeros((0, 400)), 12), clip("short"))
     first = fvd.FVDFull(fvd.FVDOptions(clips="first"))
-    first.update(with_logits(rng.normal(size=(3, 400))), with_logits(rng.normal(size=(3, 400))),
-                 clip())
+    update(first, with_logits(rng.normal(size=(3, 400))), with_logits(rng.normal(size=(3, 400))),
+           clip())
     assert first.summary()["generated_clips"] == 1 and first.protocol()["clips"] == "first"
 
 
 def test_too_few_clips_is_a_clear_error_not_nan():
     rng = np.random.default_rng(2)
     metric = fvd.FVDFull()
-    metric.update(with_logits(rng.normal(size=(5, 400))), with_logits(rng.normal(size=(5, 400))),
-                  clip())
+    update(metric, with_logits(rng.normal(size=(5, 400))), with_logits(rng.normal(size=(5, 400))),
+           clip())
     with pytest.raises(BenchError, match=r"5 generated and 5 ground-truth 16-frame clips are too "
                        r"few .*need at least 401 .*diagonal_eps"):
         metric.compute()
@@ -320,28 +327,42 @@ def test_nan_features_are_an_error_naming_the_clip():
     bad = np.ones((2, 400))
     bad[1, 7] = np.nan
     with pytest.raises(BenchError, match=r"clip c9 \(ground truth\): 1 of 2 feature rows"):
-        metric.update(with_logits(np.ones((2, 400))), with_logits(bad), clip("c9"))
+        update(metric, with_logits(np.ones((2, 400))), with_logits(bad), clip("c9"))
     assert metric.generated.count == 0  # nothing of the bad clip was folded in
 
 
-def test_face_variant_crops_224_from_the_face_track():
-    class FixedTrack:
-        version = "1"
+class FixedTrack(Extractor):
+    """A face track with the same box in every frame (stands in for the dlib track)."""
 
-        def params(self):
-            return {"detector": "fixed"}
+    id = "face_track"
+    description = "fixed boxes"
+    version = "1"
 
-        def extract(self, video):
-            return {"boxes": np.tile([[8, 6, 30, 34]], (len(video.frames), 1)).astype(np.float32)}
+    def params(self):
+        return {"detector": "fixed"}
 
+    def extract(self, video):
+        return {"boxes": np.tile([[8, 6, 30, 34]], (video.frame_count(), 1)).astype(np.float32)}
+
+
+def test_face_variant_crops_224_from_the_face_track(tmp_path):
     extractor = fvd.I3DLogitsFace()
-    extractor._faces = FixedTrack()
-    video = synthetic_video(16, seed=3)
-    crops = extractor.frames_for(video)
-    boxes = np.tile([[8, 6, 30, 34]], (16, 1))
+    assert extractor.needs == ("frames", "face_track")
+    boxes = np.tile([[8, 6, 30, 34]], (16, 1)).astype(np.float32)
+    video = synthetic_video(16, seed=3, chunk_frames=5)  # boxes follow each chunk's start
+    video = video.with_features({"face_track": {"boxes": boxes}})
+    crops = np.concatenate(list(extractor.frame_chunks(video)))
     assert crops.shape == (16, 224, 224, 3)
-    np.testing.assert_array_equal(crops, crop_faces(video.frames, boxes, size=224, scale=1.3))
-    assert extractor.params()["face_track"] == {"version": "1", "detector": "fixed"}
+    np.testing.assert_array_equal(crops, crop_faces(video.all_frames(), boxes, size=224, scale=1.3))
+    # The face track's identity is part of the face variant's: nested in its feature spec.
+    registry = Registry(pluggy.PluginManager("auhead_bench"), [])
+    plugin = PluginInfo("tests", "tests", "tests", "0")
+    registry.add("extractor", FixedTrack, plugin)
+    registry.add("extractor", fvd.I3DLogitsFace, plugin)
+    spec = FeatureStore(registry, Cache(tmp_path / "cache"), "cpu").spec(extractor.id)
+    assert spec["needs"]["face_track"] == {
+        "id": "face_track", "version": "1", "params": {"detector": "fixed"}, "weights": {}
+    }
     assert fvd.FVDFace().protocol()["crop"] == "face" and fvd.FVDFace.needs == (extractor.id,)
 
 

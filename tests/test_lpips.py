@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from auhead_bench.clip import Clip
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo, sha256_file
+from auhead_bench.media import sha256_file
 from auhead_bench.metric import ClipSkipped
+from auhead_bench.views import ClipView, VideoView
 from auhead_bench.weights import WeightsMissing, local_path, registered_weights
 from auhead_bench_metrics import lpips_metric
 from auhead_bench_metrics.lpips_metric import ALEXNET, LPIPS
@@ -26,12 +26,8 @@ CLIP = Clip(id="c", video=Path("gt.mp4"))
 SLICES = {1: range(0, 2), 2: range(2, 5), 3: range(5, 8), 4: range(8, 10), 5: range(10, 12)}
 
 
-def video(frames: np.ndarray) -> VideoFeatures:
-    decoded = DecodedVideo(
-        path=Path("v.mp4"), frames=frames, fps=25.0, audio=np.zeros(0, np.float32),
-        sample_rate=16000, source_fps=25.0, has_audio=False,
-    )  # fmt: skip
-    return VideoFeatures(video=decoded, content_sha256="x")
+def video(frames: np.ndarray) -> VideoView:
+    return VideoView.from_arrays(frames, path=Path("v.mp4"), content_sha256="x")
 
 
 @pytest.fixture
@@ -77,14 +73,14 @@ def test_lpips_equals_the_package_with_the_same_trunk(trunk):
     metric = LPIPS()
     metric.setup("cpu")
     longer = np.concatenate([gen, gen[:1]])  # one extra frame: truncated away
-    score = metric.score(video(longer), video(gt), CLIP)
+    score = metric.score(ClipView(CLIP, video(longer), video(gt)))
     expected = reference_lpips(trunk, gen, gt)
     assert score.info["frames"] == 3
     assert score.value == pytest.approx(expected, rel=1e-4)
     assert expected > 0
-    assert metric.score(video(gt), video(gt), CLIP).value == pytest.approx(0.0, abs=1e-6)
+    assert metric.score(ClipView(CLIP, video(gt), video(gt))).value == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ClipSkipped, match="ground-truth"):
-        metric.score(video(gen), None, CLIP)
+        metric.score(ClipView(CLIP, video(gen), None))
     assert metric.weights()[ALEXNET.filename] == sha256_file(local_path(ALEXNET))
     assert metric.protocol()["align"] == "truncate"
 

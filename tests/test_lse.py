@@ -26,15 +26,16 @@ from syncnet_python.detectors.s3fd.nets import S3FDNet
 from syncnet_python.SyncNetInstance import SyncNetInstance
 from syncnet_python.SyncNetModel import S
 
-from auhead_bench import BenchError, ClipSkipped, media
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo, sha256_file
+from auhead_bench import BenchError, Clip, ClipSkipped, ClipView, VideoView, media
+from auhead_bench.frames import FrameSource
+from auhead_bench.media import sha256_file
 from auhead_bench.plugins import get_registry
 from auhead_bench.weights import WeightsMissing
 from auhead_bench_metrics import lse
 from auhead_bench_metrics import syncnet_features as sf
 
 RTOL = 1e-4
+CLIP = Clip(id="c", video=Path("clip.mp4"))
 
 
 # ---- weights: random networks of the real architectures, in the real file formats ----------
@@ -107,26 +108,39 @@ def _frames(count: int, size: int, seed: int = 0) -> np.ndarray:
     return np.stack([np.roll(base, 2 * t, axis=1) for t in range(count)])
 
 
-def _in_memory(frames: np.ndarray, audio: np.ndarray | None) -> DecodedVideo:
-    return DecodedVideo(
-        path=Path("clip.mp4"),
-        frames=frames,
-        fps=25.0,
-        audio=np.zeros(0, np.float32) if audio is None else audio,
-        sample_rate=media.SAMPLE_RATE,
-        source_fps=25.0,
-        has_audio=audio is not None,
-    )
+def _in_memory(frames: np.ndarray, audio: np.ndarray | None) -> VideoView:
+    """``audio`` None: a video without an audio track."""
+    return VideoView.from_arrays(frames, audio, path=Path("clip.mp4"))
 
 
-def _features(extractor: sf.SyncNetCurves, video: DecodedVideo) -> VideoFeatures:
+def _from_file(path: Path) -> VideoView:
+    """The file as the feature store hands it to an extractor: one decode pass, in chunks."""
+    return VideoView(FrameSource(path), sha256_file(path))
+
+
+def _fixed_faces(boxes: list[np.ndarray]):
+    """A ``find_faces`` giving ``boxes`` (one entry per frame of the video) chunk by chunk:
+    the extractor calls it once per chunk of frames, in order, with that chunk's frames."""
+    seen = [0]
+
+    def find_faces(self, frames: np.ndarray) -> list[np.ndarray]:
+        start = seen[0] % len(boxes)  # a second extraction starts again at frame 0
+        seen[0] += len(frames)
+        found = boxes[start : start + len(frames)]
+        assert len(found) == len(frames)
+        return found
+
+    return find_faces
+
+
+def _features(extractor: sf.SyncNetCurves, video: VideoView) -> VideoView:
     """Extract, then round-trip through .npz exactly as the runner's feature cache does."""
     buffer = io.BytesIO()
     np.savez(buffer, **extractor.extract(video))
     buffer.seek(0)
     with np.load(buffer) as data:
         arrays = {name: data[name] for name in data.files}
-    return VideoFeatures(video=video, content_sha256="test", features={extractor.id: arrays})
+    return video.with_features({extractor.id: arrays})
 
 
 def _reference_evaluate(folder: Path, crops_bgr: np.ndarray, pcm: np.ndarray, weights: Path):
@@ -143,14 +157,14 @@ def _reference_evaluate(folder: Path, crops_bgr: np.ndarray, pcm: np.ndarray, we
     return instance.evaluate(opt)
 
 
-def _scores(features: VideoFeatures, mode: str, **options):
+def _scores(features: VideoView, mode: str, **options):
     c_cls, d_cls = {
         "s3fd": (lse.LSECS3FD, lse.LSEDS3FD),
         "wholeframe": (lse.LSECWholeFrame, lse.LSEDWholeFrame),
     }[mode]
     return (
-        c_cls(c_cls.Options(**options)).score(features, None, None),
-        d_cls(d_cls.Options(**options)).score(features, None, None),
+        c_cls(c_cls.Options(**options)).score(ClipView(CLIP, features)),
+        d_cls(d_cls.Options(**options)).score(ClipView(CLIP, features)),
     )
 
 
@@ -165,18 +179,19 @@ def test_wholeframe_matches_syncnet_python_evaluate(weights, tmp_path):
     """Wav2Lip LRS mode: the reference gets the same decoded frames resized to 224."""
     path = tmp_path / "clip.mp4"
     media.write_video(path, _frames(24, 64), _speech_like(24))
-    video = media.decode_video(path)
+    video = _from_file(path)
     extractor = sf.SyncNetWholeFrame()
     extractor.setup("cpu")
     c, d = _scores(_features(extractor, video), "wholeframe")
 
-    resized = np.stack([cv2.resize(f[..., ::-1].copy(), (224, 224)) for f in video.frames])
+    frames = video.all_frames()
+    resized = np.stack([cv2.resize(f[..., ::-1].copy(), (224, 224)) for f in frames])
     offset, conf, dist = _reference_evaluate(
         tmp_path / "ref", resized, sf.pcm16(video.audio), weights["syncnet_v2"]
     )
     assert _close(c.value, conf) and _close(d.value, dist)
     assert c.info["offset"] == d.info["offset"] == offset
-    assert c.info["windows"] == min(len(video.frames), len(video.audio) // 640) - 5
+    assert c.info["windows"] == min(len(frames), len(video.audio) // 640) - 5
 
 
 def test_s3fd_tracks_match_syncnet_python_pipeline(weights, tmp_path, monkeypatch):
@@ -192,22 +207,23 @@ def test_s3fd_tracks_match_syncnet_python_pipeline(weights, tmp_path, monkeypatc
     monkeypatch.setattr(sf, "MIN_TRACK", min_track)
     path = tmp_path / "clip.mp4"
     media.write_video(path, _frames(count, 200, seed=3), _speech_like(count, seed=3))
-    video = media.decode_video(path)
+    video = _from_file(path)
     boxes = [
         np.array([[40 + 3 * np.sin(t / 5), 30 + 2 * np.cos(t / 7), 160 + t % 3, 155, 0.99]])
         for t in range(count)
     ]
-    monkeypatch.setattr(sf.SyncNetS3FD, "find_faces", lambda self, frames: boxes)
+    monkeypatch.setattr(sf.SyncNetS3FD, "find_faces", _fixed_faces(boxes))
     extractor = sf.SyncNetS3FD()
     extractor.setup("cpu")
     c, d = _scores(_features(extractor, video), "s3fd")
+    frames = video.all_frames()
 
     pipeline = syncnet_pipeline.SyncNetPipeline.__new__(syncnet_pipeline.SyncNetPipeline)
     pipeline.cfg = syncnet_pipeline.PipelineConfig(min_track=min_track)
     faces = [[{"frame": t, "bbox": b[0, :4].tolist(), "conf": 0.99}] for t, b in enumerate(boxes)]
     (track,) = pipeline._track(faces)
     frame_files = []
-    for index, frame in enumerate(video.frames):
+    for index, frame in enumerate(frames):
         frame_files.append(tmp_path / "frames" / f"{index:06d}.jpg")
         frame_files[-1].parent.mkdir(exist_ok=True)
         frame_files[-1].write_bytes(cv2.imencode(".png", frame[..., ::-1].copy())[1].tobytes())
@@ -227,7 +243,7 @@ def test_s3fd_tracks_match_syncnet_python_pipeline(weights, tmp_path, monkeypatc
     monkeypatch.setattr(syncnet_pipeline.subprocess, "run", lambda *a, **k: None)
     pipeline._crop(track, [str(f) for f in frame_files], "unused.wav", tmp_path / "crop" / "0")
     reference_crops = np.stack(written)
-    assert np.array_equal(sf.crop_track(video.frames, track), reference_crops)
+    assert np.array_equal(sf.crop_track(frames, track), reference_crops)
 
     start, end = int(track["frame"][0]), int(track["frame"][-1]) + 1
     pcm = sf.pcm16(video.audio)[start * 640 : end * 640]
@@ -267,19 +283,19 @@ def test_no_face_skips_the_clip_with_the_reason(weights):
     features = _features(extractor, video)
     for metric in (lse.LSECS3FD(), lse.LSEDS3FD()):
         with pytest.raises(ClipSkipped, match="no face track of more than 50 frames") as info:
-            metric.score(features, None, None)
+            metric.score(ClipView(CLIP, features))
         assert "faces detected in 0 of 20 frames" in str(info.value)
 
 
 def test_a_face_track_too_short_is_skipped(weights, monkeypatch):
     boxes = [np.array([[10.0, 10.0, 130.0, 130.0, 0.99]]) if t < 30 else np.zeros((0, 5))
              for t in range(56)]
-    monkeypatch.setattr(sf.SyncNetS3FD, "find_faces", lambda self, frames: boxes)
+    monkeypatch.setattr(sf.SyncNetS3FD, "find_faces", _fixed_faces(boxes))
     extractor = sf.SyncNetS3FD()
     extractor.setup("cpu")
     features = _features(extractor, _in_memory(_frames(56, 160), _speech_like(56)))
     with pytest.raises(ClipSkipped, match=r"more than 50 frames.*detected in 30 of 56 frames"):
-        lse.LSEDS3FD().score(features, None, None)
+        lse.LSEDS3FD().score(ClipView(CLIP, features))
 
 
 def test_silent_audio_is_scored_and_flagged(weights):
@@ -296,7 +312,7 @@ def test_no_audio_track_is_skipped(weights):
     extractor.setup("cpu")
     features = _features(extractor, _in_memory(_frames(12, 32), None))
     with pytest.raises(ClipSkipped, match="no audio track"):
-        lse.LSECWholeFrame().score(features, None, None)
+        lse.LSECWholeFrame().score(ClipView(CLIP, features))
 
 
 def test_length_mismatch_truncates_to_the_shorter(weights):
@@ -317,7 +333,7 @@ def test_too_short_a_clip_is_skipped(weights):
     extractor.setup("cpu")
     features = _features(extractor, _in_memory(_frames(5, 32), _speech_like(5)))
     with pytest.raises(ClipSkipped, match="fewer than 6 frames with both video and audio"):
-        lse.LSEDWholeFrame().score(features, None, None)
+        lse.LSEDWholeFrame().score(ClipView(CLIP, features))
 
 
 def test_missing_weights_name_the_pull_command(weight_files, tmp_path, monkeypatch):
@@ -358,7 +374,7 @@ def test_a_file_of_other_weights_is_refused(tmp_path, monkeypatch):
 # ---- aggregation and registration ----------------------------------------------------------
 
 
-def _curves(dists: list[list[float]], windows: list[int]) -> VideoFeatures:
+def _curves(dists: list[list[float]], windows: list[int]) -> VideoView:
     count = len(dists)
     arrays = {
         "dists": np.array(dists, np.float32),
@@ -371,7 +387,8 @@ def _curves(dists: list[list[float]], windows: list[int]) -> VideoFeatures:
         "silent": np.array(False),
         "skipped": np.array(""),
     }
-    return VideoFeatures(video=None, content_sha256="x", features={"syncnet_s3fd": arrays})
+    blank = np.zeros((1, 2, 2, 3), np.uint8)  # the metric reads only the curves
+    return VideoView.from_arrays(blank, features={"syncnet_s3fd": arrays}, content_sha256="x")
 
 
 def test_tracks_are_combined_by_the_named_rule():

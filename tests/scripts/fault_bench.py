@@ -37,9 +37,18 @@ from typing import Any
 
 import numpy as np
 
-from auhead_bench import Clip, Generation, Method, Options, PerClipMetric, plugins
+from auhead_bench import (
+    Clip,
+    ClipView,
+    Generation,
+    Method,
+    Options,
+    PerClipMetric,
+    VideoView,
+    plugins,
+)
 from auhead_bench.extractor import Extractor
-from auhead_bench.media import DecodedVideo
+from auhead_bench.frames import aligned_chunks
 from auhead_bench.plugins import PluginInfo, Registry
 
 BUILTINS = {"datasets_folder", "methods_reference"}
@@ -76,8 +85,9 @@ class FrameMeans(Extractor):
     id = "test_frame_means"
     description = "mean intensity of each frame"
 
-    def extract(self, video: DecodedVideo) -> dict[str, np.ndarray]:
-        return {"means": video.frames.mean(axis=(1, 2, 3)).astype(np.float32)}
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        means = [chunk.frames.mean(axis=(1, 2, 3)) for chunk in video.chunks()]
+        return {"means": np.concatenate(means).astype(np.float32)}
 
 
 class MeanAbsError(PerClipMetric):
@@ -85,10 +95,13 @@ class MeanAbsError(PerClipMetric):
     description = "mean absolute RGB difference to the ground truth"
     higher_is_better = False
 
-    def score(self, generated: Any, ground_truth: Any, clip: Clip) -> float:
-        count = min(len(generated.frames), len(ground_truth.frames))
-        diff = generated.frames[:count].astype(np.int16) - ground_truth.frames[:count]
-        return float(np.abs(diff).mean())
+    def score(self, view: ClipView) -> float:
+        assert view.ground_truth is not None
+        total = values = 0
+        for gen, gt in aligned_chunks(view.generated.chunks(), view.ground_truth.chunks()):
+            total += int(np.abs(gen.astype(np.int16) - gt).sum())
+            values += gen.size
+        return total / values
 
 
 class BrightnessGap(PerClipMetric):
@@ -97,8 +110,10 @@ class BrightnessGap(PerClipMetric):
     higher_is_better = False
     needs = ("test_frame_means",)
 
-    def score(self, generated: Any, ground_truth: Any, clip: Clip) -> float:
-        ours, theirs = generated["test_frame_means"]["means"], ground_truth[FrameMeans.id]["means"]
+    def score(self, view: ClipView) -> float:
+        assert view.ground_truth is not None
+        ours = view.generated["test_frame_means"]["means"]
+        theirs = view.ground_truth[FrameMeans.id]["means"]
         count = min(len(ours), len(theirs))
         return float(np.abs(ours[:count] - theirs[:count]).mean())
 
