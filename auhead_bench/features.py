@@ -217,7 +217,9 @@ def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
 
 
 def image_sha256(path: Path) -> str:
-    """An image's content hash (memoised per file version): the key of its features."""
+    """An image's content hash (memoised per file version): the key of its features.
+    MediaError if the file is missing or empty."""
+    media.check_file(Path(path))
     stat = Path(path).stat()
     return _file_sha256(Path(path), stat.st_size, stat.st_mtime_ns)
 

@@ -1,19 +1,20 @@
 """Stage-1 evaluation metrics, called directly with hand-built inputs (the arrays and info a
-method returned ride on the generated video's VideoFeatures, as the runner passes them)."""
+method returned ride on the ClipView, read-only, as the scorer passes them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pytest
 
-from auhead_bench import Clip, ClipSkipped, Generation, Method, Options
+from auhead_bench import Clip, ClipSkipped, ClipView, Generation, Method, Options, VideoView
 from auhead_bench.config import RunConfig
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo
 from auhead_bench.plugins import PluginInfo, load_plugins
 from auhead_bench.runner import Runner
+from auhead_bench.views import read_only
 from auhead_bench_methods.auhead.au_space import AU_NAMES, N_AUS
 from auhead_bench_methods.auhead.tokens import save_au_labels
 from auhead_bench_metrics.au_tracks import (
@@ -26,13 +27,18 @@ from auhead_bench_metrics.au_tracks import (
 )
 
 
-def generated(track: np.ndarray | None = None, **info) -> VideoFeatures:
-    video = DecodedVideo(
-        path=Path("gen.mp4"), frames=np.zeros((1, 8, 8, 3), np.uint8), fps=25.0,
-        audio=np.zeros(0, np.float32), sample_rate=16000, source_fps=25.0, has_audio=False,
-    )
+def generated(track: np.ndarray | None = None, **info) -> dict[str, Any]:
+    """What a method returned besides its video (``Generation.arrays`` and ``.info``)."""
     arrays = {} if track is None else {"au_track": track}
-    return VideoFeatures(video=video, content_sha256="0" * 64, arrays=arrays, info=info)
+    return {"arrays": read_only(arrays), "info": MappingProxyType(info)}
+
+
+def scored(metric, outputs: dict[str, Any], clip: Clip):
+    """``metric`` on one clip, as the scorer calls it: the outputs ride on the ClipView."""
+    video = VideoView.from_arrays(
+        np.zeros((1, 8, 8, 3), np.uint8), path=Path("gen.mp4"), content_sha256="0" * 64
+    )
+    return metric.score(ClipView(clip, video, **outputs))
 
 
 def clip_with(tmp_path: Path, labels: np.ndarray | None, emotion: str | None = "happy") -> Clip:
@@ -51,7 +57,7 @@ def test_a_hand_worked_clip(tmp_path):
     pred[3, 23] = 0.04  # below the 0.05 threshold: not active, still an error
     clip = clip_with(tmp_path, truth)
     gen = generated(pred)
-    mae = AUTrackMAE().score(gen, None, clip)
+    mae = scored(AUTrackMAE(), gen, clip)
     errors = 0.2 + 0.1 + 0.2 + 0.04  # |0.3-0.5| + FP 0.1 + missed smile 0.2 + 0.04
     assert mae.value == pytest.approx(errors / (4 * N_AUS))
     assert mae.info["per_au_mae"]["jaw_drop_mouth_open"] == pytest.approx(0.3 / 4)
@@ -59,14 +65,14 @@ def test_a_hand_worked_clip(tmp_path):
     assert mae.info["mae_label_active"] == pytest.approx((0.2 + 0.0 + 0.2) / 3)
     assert mae.info["mae_5fps"] == pytest.approx(0.2 / N_AUS)  # only frame 0 is a token frame
     # cells: TP (0,8), (1,8); FP (2,8); FN (2,11)
-    assert AUTrackPrecision().score(gen, None, clip).value == pytest.approx(2 / 3)
-    assert AUTrackRecall().score(gen, None, clip).value == pytest.approx(2 / 3)
-    f1 = AUTrackF1().score(gen, None, clip)
+    assert scored(AUTrackPrecision(), gen, clip).value == pytest.approx(2 / 3)
+    assert scored(AUTrackRecall(), gen, clip).value == pytest.approx(2 / 3)
+    f1 = scored(AUTrackF1(), gen, clip)
     assert f1.value == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
     assert f1.info["per_au_counts"]["jaw_drop_mouth_open"] == [2, 1, 0]
     assert set(f1.info["per_au_counts"]) == set(AU_NAMES)
     strict = AUTrackRecall(AUTrackOptions(active_threshold=0.3))
-    assert strict.score(gen, None, clip).value == pytest.approx(1.0)  # the smile is below 0.3
+    assert scored(strict, gen, clip).value == pytest.approx(1.0)  # the smile is below 0.3
     assert strict.protocol()["active_threshold"] == 0.3
 
 
@@ -74,20 +80,20 @@ def test_a_perfect_track_and_false_positives_on_a_neutral_face(tmp_path):
     rng = np.random.default_rng(0)
     truth = rng.uniform(0, 1, (30, N_AUS)).astype(np.float32)
     clip = clip_with(tmp_path, truth)
-    assert AUTrackMAE().score(generated(truth), None, clip).value == pytest.approx(0.0)
+    assert scored(AUTrackMAE(), generated(truth), clip).value == pytest.approx(0.0)
     for metric in (AUTrackPrecision(), AUTrackRecall(), AUTrackF1()):
-        assert metric.score(generated(truth), None, clip).value == pytest.approx(1.0)
+        assert scored(metric, generated(truth), clip).value == pytest.approx(1.0)
     neutral = clip_with(tmp_path, np.zeros((10, N_AUS)))
     busy = np.zeros((10, N_AUS))
     busy[:, 0] = 0.5
-    assert AUTrackMAE().score(generated(busy), None, neutral).value == pytest.approx(0.5 / N_AUS)
-    assert AUTrackPrecision().score(generated(busy), None, neutral).value == 0.0
+    assert scored(AUTrackMAE(), generated(busy), neutral).value == pytest.approx(0.5 / N_AUS)
+    assert scored(AUTrackPrecision(), generated(busy), neutral).value == 0.0
     with pytest.raises(ClipSkipped, match="recall undefined"):
-        AUTrackRecall().score(generated(busy), None, neutral)
+        scored(AUTrackRecall(), generated(busy), neutral)
     with pytest.raises(ClipSkipped, match="precision undefined"):
-        AUTrackPrecision().score(generated(np.zeros((10, N_AUS))), None, neutral)
+        scored(AUTrackPrecision(), generated(np.zeros((10, N_AUS))), neutral)
     with pytest.raises(ClipSkipped, match="F1 undefined"):
-        AUTrackF1().score(generated(np.zeros((10, N_AUS))), None, neutral)
+        scored(AUTrackF1(), generated(np.zeros((10, N_AUS))), neutral)
 
 
 def test_unmeasured_frames_and_lengths(tmp_path):
@@ -96,11 +102,10 @@ def test_unmeasured_frames_and_lengths(tmp_path):
     pred = np.full((10, N_AUS), 0.2)
     pred[3] = 0.9  # ignored: no label there
     pred[5, 0] = np.nan  # read as 0
-    score = AUTrackMAE().score(generated(pred), None, clip_with(tmp_path, truth))
+    score = scored(AUTrackMAE(), generated(pred), clip_with(tmp_path, truth))
     assert score.info["frames"] == 9 and score.info["length_difference"] == -2
     assert score.value == pytest.approx(0.2 / (9 * N_AUS), rel=1e-5)  # labels are float32
-    far = AUTrackMAE().score(generated(np.full((30, N_AUS), 0.2)), None,
-                             clip_with(tmp_path, truth))
+    far = scored(AUTrackMAE(), generated(np.full((30, N_AUS), 0.2)), clip_with(tmp_path, truth))
     assert "differ in length" in far.info["note"]
 
 
@@ -121,7 +126,7 @@ def test_clips_that_cannot_be_scored_are_skipped_with_the_reason(tmp_path, featu
         "ok": generated(np.zeros((3, N_AUS))),
     }[features]
     with pytest.raises(ClipSkipped) as info:
-        AUTrackMAE().score(gen, None, clip_with(tmp_path, labels))
+        scored(AUTrackMAE(), gen, clip_with(tmp_path, labels))
     assert reason in str(info.value)
 
 
@@ -130,21 +135,21 @@ def test_unusable_label_files_skip_the_clip_naming_the_file(tmp_path):
     bad.write_text("frame,AU01,AU12\n0,0.1,0.9\n")
     clip = Clip(id="c", video=tmp_path / "v.mp4", au_labels=bad)
     with pytest.raises(ClipSkipped, match="FACS") as info:
-        AUTrackMAE().score(generated(np.zeros((1, N_AUS))), None, clip)
+        scored(AUTrackMAE(), generated(np.zeros((1, N_AUS))), clip)
     assert str(bad) in str(info.value)
 
 
 def test_stated_emotion_accuracy(tmp_path):
     metric = StatedEmotionAccuracy()
     surprised = clip_with(tmp_path, None, emotion="surprised")
-    assert metric.score(generated(emotion="surprise"), None, surprised).value == 1.0
-    wrong = metric.score(generated(emotion="happy"), None, surprised)
+    assert scored(metric, generated(emotion="surprise"), surprised).value == 1.0
+    wrong = scored(metric, generated(emotion="happy"), surprised)
     assert wrong.value == 0.0 and wrong.info == {"stated": "happy", "label": "surprised"}
-    assert metric.score(generated(emotion=None), None, surprised).value == 0.0
+    assert scored(metric, generated(emotion=None), surprised).value == 0.0
     with pytest.raises(ClipSkipped, match="states no emotion"):
-        metric.score(generated(), None, surprised)
+        scored(metric, generated(), surprised)
     with pytest.raises(ClipSkipped, match="not a known emotion"):
-        metric.score(generated(emotion="happy"), None, clip_with(tmp_path, None, emotion=None))
+        scored(metric, generated(emotion="happy"), clip_with(tmp_path, None, emotion=None))
 
 
 def test_the_metrics_are_registered_through_the_plugin_entry_point():

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from auhead_bench import Clip, Generation, media
+from auhead_bench import Clip, Generation, VideoView, media
 from auhead_bench_datasets.speech import synthesise_speech
 from auhead_bench_methods.au_warp import (
     EMOTION_PROTOTYPES,
@@ -66,7 +66,7 @@ def test_output_is_a_25fps_video_with_the_clips_audio(face_clip, default_run):
 def test_mouth_opening_follows_audio_energy(face_clip, default_run):
     video, _ = default_run
     track = FaceTrack()
-    landmarks = track.extract(video)["landmarks"]
+    landmarks = track.extract(VideoView.from_arrays(video.frames, path=video.path))["landmarks"]
     opening = landmarks[:, 66, 1] - landmarks[:, 62, 1]  # inner lower lip - inner upper lip
     audio, _ = media.decode_audio(face_clip.audio)
     energy = jaw_curve(audio, FRAMES)

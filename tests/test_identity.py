@@ -3,6 +3,7 @@ weights of the real architecture, each checked against a direct call of the libr
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 from pathlib import Path
@@ -12,9 +13,11 @@ import numpy as np
 import pytest
 from test_pyfeat_metrics import hub_cache, install_random_weights, point_pyfeat_at
 
+from auhead_bench import ClipView, VideoView
 from auhead_bench.clip import Clip
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo, read_image, sha256_file, write_image
+from auhead_bench.errors import MediaError
+from auhead_bench.frames import FrameSource
+from auhead_bench.media import read_image, sha256_file, write_image
 from auhead_bench.metric import ClipSkipped
 from auhead_bench.weights import WeightsMissing
 from auhead_bench_metrics import pyfeat
@@ -31,12 +34,19 @@ from auhead_bench_metrics.identity import (
 DATA = Path(importlib.util.find_spec("feat").submodule_search_locations[0]) / "tests" / "data"
 PERSON_A = DATA / "0-f1-su-ph.jpg"  # 512x512 frontal faces of two different people
 PERSON_B = DATA / "45-m7-di-ph.jpg"
+CLIP = Clip(id="c", video=Path("g.mp4"), reference=Path("reference.png"))
 
 
-def decoded(frames: np.ndarray) -> DecodedVideo:
-    return DecodedVideo(
-        path=Path("gen.mp4"), frames=frames, fps=25.0, audio=np.zeros(0, np.float32),
-        sample_rate=16000, source_fps=25.0, has_audio=False,
+def decoded(frames: np.ndarray, features: dict | None = None) -> VideoView:
+    return VideoView.from_arrays(frames, features=features, path=Path("gen.mp4"))
+
+
+def image_view(image: np.ndarray, features: dict | None = None) -> VideoView:
+    """The reference image as the scorer hands it over: a one-frame view, keyed by content
+    (the metric memoises the reference embedding by ``content_sha256``)."""
+    return VideoView.from_arrays(
+        image[None], features=features, path=Path("reference.png"),
+        content_sha256=hashlib.sha256(image.tobytes()).hexdigest(), is_image=True,
     )  # fmt: skip
 
 
@@ -63,36 +73,45 @@ def tracker() -> FaceTrack:
     return track
 
 
-def tracked(frames: np.ndarray, tracker: FaceTrack) -> VideoFeatures:
-    video = decoded(frames)
-    return VideoFeatures(video, "x", {"face_track": tracker.extract(video)})
+def tracked(frames: np.ndarray, tracker: FaceTrack) -> VideoView:
+    return decoded(frames, {"face_track": tracker.extract(decoded(frames))})
 
 
-def test_dlib_csim_separates_identities(dlib_metric, tracker, tmp_path):
-    reference = tmp_path / "reference.png"
-    write_image(reference, moving(PERSON_A, 1)[0])
-    clip = Clip(id="c", video=Path("gt.mp4"), reference=reference)
-    same = dlib_metric.score(tracked(moving(PERSON_A), tracker), None, clip)
-    other = dlib_metric.score(tracked(moving(PERSON_B), tracker), None, clip)
+def tracked_image(image: np.ndarray, tracker: FaceTrack) -> VideoView:
+    """The reference view with the features the metric's ``reference_needs`` name."""
+    return image_view(image, {"face_track": tracker.extract(image_view(image))})
+
+
+def csim(metric, generated: VideoView, reference: VideoView | None):
+    return metric.score(ClipView(CLIP, generated, reference=reference))
+
+
+def test_dlib_csim_needs_the_face_track_of_both_sides():
+    assert DlibCSIM.needs == ("frames", "face_track")
+    assert DlibCSIM.reference_needs == ("frames", "face_track")
+    assert not DlibCSIM.needs_ground_truth
+    assert ArcFaceCSIM.needs == ArcFaceCSIM.reference_needs == ("frames",)
+
+
+def test_dlib_csim_separates_identities(dlib_metric, tracker):
+    reference = tracked_image(moving(PERSON_A, 1)[0], tracker)
+    same = csim(dlib_metric, tracked(moving(PERSON_A), tracker), reference)
+    other = csim(dlib_metric, tracked(moving(PERSON_B), tracker), reference)
     assert same.info["frames"] == 3 and other.info["frames"] == 3
     assert same.value > 0.97  # the same face, moved by a few pixels
     assert other.value < same.value - 0.03
     assert -1.0 <= other.value <= 1.0
 
 
-def test_dlib_csim_equals_dlib_called_directly(dlib_metric, tracker, tmp_path):
+def test_dlib_csim_equals_dlib_called_directly(dlib_metric, tracker):
     """Same numbers as dlib's own detector -> 68-point predictor -> descriptor chain."""
     import dlib
 
     from auhead_bench_metrics.face_track import predictor_path
 
     reference_image = moving(PERSON_B, 1)[0]
-    reference = tmp_path / "reference.png"
-    write_image(reference, reference_image)
     frames = moving(PERSON_A, 2)
-    score = dlib_metric.score(
-        tracked(frames, tracker), None, Clip(id="c", video=Path("g.mp4"), reference=reference)
-    )
+    score = csim(dlib_metric, tracked(frames, tracker), tracked_image(reference_image, tracker))
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(predictor_path()))
     model = dlib.face_recognition_model_v1(str(descriptor_path()))
@@ -109,30 +128,80 @@ def test_dlib_csim_equals_dlib_called_directly(dlib_metric, tracker, tmp_path):
     assert dlib_metric.weights() == {DESCRIPTOR_FILE: sha256_file(descriptor_path())}
 
 
-def test_dlib_csim_skips_what_it_cannot_score(dlib_metric, tracker, tmp_path):
-    blank = tmp_path / "blank.png"
-    write_image(blank, np.full((128, 128, 3), 90, np.uint8))
+def test_dlib_csim_skips_what_it_cannot_score(dlib_metric, tracker, tmp_path, monkeypatch):
+    # A reference without a face: its face track fails, and the scorer reports that error
+    # (the metric is not called).
+    blank = np.full((128, 128, 3), 90, np.uint8)
+    with pytest.raises(MediaError, match="no face found in any of the 1 frames") as info:
+        tracker.extract(image_view(blank))
+    assert "reference.png" in str(info.value)
+    # An unreadable reference file fails when the scorer decodes it.
+    with pytest.raises(MediaError, match="not found"):
+        next(iter(FrameSource.image(tmp_path / "no").chunks()))
     faces = tracked(moving(PERSON_A, 1), tracker)
-    with pytest.raises(ClipSkipped, match="no face found in the reference image"):
-        dlib_metric.score(faces, None, Clip(id="c", video=Path("g.mp4"), reference=blank))
     with pytest.raises(ClipSkipped, match="no reference image"):
-        dlib_metric.score(faces, None, Clip(id="c", video=Path("g.mp4")))
-    with pytest.raises(ClipSkipped, match="not found"):
-        dlib_metric.score(faces, None, Clip(id="c", video=Path("g"), reference=tmp_path / "no"))
+        csim(dlib_metric, faces, None)
+    # An embedder that finds no reference face (ArcFace's RetinaFace may miss one dlib found).
+    fresh = DlibCSIM()
+    monkeypatch.setattr(fresh, "embed_reference", lambda image: None)
+    with pytest.raises(ClipSkipped, match="no face found in the reference image reference.png"):
+        csim(fresh, faces, tracked_image(moving(PERSON_A, 1)[0], tracker))
+    # Generated frames without a detected face.
+    track = dict(faces["face_track"], detected=np.zeros(1, bool))
+    with pytest.raises(ClipSkipped, match="no face in the generated video"):
+        csim(dlib_metric, faces.with_features({"face_track": track}),
+             tracked_image(moving(PERSON_A, 1)[0], tracker))
     assert dlib_metric.protocol()["embedder"].startswith("dlib_face_recognition_resnet_model_v1")
 
 
-def test_dlib_csim_frame_stride(tracker, tmp_path):
-    reference = tmp_path / "reference.png"
-    write_image(reference, moving(PERSON_A, 1)[0])
+def test_reference_images_reach_the_metric_through_the_feature_store(dlib_metric, tmp_path):
+    """As the scorer loads a reference: the PNG as a one-frame view with its face track; an
+    image without a face comes back as the face_track error (the metric is never called)."""
+    from auhead_bench.cache import Cache
+    from auhead_bench.features import FeatureStore
+    from auhead_bench.plugins import load_plugins
+
+    store = FeatureStore(load_plugins(), Cache(tmp_path / "cache"), "cpu")
+    face, blank = tmp_path / "face.png", tmp_path / "blank.png"
+    write_image(face, moving(PERSON_A, 1)[0])
+    write_image(blank, np.full((128, 128, 3), 90, np.uint8))
+    needs = DlibCSIM.reference_needs
+    image, errors = store.view(face, sha256_file(face), needs, is_image=True)
+    assert errors == {} and image.is_image and image.frame_count() == 1
+    assert image["face_track"]["detected"].tolist() == [True]
+    frames = moving(PERSON_A, 2)
+    generated = decoded(frames, {"face_track": FaceTrack().extract(decoded(frames))})
+    assert csim(dlib_metric, generated, image).value > 0.97
+    _, errors = store.view(blank, sha256_file(blank), needs, is_image=True)
+    assert list(errors) == ["face_track"] and not errors["face_track"].transient
+    assert "no face found in any of the 1 frames" in errors["face_track"].message
+
+
+def test_the_reference_embedding_is_memoised_by_image_content(tracker, monkeypatch):
+    metric = DlibCSIM()
+    metric.setup("cpu")
+    calls = []
+    embed = metric.embed_reference
+    monkeypatch.setattr(metric, "embed_reference", lambda image: calls.append(1) or embed(image))
+    frames = tracked(moving(PERSON_A, 2), tracker)
+    first = csim(metric, frames, tracked_image(moving(PERSON_A, 1)[0], tracker))
+    again = csim(metric, frames, tracked_image(moving(PERSON_A, 1)[0], tracker))
+    assert len(calls) == 1 and again.value == first.value
+    other = csim(metric, frames, tracked_image(moving(PERSON_B, 1)[0], tracker))
+    assert len(calls) == 2 and other.value < first.value
+
+
+def test_dlib_csim_frame_stride(tracker):
+    reference = tracked_image(moving(PERSON_A, 1)[0], tracker)
     every_other = DlibCSIM(CSIMOptions(frame_stride=2))
     every_other.setup("cpu")
-    score = every_other.score(
-        tracked(moving(PERSON_A, 3), tracker),
-        None,
-        Clip(id="c", video=Path("g"), reference=reference),
-    )
+    score = csim(every_other, tracked(moving(PERSON_A, 3), tracker), reference)
     assert score.info["frames"] == 2  # frames 0 and 2
+    one_by_one = tracked(moving(PERSON_A, 3), tracker)  # chunks of 1: same frames strided
+    one_by_one = VideoView.from_arrays(
+        one_by_one.all_frames(), features=one_by_one.features, chunk_frames=1
+    )
+    assert csim(every_other, one_by_one, reference).value == score.value
     assert every_other.protocol()["frame_stride"] == 2
 
 
@@ -163,10 +232,7 @@ def test_arcface_csim_equals_pyfeat_identity_embeddings(arcface_weights, monkeyp
 
     metric = ArcFaceCSIM()
     metric.setup("cpu")
-    score = metric.score(
-        VideoFeatures(decoded(frames), "x"), None,
-        Clip(id="c", video=Path("g.mp4"), reference=reference),
-    )  # fmt: skip
+    score = csim(metric, decoded(frames), image_view(reference_image))
 
     direct = Detectorv1(**ArcFaceCSIM.models, device="cpu")
     direct.facepose_detector.keep_top_k = 1

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from auhead_bench import ClipView, VideoView
 from auhead_bench.clip import Clip
-from auhead_bench.features import VideoFeatures
-from auhead_bench.media import DecodedVideo, sha256_file, write_image
+from auhead_bench.media import sha256_file, write_image
 from auhead_bench.metric import ClipScore, ClipSkipped
 from auhead_bench.weights import WeightsMissing, WeightsSpec, local_path, registered_weights
 from auhead_bench_metrics import pyfeat
@@ -153,11 +153,8 @@ def point_pyfeat_at(monkeypatch, resources: Path) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
-def decoded(frames: np.ndarray) -> DecodedVideo:
-    return DecodedVideo(
-        path=Path("video.mp4"), frames=frames, fps=25.0, audio=np.zeros(0, np.float32),
-        sample_rate=16000, source_fps=25.0, has_audio=False,
-    )  # fmt: skip
+def decoded(frames: np.ndarray, features: dict | None = None, **kwargs) -> VideoView:
+    return VideoView.from_arrays(frames, features=features, path=Path("video.mp4"), **kwargs)
 
 
 # ---- the extractor against py-feat itself ----------------------------------------------------
@@ -243,6 +240,40 @@ def test_frames_pyfeat_cannot_align_become_nan_rows(monkeypatch):
     assert out["landmarks"].shape == (3, 68, 2)
 
 
+@pytest.mark.parametrize("chunk_frames", [7, 32, 64])
+def test_pyfeat_runs_on_blocks_of_32_and_only_a_failing_block_frame_by_frame(
+    monkeypatch, chunk_frames
+):
+    """Blocks of ``BLOCK`` frames whatever the chunking; a LinAlgError reruns its block only."""
+    import torch
+
+    extractor = PyFeatExpression()
+    monkeypatch.setattr(extractor, "setup", lambda device: None)
+    calls: list[tuple[int, int]] = []  # (first frame, frames) of each py-feat call
+
+    def detect(frames: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append((int(frames[0, 0, 0, 0]), len(frames)))
+        if (frames[:, 0, 0, 1] == 1).any():  # frame 35 cannot be aligned
+            raise torch.linalg.LinAlgError("singular")
+        arrays = pyfeat.no_face(len(frames))
+        arrays["aus"][:] = frames[:, 0, 0, :1] / 100  # which frame each row came from
+        arrays["detected"][:] = True
+        return arrays
+
+    monkeypatch.setattr(extractor, "_detect", detect)
+    frames = np.zeros((45, 4, 4, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.arange(45)  # each frame carries its index
+    frames[35, 0, 0, 1] = 1
+    out = extractor.extract(decoded(frames, chunk_frames=chunk_frames))
+    assert pyfeat.BLOCK == 32
+    assert calls == [(0, 32), (32, 13)] + [(t, 1) for t in range(32, 45)]
+    assert out["detected"].tolist() == [t != 35 for t in range(45)]
+    assert np.isnan(out["aus"][35]).all()
+    kept = np.arange(45) != 35
+    np.testing.assert_allclose(out["aus"][kept, 0], np.arange(45)[kept] / 100, rtol=1e-6)
+    assert {k: v.shape[0] for k, v in out.items()} == dict.fromkeys(out, 45)
+
+
 def test_files_left_by_pyfeat_in_its_own_cache_are_used(pyfeat_env, monkeypatch, tmp_path):
     root, specs = pyfeat_env
     monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path / "empty"))
@@ -286,16 +317,20 @@ def test_weights_are_declared_with_their_hub_locations():
 # ---- AU error on hand-made arrays ------------------------------------------------------------
 
 
-def features(aus: np.ndarray, emotions: np.ndarray | None = None) -> VideoFeatures:
+def features(aus: np.ndarray, emotions: np.ndarray | None = None) -> VideoView:
     count = len(aus)
     if emotions is None:
         emotions = np.full((count, 7), 1 / 7, np.float32)
     arrays = {"aus": np.asarray(aus, np.float32), "emotions": np.asarray(emotions, np.float32)}
     frames = np.zeros((count, 8, 8, 3), np.uint8)
-    return VideoFeatures(video=decoded(frames), content_sha256="x", features={EX: arrays})
+    return decoded(frames, {EX: arrays})
 
 
 CLIP = Clip(id="c", video=Path("gt.mp4"), emotion="happy")
+
+
+def scored(metric, generated: VideoView, ground_truth: VideoView | None, clip: Clip = CLIP):
+    return metric.score(ClipView(clip, generated, ground_truth))
 
 
 def test_au_mae_per_au_over_frames_with_a_face_on_both_sides():
@@ -305,7 +340,7 @@ def test_au_mae_per_au_over_frames_with_a_face_on_both_sides():
     gen[1, 1] = 1.0  # AU02 off by 1 on frame 1
     gen[2] = np.nan  # no face in generated frame 2
     gt[3] = np.nan  # no face in ground-truth frame 3
-    score = AUMAE().score(features(gen), features(gt), CLIP)
+    score = scored(AUMAE(), features(gen), features(gt))
     assert isinstance(score, ClipScore)
     assert score.info["frames"] == 3 and score.info["frames_compared"] == 5
     assert score.info["per_au"]["AU01"] == pytest.approx(0.5)
@@ -318,9 +353,9 @@ def test_au_metrics_skip_clips_without_a_shared_face():
     gen, gt = np.full((3, 20), np.nan), np.zeros((3, 20))
     for metric in (AUMAE(), AUF1()):
         with pytest.raises(ClipSkipped, match="both sides"):
-            metric.score(features(gen), features(gt), CLIP)
+            scored(metric, features(gen), features(gt))
         with pytest.raises(ClipSkipped, match="ground-truth"):
-            metric.score(features(gt), None, CLIP)
+            scored(metric, features(gt), None)
 
 
 def test_au_f1_at_threshold_half_ignores_aus_active_on_neither_side():
@@ -329,14 +364,14 @@ def test_au_f1_at_threshold_half_ignores_aus_active_on_neither_side():
     gt[:, 0] = [0.9, 0.9, 0.1, 0.1]  # AU01 active in frames 0, 1
     gen[:, 0] = [0.5, 0.2, 0.7, 0.1]  # >= 0.5: tp on 0, fn on 1, fp on 2
     gt[:, 1] = gen[:, 1] = 0.8  # AU02 agrees everywhere: F1 = 1
-    score = AUF1().score(features(gen), features(gt), CLIP)
+    score = scored(AUF1(), features(gen), features(gt))
     assert score.info["aus_defined"] == 2
     assert score.info["per_au"]["AU01"] == pytest.approx(2 / 4)
     assert score.info["per_au"]["AU02"] == 1.0 and score.info["per_au"]["AU04"] is None
     assert score.value == pytest.approx(0.75)
     assert AUF1().protocol()["threshold"] == 0.5 and AUF1().protocol()["aus"] == list(AU_NAMES)
     with pytest.raises(ClipSkipped, match="F1 undefined"):
-        AUF1().score(features(np.zeros((2, 20))), features(np.zeros((2, 20))), CLIP)
+        scored(AUF1(), features(np.zeros((2, 20))), features(np.zeros((2, 20))))
 
 
 # ---- emotion accuracy ------------------------------------------------------------------------
@@ -370,13 +405,13 @@ def test_emotion_ids_name_classifier_voting_and_side():
 def test_video_and_frame_voting_with_the_ground_truth_ceiling():
     gen = features(np.zeros((4, 20)), probs("happiness", "happiness", "sadness", "anger"))
     gt = features(np.zeros((4, 20)), probs("happiness", "neutral", "neutral", "neutral"))
-    video = metric("emotion_acc_resmasknet_video").score(gen, gt, CLIP)
+    video = scored(metric("emotion_acc_resmasknet_video"), gen, gt)
     assert video.value == 1.0 and video.info["predicted"] == "happiness"
     assert video.info["ground_truth_correct"] == 0.0
     assert video.info["ground_truth_predicted"] == "neutral"
-    frame = metric("emotion_acc_resmasknet_frame").score(gen, gt, CLIP)
+    frame = scored(metric("emotion_acc_resmasknet_frame"), gen, gt)
     assert frame.value == 0.5 and frame.info["ground_truth_correct"] == 0.25
-    ceiling = metric("emotion_acc_resmasknet_video_gt_ceiling").score(gen, gt, CLIP)
+    ceiling = scored(metric("emotion_acc_resmasknet_video_gt_ceiling"), gen, gt)
     assert ceiling.value == 0.0 and ceiling.info["predicted"] == "neutral"
 
 
@@ -385,16 +420,16 @@ def test_dataset_labels_map_to_classifier_classes():
     acc = metric("emotion_acc_resmasknet_video")
     for label in ("angry", "ANG", "anger"):  # MEAD, CREMA-D code, noun
         clip = dataclasses.replace(CLIP, emotion=label)
-        assert acc.score(gen, None, clip).value == 1.0
+        assert scored(acc, gen, None, clip).value == 1.0
     with pytest.raises(ClipSkipped, match="contempt has no resmasknet class"):
-        acc.score(gen, None, dataclasses.replace(CLIP, emotion="contempt"))
+        scored(acc, gen, None, dataclasses.replace(CLIP, emotion="contempt"))
     with pytest.raises(ClipSkipped, match="no emotion label"):
-        acc.score(gen, None, dataclasses.replace(CLIP, emotion=None))
+        scored(acc, gen, None, dataclasses.replace(CLIP, emotion=None))
     with pytest.raises(ClipSkipped, match="not one of"):
-        acc.score(gen, None, dataclasses.replace(CLIP, emotion="bored"))
+        scored(acc, gen, None, dataclasses.replace(CLIP, emotion="bored"))
     no_face = features(np.zeros((2, 20)), np.full((2, 7), np.nan))
     with pytest.raises(ClipSkipped, match="no frame with a face"):
-        acc.score(no_face, None, CLIP)
+        scored(acc, no_face, None)
 
 
 # ---- HSEmotion, the second classifier ---------------------------------------------------------
@@ -402,7 +437,7 @@ def test_dataset_labels_map_to_classifier_classes():
 
 def test_hsemotion_equals_the_hsemotion_package(tmp_path, monkeypatch):
     """Our safely read network inside hsemotion's recognizer == hsemotion unpickling the same
-    whole-model file itself, on the same dlib face crops."""
+    whole-model file itself, on the same dlib face crops (those of the shared face track)."""
     import os
 
     import cv2
@@ -411,8 +446,9 @@ def test_hsemotion_equals_the_hsemotion_package(tmp_path, monkeypatch):
     import torch
     from hsemotion import facial_emotions
 
+    from auhead_bench.faces import crop_faces
     from auhead_bench.media import read_image
-    from auhead_bench_metrics.face_track import FaceTrack, crop_faces
+    from auhead_bench_metrics.face_track import FaceTrack
 
     monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path / "weights"))
     torch.manual_seed(0)
@@ -426,12 +462,12 @@ def test_hsemotion_equals_the_hsemotion_package(tmp_path, monkeypatch):
     face = cv2.resize(face, (192, 192), interpolation=cv2.INTER_AREA)
     frames = np.stack([face, np.roll(face, 4, axis=1), np.full_like(face, 90), face[:, ::-1]])
     extractor = pyfeat.HSEmotionExpression()
-    out = extractor.extract(decoded(frames))
+    track = FaceTrack().extract(decoded(frames))
+    out = extractor.extract(decoded(frames, {"face_track": track}))
 
     monkeypatch.setattr(facial_emotions, "get_model_path", lambda name: str(path))
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # the package's own torch.load
     reference = facial_emotions.HSEmotionRecognizer(model_name="enet_b0_8_best_vgaf")
-    track = FaceTrack().extract(decoded(frames))
     found = np.flatnonzero(track["detected"])
     crops = crop_faces(frames[found], track["boxes"][found], size=224, scale=1.2)
     _, scores = reference.predict_multi_emotions(list(crops), logits=False)
@@ -442,6 +478,24 @@ def test_hsemotion_equals_the_hsemotion_package(tmp_path, monkeypatch):
     assert extractor.weights() == {path.name: sha256_file(path)}
     hse = next(m for m in pyfeat.HSEMOTION_METRICS if m.id == "emotion_acc_hsemotion_video")
     assert hse().protocol()["label_map"]["contempt"] == "Contempt"
+
+    # It does not track faces itself: it reads the face_track it declares, crops exactly the
+    # boxes of the frames marked detected there, and is the same however the video is chunked.
+    assert pyfeat.HSEmotionExpression.needs == ("frames", "face_track")
+    with pytest.raises(KeyError, match="face_track"):
+        extractor.extract(decoded(frames))
+    boxes = np.array([[20, 30, 150, 170], [0, 0, 192, 192], [40, 10, 120, 100],
+                      [-10, 5, 100, 130]], np.float32)  # fmt: skip
+    given = {"boxes": boxes, "detected": np.array([True, False, True, True]),
+             "landmarks": np.zeros((4, 68, 2), np.float32)}  # fmt: skip
+    moved = extractor.extract(decoded(frames, {"face_track": given}, chunk_frames=1))
+    chosen = [0, 2, 3]
+    _, expected = reference.predict_multi_emotions(
+        list(crop_faces(frames[chosen], boxes[chosen], size=224, scale=1.2)), logits=False
+    )
+    assert moved["detected"].tolist() == [True, False, True, True]
+    np.testing.assert_allclose(moved["emotions"][chosen], expected, rtol=1e-4, atol=1e-6)
+    assert np.isnan(moved["emotions"][1]).all()
 
 
 def test_hsemotion_without_weights_is_not_computed(tmp_path, monkeypatch):
