@@ -19,6 +19,7 @@ from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetri
 from auhead_bench.frames import aligned_chunks, writable
 
 BATCH = 16  # frames per torchmetrics call: bounds memory on long clips
+BATCH_BYTES = 32 << 20  # ...and fewer for large frames (SSIM holds ~15 float copies)
 PSNR_CAP_DB = 100.0  # identical frames give infinite PSNR; capped so means stay finite
 
 
@@ -36,7 +37,9 @@ def aligned_batches(view: ClipView):
     if view.ground_truth is None:
         raise ClipSkipped("no ground-truth video")
     count = 0
-    pairs = aligned_chunks(view.generated.chunks(), view.ground_truth.chunks(), BATCH)
+    height, width = view.ground_truth.frame_shape()
+    batch = max(1, min(BATCH, BATCH_BYTES // (height * width * 3)))  # 4K: one frame a batch
+    pairs = aligned_chunks(view.generated.chunks(), view.ground_truth.chunks(), batch)
     for gen, gt in pairs:
         count += len(gen)
         a = torch.from_numpy(writable(gen)).permute(0, 3, 1, 2).float()
