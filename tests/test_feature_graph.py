@@ -375,7 +375,8 @@ def toy_metric(ident: str, **attrs: Any) -> type[PerClipMetric]:
          "metric 'needs_cycle': extractors depend on each other in a cycle: "
          "toy_cycle_a -> toy_cycle_b -> toy_cycle_a"),
         (toy_metric("needs_missing", needs=("toy_needs_missing",)),
-         "metric 'needs_missing': unknown extractor 'toy_meams'"),
+         "metric 'needs_missing': extractor 'toy_needs_missing' needs unknown extractor "
+         "'toy_meams'"),
         (toy_metric("reference_missing", reference_needs=("toy_nope",)),
          "metric 'reference_missing': unknown extractor 'toy_nope'"),
     ],

@@ -256,8 +256,8 @@ def test_fid_state_is_declared_exported_and_merged():
     clips = [(rng.random((6, 2048)), rng.random((5, 2048)) + i) for i in range(4)]
     whole, first, second = metric.accumulator(), metric.accumulator(), metric.accumulator()
     for index, (gen, ref) in enumerate(clips):
-        whole.update(with_pool3(gen), with_pool3(ref), clip(f"c{index}"))
-        (first if index < 2 else second).update(with_pool3(gen), with_pool3(ref), clip())
+        whole.update(ClipView(clip(f"c{index}"), with_pool3(gen), with_pool3(ref)))
+        (first if index < 2 else second).update(ClipView(clip(), with_pool3(gen), with_pool3(ref)))
     assert metric.videos == 0 and metric.generated.count == 0  # accumulators are separate
     received = metric.accumulator()
     received.import_state(second.export_state())
