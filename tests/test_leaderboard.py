@@ -259,3 +259,33 @@ def test_end_to_end_run_table_plot_leaderboard(video_factory, tmp_path):
     site = build_site(tmp_path / "site", results=run, n_boot=200)
     assert len(site.accepted) == 4 and not site.rejected
     assert any(p["name"] == "tradeoff-static_frame-frame" for p in site.plots)
+
+
+# ---- hostile input (issue 14) --------------------------------------------------------------
+
+
+def test_hostile_files_are_listed_one_line_each_and_the_rest_build(tmp_path):
+    """A FIFO named r.json (hung), a folder x.json (IsADirectoryError), 100k nesting
+    (RecursionError), a 5001-digit integer (ValueError), NaN and 1e999: each is rejected with
+    its reason and the good records still build."""
+    results = tmp_path / "results"
+    for i, record in enumerate(good_records()[:2]):
+        write(results, f"good{i}.json", dump_record(record))
+    expected = syn.hostile_files(results)
+    try:
+        site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+        reasons = {str(r.path): r.reason for r in site.rejected}
+        assert set(reasons) == set(expected)
+        for name, word in expected.items():
+            assert word in reasons[name] and "\n" not in reasons[name], (name, reasons[name])
+        assert len(site.accepted) == 2
+        result = CliRunner().invoke(
+            leaderboard,
+            ["build", "--results", str(results), "--out", str(tmp_path / "s2"), "--no-plots"],
+        )
+        assert result.exit_code == 0, result.output
+        assert "from 2 records (6 rejected" in result.output
+        assert "rejected r.json: not a regular file (a FIFO)" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        syn.release_fifos(results)

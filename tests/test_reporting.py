@@ -265,9 +265,9 @@ def test_table_command_one_line_errors(tmp_path):
     bad = run / "records" / "broken.json"
     bad.write_text("{not json")
     result = CliRunner().invoke(table, [str(run)])
-    assert result.exit_code == 2
-    assert result.output.count("\n") == 1 and str(bad) in result.output
-    assert result.output.startswith("error:") and "not valid JSON" in result.output
+    assert result.exit_code == 0  # the bad file is named and skipped; the rest is tabled
+    assert f"skipped {bad}: not valid JSON" in result.output.splitlines()[0]
+    assert "| good |" in result.output
     empty = CliRunner().invoke(table, [str(tmp_path / "missing")])
     assert empty.exit_code == 2 and "no such file or folder" in empty.output
 
@@ -395,3 +395,59 @@ def test_pareto_plot_draws_record_strings_literally(tmp_path):
 def test_user_error_is_one_line():
     error = UserError("x.json: broken -- fix: rewrite")
     assert error.exit_code == 2
+
+
+# ---- hostile input (issue 14) --------------------------------------------------------------
+
+
+def test_table_lists_hostile_files_and_tables_the_rest(tmp_path):
+    run = write_run(tmp_path / "run", methods())
+    expected = syn.hostile_files(run / "records")
+    try:
+        result = CliRunner().invoke(table, [str(run), "--view", "main"])
+        assert result.exit_code == 0, result.output
+        for name, word in expected.items():
+            lines = result.output.splitlines()
+            line = next(x for x in lines if x.startswith("skipped ") and name in x)
+            assert word in line, line
+        assert "| good |" in result.output and "Traceback" not in result.output
+        only_bad = CliRunner().invoke(table, [str(run / "records" / "deep.json")])
+        assert only_bad.exit_code == 2 and "no readable run record" in only_bad.output
+    finally:
+        syn.release_fifos(run / "records")
+
+
+def test_validate_reports_hostile_files_as_invalid_without_a_traceback(tmp_path):
+    from auhead_bench.cli import cli
+
+    expected = syn.hostile_files(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(dump_record(methods()[0])))
+    try:
+        files = [str(tmp_path / name) for name in expected] + [str(good)]
+        result = CliRunner().invoke(cli, ["validate", *files])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        lines = result.output.splitlines()
+        assert f"ok: {good}" in lines
+        for name, word in expected.items():
+            line = next(x for x in lines if x.startswith("invalid: ") and name in x)
+            assert word in line, line
+    finally:
+        syn.release_fifos(tmp_path)
+
+
+def test_nan_and_inf_are_refused_by_the_schema():
+    from pydantic import ValidationError
+
+    from auhead_bench.records import MetricResult
+
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ValidationError, match="finite number"):
+            MetricResult(metric_id="m", higher_is_better=True, status="ok", value=bad)
+    data = dump_record(methods()[0])
+    data["metrics"]["psnr_rgb"]["per_clip"][0]["value"] = float("nan")
+    from auhead_bench.records import RunRecord
+
+    with pytest.raises(ValidationError):
+        RunRecord.model_validate(data)
