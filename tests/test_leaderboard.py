@@ -258,6 +258,16 @@ def test_end_to_end_run_table_plot_leaderboard(video_factory, tmp_path):
     # a whole run folder can be published: its run.json and table.json are not records
     site = build_site(tmp_path / "site", results=run, n_boot=200)
     assert len(site.accepted) == 4 and not site.rejected
+    # records keep each metric's options, and the reproduce config passes them back
+    saved = json.loads(next((run / "records").glob("ground_truth*.json")).read_text())
+    assert saved["metrics"]["psnr_rgb"]["options"] == {
+        "align": "truncate",
+        "resize": "bilinear_to_ground_truth",
+    }
+    again = yaml.safe_load(next((site.out / "reproduce").glob("ground_truth*.yaml")).read_text())
+    assert {"id": "psnr_rgb", "options": saved["metrics"]["psnr_rgb"]["options"]} in again[
+        "metrics"
+    ]
     assert any(p["name"] == "tradeoff-static_frame-frame" for p in site.plots)
 
 
@@ -289,3 +299,13 @@ def test_hostile_files_are_listed_one_line_each_and_the_rest_build(tmp_path):
         assert "Traceback" not in result.output
     finally:
         syn.release_fifos(results)
+
+
+def test_reproduce_config_keeps_metric_options():
+    """csim's frame_stride 5 came back as 1 on re-run: the config named the metric only."""
+    from auhead_bench.reporting.leaderboard import reproduce_config
+
+    record = syn.record("strong", [syn.metric("csim", {0: [0.5] * 12})])
+    record.metrics["csim"].options = {"frame_stride": 5}
+    config = RunConfig.model_validate(yaml.safe_load(yaml.safe_dump(reproduce_config(record))))
+    assert [(m.id, m.options) for m in config.metrics] == [("csim", {"frame_stride": 5})]

@@ -183,12 +183,16 @@ def slug(text: str, used: set[str] | None = None) -> str:
 
 
 def reproduce_config(record: RunRecord) -> dict[str, Any]:
-    """The run config that reproduces ``record`` (metric options are not in records)."""
+    """The run config that reproduces ``record``: method, dataset and metric options included
+    (a metric option such as csim's frame_stride changes the number under the same id)."""
     return {
         "name": record.experiment,
         "methods": [{"id": record.method.id, "options": record.method.options}],
         "datasets": [{"id": record.dataset.id, "options": record.dataset.options}],
-        "metrics": list(record.metrics),
+        "metrics": [
+            {"id": metric_id, "options": result.options} if result.options else metric_id
+            for metric_id, result in record.metrics.items()
+        ],
         "seeds": list(record.seeds),
         "device": (record.provenance.device.split() or ["auto"])[0],
     }
