@@ -16,8 +16,16 @@ from auhead_bench.records import (
     read_regular_file,
 )
 
+# Methods that bracket a benchmark instead of competing in it (the built-in reference
+# plugins): a table never marks them best. The one list the reports use.
+REFERENCE_METHODS = frozenset({"ground_truth", "static_frame"})
 MANIFEST = "run.json"  # written by the runner beside records/; it is not a record
 NOT_RECORDS = frozenset({MANIFEST, "table.json"})  # the runner's other JSON outputs
+
+
+def is_reference(record: RunRecord) -> bool:
+    """Whether ``record`` is of a reference method (upper or lower bound), not a contender."""
+    return record.method.id in REFERENCE_METHODS
 
 
 @dataclass(frozen=True)
