@@ -309,3 +309,40 @@ def test_reproduce_config_keeps_metric_options():
     record.metrics["csim"].options = {"frame_stride": 5}
     config = RunConfig.model_validate(yaml.safe_load(yaml.safe_dump(reproduce_config(record))))
     assert [(m.id, m.options) for m in config.metrics] == [("csim", {"frame_stride": 5})]
+
+
+def test_two_runs_with_different_metric_sets_share_one_row(tmp_path):
+    """Same method, dataset and record id, other metrics: the second was dropped as a duplicate."""
+    values = [20.0 + i for i in range(12)]
+    first = syn.record("strong", [syn.metric("psnr_rgb", {0: values})])
+    second = syn.record(
+        "strong",
+        [
+            syn.metric("psnr_rgb", {0: values}),  # shared, same protocol: kept once
+            syn.metric("lmd_mouth", {0: [1.0] * 12}, higher_is_better=False),
+        ],
+    )
+    other = syn.record("other", [syn.metric("psnr_rgb", {0: values})])
+    clash = syn.record("other", [syn.metric("lmd_mouth", {0: [2.0] * 12})])
+    clash.metrics["lmd_mouth"].protocol = {"landmarks": "68"}
+    clash_too = syn.record(
+        "other", [syn.metric("lmd_mouth", {0: [2.0] * 12}), syn.metric("lse_c", {0: [7.0] * 12})]
+    )
+    clash_too.metrics["lmd_mouth"].protocol = {"landmarks": "98"}
+    results = tmp_path / "results"
+    for name, record in (("a.json", first), ("b.json", second), ("c.json", other)):
+        write(results, name, dump_record(record))
+    write(results, "d.json", dump_record(clash))
+    write(results, "e.json", dump_record(clash_too))
+    site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+    rows = {item.record.record_id: item.record for item in site.accepted}
+    assert set(rows["strong__synthetic"].metrics) == {"psnr_rgb", "lmd_mouth"}
+    merged = "b.json: metrics lmd_mouth merged into the row of a.json"
+    assert merged in site.warnings
+    # other + d (adds lmd_mouth) merge; e adds lse_c but its lmd_mouth has another protocol
+    assert set(rows["other__synthetic"].metrics) == {"psnr_rgb", "lmd_mouth"}
+    reasons = {str(r.path): r.reason for r in site.rejected}
+    assert set(reasons) == {"e.json"}
+    assert "metric 'lmd_mouth' was computed under another protocol" in reasons["e.json"]
+    page = (site.out / "records" / "strong__synthetic.html").read_text()
+    assert 'id="metric-lmd_mouth"' in page

@@ -132,8 +132,43 @@ def record_problems(record: RunRecord) -> list[str]:
     return problems
 
 
-def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
-    """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted."""
+def merge_records(first: RunRecord, second: RunRecord) -> RunRecord | str:
+    """One record from two runs of one method on one dataset (same record id) that computed
+    different metrics, or why they cannot be one row.
+
+    They merge when the second adds a metric, the seeds and the method and dataset options are
+    the same, and every metric both computed has the same protocol and options (its value is
+    then the first's). Clips and generations are the union; provenance is the first's.
+    """
+    added = [m for m in second.metrics if m not in first.metrics]
+    if not added:
+        return "adds no metric"
+    if first.seeds != second.seeds:
+        return f"seeds {second.seeds} differ from {first.seeds}"
+    for part in ("method", "dataset"):
+        if getattr(first, part).options != getattr(second, part).options:
+            return f"{part} options differ"
+    for metric_id in (m for m in second.metrics if m in first.metrics):
+        ours, theirs = first.metrics[metric_id], second.metrics[metric_id]
+        if ours.protocol != theirs.protocol or ours.options != theirs.options:
+            return f"metric {metric_id!r} was computed under another protocol or options"
+    merged = first.model_copy(deep=True)
+    merged.clip_ids = list(dict.fromkeys([*first.clip_ids, *second.clip_ids]))
+    merged.skipped_clips = {**second.skipped_clips, **first.skipped_clips}
+    have = {(g.clip_id, g.seed) for g in first.generations}
+    merged.generations += [g for g in second.generations if (g.clip_id, g.seed) not in have]
+    merged.metrics = {**first.metrics, **{m: second.metrics[m] for m in added}}
+    return merged
+
+
+def collect(
+    results: Path, notes: list[str] | None = None
+) -> tuple[list[LoadedRecord], list[Rejected]]:
+    """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted.
+
+    A second record with an accepted record's id that adds metrics is merged into that row
+    (``merge_records``; a line is added to ``notes``); one that cannot merge is rejected.
+    """
     results = Path(results)
     if not results.is_dir():
         raise BenchError(
@@ -144,6 +179,7 @@ def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
     accepted: list[tuple[RunRecord, Path | None]] = []
     rejected: list[Rejected] = []
     owners: dict[str, Path] = {}
+    index: dict[str, int] = {}  # record id -> its place in accepted
     for path in sorted(p for p in results.rglob("*.json") if p.name not in NOT_RECORDS):
         shown = path.relative_to(results)
         try:
@@ -156,15 +192,26 @@ def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
             )
             continue
         problems = record_problems(record)
-        if record.record_id in owners:
-            problems.insert(
-                0, f"duplicate record_id {record.record_id!r} (also in {owners[record.record_id]})"
-            )
+        owner = owners.get(record.record_id)
+        if owner is not None and not problems:
+            first = accepted[index[record.record_id]]
+            merged = merge_records(first[0], record)
+            if isinstance(merged, RunRecord) and not record_problems(merged):
+                accepted[index[record.record_id]] = (merged, first[1])
+                if notes is not None:
+                    added = ", ".join(m for m in record.metrics if m not in first[0].metrics)
+                    notes.append(f"{shown}: metrics {added} merged into the row of {owner}")
+                continue
+            why = merged if isinstance(merged, str) else "the merged record is inconsistent"
+            problems.insert(0, f"duplicate record_id {record.record_id!r} (also in {owner}): {why}")
+        elif owner is not None:
+            problems.insert(0, f"duplicate record_id {record.record_id!r} (also in {owner})")
         if problems:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             rejected.append(Rejected(shown, f"{problems[0]}{more}"))
             continue
         owners[record.record_id] = shown
+        index[record.record_id] = len(accepted)
         accepted.append((record, path))
     return label_records(accepted), rejected
 
@@ -463,12 +510,13 @@ def build_site(
             path=template,
             fix="pass --template the repository's leaderboard/template folder",
         )
-    accepted, rejected = collect(results)
+    merges: list[str] = []
+    accepted, rejected = collect(results, merges)
     out = Path(out)
     _prepare_out(out)
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
     report = build_report(accepted, by=(), **boot)
-    site = Site(out=out, accepted=accepted, rejected=rejected)
+    site = Site(out=out, accepted=accepted, rejected=rejected, warnings=merges)
 
     shutil.copytree(template / "assets", out / "assets")
     for sub in ("records", "reproduce", "downloads", "plots"):
