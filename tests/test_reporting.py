@@ -165,7 +165,7 @@ def test_markdown_marks_direction_best_ci_n_and_reasons():
     assert "— (not computed) [1]" in base  # the reason is a numbered note, whole
     assert "[1] not computed: weights missing -- fix: pull" in text
     assert "3 skipped [2]" in faceless and "n=9" in faceless
-    assert "[2] 3 skipped: no face found (3/12)" in text
+    assert "[2] clips skipped: no face found (3/12)" in text
     assert "**12.00**" in good  # fid: no per-clip values, so no ± but still best
     assert "s/frame ↓" in header and "peak mem ↓" in header
     assert "| 0.04 | 3.00 GiB |" in good  # 2 s / 50 frames; peak memory from info

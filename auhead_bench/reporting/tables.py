@@ -94,7 +94,7 @@ class Cell:
         if self.value is None:
             return f"{self.status_text()}: {self.reason}" if self.reason else None
         if self.n_skipped:
-            return f"{self.n_skipped} skipped: {self.reason or 'no reason given'}"
+            return f"clips skipped: {self.reason or 'no reason given'}"
         return None
 
     def detail_text(self) -> str:
