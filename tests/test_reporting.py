@@ -526,6 +526,7 @@ def test_clips_left_out_by_skip_bad_clips_are_counted_in_table_md(tmp_path):
     assert "[1] c99: video unreadable: moov atom not found; c98: no audio" in text
     data = json.loads((tmp_path / "table.json").read_text())
     assert data["rows"][0]["skipped_clips"] == rec.skipped_clips
+    assert pd.read_csv(tmp_path / "table.csv")["clips_left_out"][0] == 2
 
 
 def test_row_order_is_the_same_in_the_runs_table_and_the_table_command(tmp_path):

@@ -685,6 +685,7 @@ def main_frame(report: Report) -> pd.DataFrame:
             "dataset": csv_safe(row.dataset),
             "record_id": csv_safe(record.record_id),
             "seeds": " ".join(str(s) for s in record.seeds),
+            "clips_left_out": len(record.skipped_clips),  # by --skip-bad-clips
         }
         for column in report.columns:
             cell = row.cells[column.metric_id]
