@@ -11,6 +11,9 @@ resumed writes the same record as an uninterrupted one, those measurements aside
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +25,8 @@ SCHEMA_VERSION = "1"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity are refused in every float field: a table would print "nan ± 0.74".
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PluginRef(_Model):
@@ -137,15 +141,99 @@ def dump_record(record: RunRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
-def load_record(path: Path) -> RunRecord:
-    """Read and validate one record file; a one-line error names the file and the problem."""
+MAX_DEPTH = 64  # a real record nests under 10 deep; deeper is hostile (RecursionError)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file; a one-line BenchError otherwise.
+
+    A FIFO, a device or a folder named ``*.json`` is refused before it is opened (opening a
+    FIFO blocks until a writer comes), and the open itself does not block, in case the path
+    was swapped between the check and the open.
+    """
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise BenchError("record file not found", path=path) from None
+    except OSError as exc:
+        raise BenchError(f"cannot read ({exc.strerror})", path=path) from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device or socket"
+        )
+        raise BenchError(f"not a regular file ({kind}): not read", path=path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise BenchError(f"cannot read ({exc.strerror})", path=path) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise BenchError("not a regular file: not read", path=path)
+        return handle.read()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a record may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf
+        raise ValueError(f"{text[:20]} is out of a float's range")
+    return value
+
+
+def _depth(data: Any) -> int:
+    """How deep ``data`` nests, without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def parse_json(raw: bytes, path: Path) -> Any:
+    """Strict JSON: no NaN/Infinity literals, no numbers past Python's digit limit, no nesting
+    deeper than ``MAX_DEPTH``; each problem is a one-line BenchError naming the file."""
+    fix = "re-run to rewrite it"
+    try:
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchError(f"not valid JSON ({exc})", path=path, fix="re-run to rewrite it") from None
+        raise BenchError(f"not valid JSON ({exc})", path=path, fix=fix) from None
+    except RecursionError:
+        raise BenchError(
+            f"not a run record (JSON nested deeper than {MAX_DEPTH} levels)", path=path
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer past sys.get_int_max_str_digits()
+        text = str(exc).split(";")[0]
+        raise BenchError(f"not valid JSON for a record ({text})", path=path, fix=fix) from None
+    if _depth(data) > MAX_DEPTH:
+        raise BenchError(
+            f"not a run record (JSON nested deeper than {MAX_DEPTH} levels)", path=path
+        )
+    return data
+
+
+def load_record(path: Path) -> RunRecord:
+    """Read and validate one record file; a one-line error names the file and the problem.
+
+    Only regular files are read; NaN, Infinity, huge integers and absurd nesting are refused.
+    """
+    path = Path(path)
+    data = parse_json(read_regular_file(path), path)
     if not isinstance(data, dict):
         raise BenchError("not a run record (expected a JSON object)", path=path)
     version = data.get("schema_version")

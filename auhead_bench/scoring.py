@@ -410,6 +410,7 @@ class Scorer:
         common = dict(
             metric_id=component.id,
             higher_is_better=metric.higher_is_better,
+            options=component.options_json(),  # the reproduce config re-runs with these
             protocol=metric.protocol(),
             plugin=plugin_ref(component.entry.plugin),
             n_skipped=skipped,

@@ -34,7 +34,7 @@ def markdown(records: list[RunRecord]) -> str:
 
 
 def summary(records: list[RunRecord]) -> str:
-    """Metrics as rows, methods as columns: fits a terminal; the reasons are in table.md."""
+    """Metrics as rows, methods as columns: fits a terminal; each reason once, whole, below."""
     columns: dict[str, dict[str, str]] = {}
     notes: dict[str, str] = {}
     several = len({r.dataset.id for r in records}) > 1
@@ -47,7 +47,7 @@ def summary(records: list[RunRecord]) -> str:
                 column[row] = f"{format_value(result.value)} n={result.n}"
             else:
                 column[row] = result.status.replace("_", " ")
-                notes.setdefault(row, (result.reason or "").split(" (")[0][:90])
+                notes.setdefault(row, result.reason or "")  # whole: never cut mid-word
     # Blocks of columns that fit 100 characters, however many methods there are.
     lines = [pd.DataFrame(columns).fillna("").to_string(line_width=100)]
     for row, note in notes.items():

@@ -158,3 +158,59 @@ def record(
         metrics={m.metric_id: m for m in metrics},
         provenance=provenance(),
     )
+
+
+# ---- hostile files (issue 14): what a results folder must survive ---------------------------
+
+
+def hostile_files(folder) -> dict[str, str]:
+    """Write hostile ``*.json`` entries into ``folder``; file name -> a word its reason has.
+
+    The FIFO gets a writer thread that unblocks a reader (so code that opens FIFOs fails a
+    test instead of hanging it); ``release_fifos`` ends that thread.
+    """
+    import json
+    import os
+    import threading
+
+    from auhead_bench.records import dump_record
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fifo = folder / "r.json"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        try:
+            with open(fifo, "w") as handle:  # blocks until someone opens the FIFO to read
+                handle.write("")
+        except OSError:
+            pass
+
+    threading.Thread(target=writer, daemon=True).start()
+    (folder / "x.json").mkdir()
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    good = dump_record(record("bigint", [metric("m", {0: [1.0] * 12})]))
+    text = json.dumps(good).replace('"seeds": [0]', '"seeds": [' + "9" * 5001 + "]")
+    (folder / "bigint.json").write_text(text)
+    nan = dump_record(record("nan", [metric("m", {0: [1.0] * 12})]))
+    (folder / "nan.json").write_text(json.dumps(nan).replace('"value": 1.0', '"value": NaN', 1))
+    inf = dump_record(record("inf", [metric("m", {0: [1.0] * 12})]))
+    (folder / "inf.json").write_text(json.dumps(inf).replace('"value": 1.0', '"value": 1e999', 1))
+    return {
+        "r.json": "FIFO",
+        "x.json": "folder",
+        "deep.json": "nested deeper",
+        "bigint.json": "digits",
+        "nan.json": "NaN",
+        "inf.json": "1e999",
+    }
+
+
+def release_fifos(folder) -> None:
+    """Open each FIFO in ``folder`` without blocking, so its writer thread can finish."""
+    import os
+    import stat
+
+    for path in folder.iterdir():
+        if stat.S_ISFIFO(os.lstat(path).st_mode):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))

@@ -258,4 +258,114 @@ def test_end_to_end_run_table_plot_leaderboard(video_factory, tmp_path):
     # a whole run folder can be published: its run.json and table.json are not records
     site = build_site(tmp_path / "site", results=run, n_boot=200)
     assert len(site.accepted) == 4 and not site.rejected
+    # records keep each metric's options, and the reproduce config passes them back
+    saved = json.loads(next((run / "records").glob("ground_truth*.json")).read_text())
+    assert saved["metrics"]["psnr_rgb"]["options"] == {
+        "align": "truncate",
+        "resize": "bilinear_to_ground_truth",
+    }
+    again = yaml.safe_load(next((site.out / "reproduce").glob("ground_truth*.yaml")).read_text())
+    assert {"id": "psnr_rgb", "options": saved["metrics"]["psnr_rgb"]["options"]} in again[
+        "metrics"
+    ]
     assert any(p["name"] == "tradeoff-static_frame-frame" for p in site.plots)
+
+
+# ---- hostile input (issue 14) --------------------------------------------------------------
+
+
+def test_hostile_files_are_listed_one_line_each_and_the_rest_build(tmp_path):
+    """A FIFO named r.json (hung), a folder x.json (IsADirectoryError), 100k nesting
+    (RecursionError), a 5001-digit integer (ValueError), NaN and 1e999: each is rejected with
+    its reason and the good records still build."""
+    results = tmp_path / "results"
+    for i, record in enumerate(good_records()[:2]):
+        write(results, f"good{i}.json", dump_record(record))
+    expected = syn.hostile_files(results)
+    try:
+        site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+        reasons = {str(r.path): r.reason for r in site.rejected}
+        assert set(reasons) == set(expected)
+        for name, word in expected.items():
+            assert word in reasons[name] and "\n" not in reasons[name], (name, reasons[name])
+        assert len(site.accepted) == 2
+        result = CliRunner().invoke(
+            leaderboard,
+            ["build", "--results", str(results), "--out", str(tmp_path / "s2"), "--no-plots"],
+        )
+        assert result.exit_code == 0, result.output
+        assert "from 2 records (6 rejected" in result.output
+        assert "rejected r.json: not a regular file (a FIFO)" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        syn.release_fifos(results)
+
+
+def test_reproduce_config_keeps_metric_options():
+    """csim's frame_stride 5 came back as 1 on re-run: the config named the metric only."""
+    from auhead_bench.reporting.leaderboard import reproduce_config
+
+    record = syn.record("strong", [syn.metric("csim", {0: [0.5] * 12})])
+    record.metrics["csim"].options = {"frame_stride": 5}
+    config = RunConfig.model_validate(yaml.safe_load(yaml.safe_dump(reproduce_config(record))))
+    assert [(m.id, m.options) for m in config.metrics] == [("csim", {"frame_stride": 5})]
+
+
+def test_two_runs_with_different_metric_sets_share_one_row(tmp_path):
+    """Same method, dataset and record id, other metrics: the second was dropped as a duplicate."""
+    values = [20.0 + i for i in range(12)]
+    first = syn.record("strong", [syn.metric("psnr_rgb", {0: values})])
+    second = syn.record(
+        "strong",
+        [
+            syn.metric("psnr_rgb", {0: values}),  # shared, same protocol: kept once
+            syn.metric("lmd_mouth", {0: [1.0] * 12}, higher_is_better=False),
+        ],
+    )
+    other = syn.record("other", [syn.metric("psnr_rgb", {0: values})])
+    clash = syn.record("other", [syn.metric("lmd_mouth", {0: [2.0] * 12})])
+    clash.metrics["lmd_mouth"].protocol = {"landmarks": "68"}
+    clash_too = syn.record(
+        "other", [syn.metric("lmd_mouth", {0: [2.0] * 12}), syn.metric("lse_c", {0: [7.0] * 12})]
+    )
+    clash_too.metrics["lmd_mouth"].protocol = {"landmarks": "98"}
+    results = tmp_path / "results"
+    for name, record in (("a.json", first), ("b.json", second), ("c.json", other)):
+        write(results, name, dump_record(record))
+    write(results, "d.json", dump_record(clash))
+    write(results, "e.json", dump_record(clash_too))
+    site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+    rows = {item.record.record_id: item.record for item in site.accepted}
+    assert set(rows["strong__synthetic"].metrics) == {"psnr_rgb", "lmd_mouth"}
+    merged = "b.json: metrics lmd_mouth merged into the row of a.json"
+    assert merged in site.warnings
+    # other + d (adds lmd_mouth) merge; e adds lse_c but its lmd_mouth has another protocol
+    assert set(rows["other__synthetic"].metrics) == {"psnr_rgb", "lmd_mouth"}
+    reasons = {str(r.path): r.reason for r in site.rejected}
+    assert set(reasons) == {"e.json"}
+    assert "metric 'lmd_mouth' was computed under another protocol" in reasons["e.json"]
+    page = (site.out / "records" / "strong__synthetic.html").read_text()
+    assert 'id="metric-lmd_mouth"' in page
+
+
+def test_reproduce_block_shows_recorded_packages_as_flagged_data_not_commands(tmp_path):
+    """A record's plugin names became `pip install` lines on our page, as if we advised them."""
+    evil = syn.PLUGIN.model_copy(
+        update={"distribution": "totally-safe; curl x|sh", "version": "<b>1</b>"}
+    )
+    record = syn.record("strong", [syn.metric("psnr_rgb", {0: [1.0] * 12})])
+    record.provenance.plugins.append(evil)
+    record.method.plugin = evil
+    results = tmp_path / "results"
+    write(results, "a.json", dump_record(record))
+    site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+    page = (site.out / "records" / "strong__synthetic.html").read_text()
+    command = page.split('<pre class="command">')[1].split("</pre>")[0]
+    assert "totally-safe" not in command and command.count("pip install") == 1  # the suite only
+    recorded = page.split('id="recorded-packages"')[1].split("</table>")[0]
+    assert "recorded in this record" in page and "not a recommendation" in page
+    assert "<code>totally-safe; curl x|sh</code>" in recorded and "&lt;b&gt;1&lt;/b&gt;" in recorded
+    rows = {r.split("<td><code>")[1].split("</code>")[0]: r for r in recorded.split("<tr")[2:]}
+    assert "not a known plugin" in rows["totally-safe; curl x|sh"]
+    assert "not a known plugin" not in rows["auhead-bench"]
+    assert "totally-safe" not in site.index.read_text().split('class="repro"')[1]

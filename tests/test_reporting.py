@@ -162,8 +162,10 @@ def test_markdown_marks_direction_best_ci_n_and_reasons():
     assert good.split("|")[4].strip().startswith("**")  # lowest LMD is bold: direction honoured
     assert "**" not in base.split("|")[3]
     assert "(n=12)" in base
-    assert "— (not computed: weights missing)" in base  # reason without the fix tail
-    assert "3 skipped: no face found (3/12)" in faceless and "n=9" in faceless
+    assert "— (not computed) [1]" in base  # the reason is a numbered note, whole
+    assert "[1] not computed: weights missing -- fix: pull" in text
+    assert "3 skipped [2]" in faceless and "n=9" in faceless
+    assert "[2] clips skipped: no face found (3/12)" in text
     assert "**12.00**" in good  # fid: no per-clip values, so no ± but still best
     assert "s/frame ↓" in header and "peak mem ↓" in header
     assert "| 0.04 | 3.00 GiB |" in good  # 2 s / 50 frames; peak memory from info
@@ -196,7 +198,7 @@ def test_csv_neutralises_formulas_from_record_strings():
 def test_latex_escapes_and_bolds():
     tex = render(report(by=()), "latex")
     assert r"psnr\_rgb $\uparrow$" in tex and r"lmd\_mouth $\downarrow$" in tex
-    assert r"\textbf{" in tex and r"$\pm$" in tex
+    assert r"\textbf{" in tex and "[" in tex.split(r"\midrule")[1]  # CI bounds, not ±
     assert r"--\textsuperscript{a}" in tex and "weights missing" in tex
     odd = syn.record("a&b_$%", [syn.metric("m", {0: [1.0] * 12})], method="odd")
     assert r"a\&b\_\$\%" in render(build_report(from_records([odd]), by=()), "latex")
@@ -265,9 +267,9 @@ def test_table_command_one_line_errors(tmp_path):
     bad = run / "records" / "broken.json"
     bad.write_text("{not json")
     result = CliRunner().invoke(table, [str(run)])
-    assert result.exit_code == 2
-    assert result.output.count("\n") == 1 and str(bad) in result.output
-    assert result.output.startswith("error:") and "not valid JSON" in result.output
+    assert result.exit_code == 0  # the bad file is named and skipped; the rest is tabled
+    assert f"skipped {bad}: not valid JSON" in result.output.splitlines()[0]
+    assert "| good |" in result.output
     empty = CliRunner().invoke(table, [str(tmp_path / "missing")])
     assert empty.exit_code == 2 and "no such file or folder" in empty.output
 
@@ -395,3 +397,149 @@ def test_pareto_plot_draws_record_strings_literally(tmp_path):
 def test_user_error_is_one_line():
     error = UserError("x.json: broken -- fix: rewrite")
     assert error.exit_code == 2
+
+
+# ---- hostile input (issue 14) --------------------------------------------------------------
+
+
+def test_table_lists_hostile_files_and_tables_the_rest(tmp_path):
+    run = write_run(tmp_path / "run", methods())
+    expected = syn.hostile_files(run / "records")
+    try:
+        result = CliRunner().invoke(table, [str(run), "--view", "main"])
+        assert result.exit_code == 0, result.output
+        for name, word in expected.items():
+            lines = result.output.splitlines()
+            line = next(x for x in lines if x.startswith("skipped ") and name in x)
+            assert word in line, line
+        assert "| good |" in result.output and "Traceback" not in result.output
+        only_bad = CliRunner().invoke(table, [str(run / "records" / "deep.json")])
+        assert only_bad.exit_code == 2 and "no readable run record" in only_bad.output
+    finally:
+        syn.release_fifos(run / "records")
+
+
+def test_validate_reports_hostile_files_as_invalid_without_a_traceback(tmp_path):
+    from auhead_bench.cli import cli
+
+    expected = syn.hostile_files(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(dump_record(methods()[0])))
+    try:
+        files = [str(tmp_path / name) for name in expected] + [str(good)]
+        result = CliRunner().invoke(cli, ["validate", *files])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        lines = result.output.splitlines()
+        assert f"ok: {good}" in lines
+        for name, word in expected.items():
+            line = next(x for x in lines if x.startswith("invalid: ") and name in x)
+            assert word in line, line
+    finally:
+        syn.release_fifos(tmp_path)
+
+
+def test_nan_and_inf_are_refused_by_the_schema():
+    from pydantic import ValidationError
+
+    from auhead_bench.records import MetricResult
+
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ValidationError, match="finite number"):
+            MetricResult(metric_id="m", higher_is_better=True, status="ok", value=bad)
+    data = dump_record(methods()[0])
+    data["metrics"]["psnr_rgb"]["per_clip"][0]["value"] = float("nan")
+    from auhead_bench.records import RunRecord
+
+    with pytest.raises(ValidationError):
+        RunRecord.model_validate(data)
+
+
+# ---- tables people read (issue 14) ---------------------------------------------------------
+
+
+def test_long_reasons_are_whole_numbered_notes_never_cut():
+    reason = (
+        "FID Inception weights (pt_inception-2015-12-05-6726825d.pth) are not in the cache "
+        "and this machine cannot download them -- fix: auhead-bench weights pull fid"
+    )
+    records = [
+        syn.record("a", [syn.metric("fid", None, status="not_computed", reason=reason)]),
+        syn.record("b", [syn.metric("fid", None, status="not_computed", reason=reason)]),
+    ]
+    text = render(build_report(from_records(records), by=()), "md")
+    assert "(FID I" not in text and "..." not in text and "…" not in text
+    assert text.count("— (not computed) [1]") == 2  # one note for the same reason
+    assert f"[1] not computed: {reason}" in text
+    tex = render(build_report(from_records(records), by=()), "latex")
+    assert "auhead-bench weights pull fid" in tex
+
+
+def test_reference_rows_are_never_bold():
+    truth = syn.record("ground_truth", [syn.metric("psnr_rgb", {0: [100.0] * 12})])
+    a = syn.record("a", [syn.metric("psnr_rgb", {0: list(BASE + 1)})])
+    b = syn.record("b", [syn.metric("psnr_rgb", {0: list(BASE)})])
+    rows = {r.label: r for r in build_report(from_records([truth, a, b]), by=()).rows}
+    assert not rows["ground_truth"].cells["psnr_rgb"].best
+    assert rows["a"].cells["psnr_rgb"].best and not rows["b"].cells["psnr_rgb"].best
+    text = render(build_report(from_records([truth, a, b])), "md")
+    assert "**100.00" not in text and "| ground_truth | synthetic | 100.00" in text
+    assert "reference rows ground_truth never are" in text
+    # one real method alone is not "best" either: nothing to beat
+    alone = build_report(from_records([truth, a]), by=()).rows
+    assert not any(r.cells["psnr_rgb"].best for r in alone)
+
+
+def test_an_asymmetric_interval_is_shown_with_its_bounds():
+    skewed = [1.0] * 11 + [60.0]  # one outlier: the CI reaches far above the mean only
+    rec = syn.record("skew", [syn.metric("m", {0: skewed})])
+    report_ = build_report(from_records([rec]), by=())
+    est = report_.rows[0].cells["m"].estimate
+    assert est.ci_high - est.value > 1.5 * (est.value - est.ci_low)  # really asymmetric
+    text = render(report_, "md")
+    cell = text.splitlines()[2].split("|")[3]
+    assert "±" not in text
+    assert f"{est.value:.4f} [{est.ci_low:.4f}, {est.ci_high:.4f}] (n=12)" in cell
+    assert json.loads(render(report_, "json"))["rows"][0]["metrics"]["m"]["ci_high"] == (
+        pytest.approx(est.ci_high)
+    )
+
+
+def test_one_clip_has_no_interval():
+    one = {"c00": {"emotion": "happy"}}
+    rec = syn.record("solo", [syn.metric("m", {0: [3.0]}, clips=one)], clips=one)
+    report_ = build_report(from_records([rec]))
+    est = report_.rows[0].cells["m"].estimate
+    assert est.ci_low is None and est.note == "one clip: no interval"
+    text = render(report_, "md")
+    assert "| solo | synthetic | 3.0000 (n=1) |" in text and "[3.0000, 3.0000]" not in text
+    by_emotion = group_estimates(rec.metrics["m"], "emotion")
+    assert by_emotion["happy"].ci_low is None
+
+
+def test_clips_left_out_by_skip_bad_clips_are_counted_in_table_md(tmp_path):
+    rec = syn.record("a", [syn.metric("m", {0: [1.0] * 12})])
+    rec.skipped_clips = {"c99": "video unreadable: moov atom not found", "c98": "no audio"}
+    write_tables([rec], tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "Clips left out by --skip-bad-clips: a (synthetic): 2 [1]." in text
+    assert "[1] c99: video unreadable: moov atom not found; c98: no audio" in text
+    data = json.loads((tmp_path / "table.json").read_text())
+    assert data["rows"][0]["skipped_clips"] == rec.skipped_clips
+    assert pd.read_csv(tmp_path / "table.csv")["clips_left_out"][0] == 2
+
+
+def test_row_order_is_the_same_in_the_runs_table_and_the_table_command(tmp_path):
+    records = methods()  # plan order: base, good, faceless (not alphabetical)
+    run = write_run(tmp_path / "run", records)
+    manifest = {"records": [f"records/{r.record_id}.json" for r in records]}
+    (run / "run.json").write_text(json.dumps(manifest))
+    write_tables(records, run)  # what the runner writes
+    own = (run / "table.md").read_text().split("\n\n")[0]
+    shown = CliRunner().invoke(table, [str(run), "--view", "main"]).output.split("\n\n")[0]
+    assert own == shown
+    assert [line.split("|")[1].strip() for line in own.splitlines()[2:]] == [
+        "base",
+        "good",
+        "faceless",
+    ]

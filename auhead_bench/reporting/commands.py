@@ -112,13 +112,22 @@ def table(
 ) -> None:
     """Methods x metrics from RUN_DIR... (run folders, record folders or record files).
 
-    Each cell: value ± CI half-width (bootstrap over clips), n, the spread over seeds where
-    there are several, and the reason when a value is missing. Best per column in bold.
+    Each cell: value [CI low, high] (bootstrap over clips), n, the spread over seeds where
+    there are several; a missing value or skipped clips point to a numbered note with the
+    whole reason. Best real method per column in bold (reference rows such as ground_truth
+    never are).
+
+    A file that is not a readable record (a folder or FIFO named *.json, bad JSON, an invalid
+    record) is listed on stderr as "skipped FILE: reason" and left out; the exit code is 0 when
+    at least one record was read, 2 when none was.
     """
-    from auhead_bench.reporting.inputs import load_runs
+    from auhead_bench.reporting.inputs import Skipped, load_runs
     from auhead_bench.reporting.tables import build_report, render
 
-    loaded = load_runs(run_dirs)
+    skipped: list[Skipped] = []
+    loaded = load_runs(run_dirs, skipped)
+    for item in skipped:
+        click.echo(f"skipped {item.path}: {item.reason}", err=True)
     by = [v for v in ("emotion", "intensity") if not views or v in views]
     report = build_report(loaded, baseline=baseline, by=by, n_boot=n_boot, level=level)
     _write(render(report, fmt, list(views) or None), out)
@@ -319,7 +328,9 @@ def build(
 ) -> None:
     """Validate every record and write a static site that opens from disk.
 
-    Invalid records are listed with the reason and left out; the rest still build.
+    Invalid records (and files named *.json that are not regular files: folders, FIFOs) are
+    listed as "rejected FILE: reason" and left out; the rest still build and the exit code is
+    0 (1 with --strict).
     """
     from auhead_bench.reporting.leaderboard import build_site
 

@@ -8,10 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auhead_bench.errors import BenchError
-from auhead_bench.records import RunRecord, dump_record, load_record
+from auhead_bench.records import (
+    RunRecord,
+    dump_record,
+    load_record,
+    parse_json,
+    read_regular_file,
+)
 
+# Methods that bracket a benchmark instead of competing in it (the built-in reference
+# plugins): a table never marks them best. The one list the reports use.
+REFERENCE_METHODS = frozenset({"ground_truth", "static_frame"})
 MANIFEST = "run.json"  # written by the runner beside records/; it is not a record
 NOT_RECORDS = frozenset({MANIFEST, "table.json"})  # the runner's other JSON outputs
+
+
+def is_reference(record: RunRecord) -> bool:
+    """Whether ``record`` is of a reference method (upper or lower bound), not a contender."""
+    return record.method.id in REFERENCE_METHODS
 
 
 @dataclass(frozen=True)
@@ -23,10 +37,43 @@ class LoadedRecord:
     label: str
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file that is not a readable record, and why (one line, without the path)."""
+
+    path: Path
+    reason: str
+
+
+def skipped_from(path: Path, exc: BenchError) -> Skipped:
+    """The reason of ``exc`` without the ``PATH: `` prefix that one_line adds."""
+    reason = exc.message + (f" -- fix: {exc.fix}" if exc.fix else "")
+    return Skipped(path, reason)
+
+
+def manifest_order(run_dir: Path, files: list[Path]) -> list[Path]:
+    """``files`` in the order the run's ``run.json`` lists them (the runner's plan order, the
+    order of the run's own table.md); files it does not list follow, sorted. A manifest that
+    cannot be read changes nothing: it is never needed, only used to order."""
+    manifest = run_dir / MANIFEST
+    try:
+        listed = parse_json(read_regular_file(manifest), manifest).get("records", [])
+    except (BenchError, AttributeError):
+        return files
+    if not isinstance(listed, list):
+        return files
+    rank = {Path(name).name: i for i, name in enumerate(listed) if isinstance(name, str)}
+    return sorted(files, key=lambda f: (rank.get(f.name, len(rank)), f.name))
+
+
 def find_record_files(path: Path) -> list[Path]:
-    """Record files under ``path``: a record file, a run folder (records/*.json) or a folder."""
+    """Record files under ``path``: a record file, a run folder (records/*.json) or a folder.
+
+    Anything named ``*.json`` is listed, folders and FIFOs too: ``load_record`` refuses what
+    is not a regular file without opening it, so the caller can name it with its reason.
+    """
     path = Path(path)
-    if path.is_file():
+    if path.exists() and not path.is_dir():
         return [path]
     if not path.is_dir():
         raise BenchError(
@@ -36,6 +83,7 @@ def find_record_files(path: Path) -> list[Path]:
         )
     folder = path / "records" if (path / "records").is_dir() else path
     files = sorted(p for p in folder.glob("*.json") if p.name not in NOT_RECORDS)
+    files = manifest_order(path, files)
     if not files:
         raise BenchError(
             "no run records (*.json) found",
@@ -83,12 +131,31 @@ def label_records(
     return out
 
 
-def load_runs(paths: Iterable[Path]) -> list[LoadedRecord]:
-    """Every record under ``paths``; a malformed file stops with a one-line error naming it."""
+def load_runs(
+    paths: Iterable[Path], skipped: list[Skipped] | None = None
+) -> list[LoadedRecord]:
+    """Every record under ``paths``.
+
+    Without ``skipped``, a malformed file stops with a one-line error naming it. With a list,
+    each file that is not a readable record (not a regular file, not JSON, not valid) is
+    appended to it with its reason and left out; if no record at all is left, the error names
+    the first bad file.
+    """
     loaded: list[tuple[RunRecord, Path | None]] = []
     for path in paths:
         for file in find_record_files(Path(path)):
-            loaded.append((load_record(file), file))
+            try:
+                loaded.append((load_record(file), file))
+            except BenchError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(skipped_from(file, exc))
+    if skipped and not loaded:
+        first = skipped[0]
+        raise BenchError(
+            f"no readable run record ({len(skipped)} file(s) skipped; first: {first.reason})",
+            path=first.path,
+        )
     return label_records(loaded)
 
 

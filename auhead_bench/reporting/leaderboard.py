@@ -45,6 +45,10 @@ MARKER = ".auhead-leaderboard"  # marks a folder this builder owns and may overw
 MANAGED = ("index.html", "assets", "records", "reproduce", "downloads", "plots")
 MAX_CLIP_ROWS = 2000  # per-clip rows shown on a record page; the raw JSON has them all
 REL_TOL = 1e-6
+# Distributions whose plugins this project ships or knows as published: the suite itself (its
+# built-in methods, metrics and datasets are entry points of auhead-bench). Add a published
+# plugin's distribution here; any other name a record carries is flagged on its page.
+KNOWN_DISTRIBUTIONS = frozenset({"auhead-bench"})
 
 
 @dataclass(frozen=True)
@@ -132,8 +136,43 @@ def record_problems(record: RunRecord) -> list[str]:
     return problems
 
 
-def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
-    """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted."""
+def merge_records(first: RunRecord, second: RunRecord) -> RunRecord | str:
+    """One record from two runs of one method on one dataset (same record id) that computed
+    different metrics, or why they cannot be one row.
+
+    They merge when the second adds a metric, the seeds and the method and dataset options are
+    the same, and every metric both computed has the same protocol and options (its value is
+    then the first's). Clips and generations are the union; provenance is the first's.
+    """
+    added = [m for m in second.metrics if m not in first.metrics]
+    if not added:
+        return "adds no metric"
+    if first.seeds != second.seeds:
+        return f"seeds {second.seeds} differ from {first.seeds}"
+    for part in ("method", "dataset"):
+        if getattr(first, part).options != getattr(second, part).options:
+            return f"{part} options differ"
+    for metric_id in (m for m in second.metrics if m in first.metrics):
+        ours, theirs = first.metrics[metric_id], second.metrics[metric_id]
+        if ours.protocol != theirs.protocol or ours.options != theirs.options:
+            return f"metric {metric_id!r} was computed under another protocol or options"
+    merged = first.model_copy(deep=True)
+    merged.clip_ids = list(dict.fromkeys([*first.clip_ids, *second.clip_ids]))
+    merged.skipped_clips = {**second.skipped_clips, **first.skipped_clips}
+    have = {(g.clip_id, g.seed) for g in first.generations}
+    merged.generations += [g for g in second.generations if (g.clip_id, g.seed) not in have]
+    merged.metrics = {**first.metrics, **{m: second.metrics[m] for m in added}}
+    return merged
+
+
+def collect(
+    results: Path, notes: list[str] | None = None
+) -> tuple[list[LoadedRecord], list[Rejected]]:
+    """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted.
+
+    A second record with an accepted record's id that adds metrics is merged into that row
+    (``merge_records``; a line is added to ``notes``); one that cannot merge is rejected.
+    """
     results = Path(results)
     if not results.is_dir():
         raise BenchError(
@@ -144,6 +183,7 @@ def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
     accepted: list[tuple[RunRecord, Path | None]] = []
     rejected: list[Rejected] = []
     owners: dict[str, Path] = {}
+    index: dict[str, int] = {}  # record id -> its place in accepted
     for path in sorted(p for p in results.rglob("*.json") if p.name not in NOT_RECORDS):
         shown = path.relative_to(results)
         try:
@@ -156,15 +196,26 @@ def collect(results: Path) -> tuple[list[LoadedRecord], list[Rejected]]:
             )
             continue
         problems = record_problems(record)
-        if record.record_id in owners:
-            problems.insert(
-                0, f"duplicate record_id {record.record_id!r} (also in {owners[record.record_id]})"
-            )
+        owner = owners.get(record.record_id)
+        if owner is not None and not problems:
+            first = accepted[index[record.record_id]]
+            merged = merge_records(first[0], record)
+            if isinstance(merged, RunRecord) and not record_problems(merged):
+                accepted[index[record.record_id]] = (merged, first[1])
+                if notes is not None:
+                    added = ", ".join(m for m in record.metrics if m not in first[0].metrics)
+                    notes.append(f"{shown}: metrics {added} merged into the row of {owner}")
+                continue
+            why = merged if isinstance(merged, str) else "the merged record is inconsistent"
+            problems.insert(0, f"duplicate record_id {record.record_id!r} (also in {owner}): {why}")
+        elif owner is not None:
+            problems.insert(0, f"duplicate record_id {record.record_id!r} (also in {owner})")
         if problems:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             rejected.append(Rejected(shown, f"{problems[0]}{more}"))
             continue
         owners[record.record_id] = shown
+        index[record.record_id] = len(accepted)
         accepted.append((record, path))
     return label_records(accepted), rejected
 
@@ -183,19 +234,26 @@ def slug(text: str, used: set[str] | None = None) -> str:
 
 
 def reproduce_config(record: RunRecord) -> dict[str, Any]:
-    """The run config that reproduces ``record`` (metric options are not in records)."""
+    """The run config that reproduces ``record``: method, dataset and metric options included
+    (a metric option such as csim's frame_stride changes the number under the same id)."""
     return {
         "name": record.experiment,
         "methods": [{"id": record.method.id, "options": record.method.options}],
         "datasets": [{"id": record.dataset.id, "options": record.dataset.options}],
-        "metrics": list(record.metrics),
+        "metrics": [
+            {"id": metric_id, "options": result.options} if result.options else metric_id
+            for metric_id, result in record.metrics.items()
+        ],
         "seeds": list(record.seeds),
         "device": (record.provenance.device.split() or ["auto"])[0],
     }
 
 
 def reproduce_command(record: RunRecord, config_name: str) -> str:
-    """Shell lines: install what made the record (the commit, or the release), then run."""
+    """Shell lines: install the suite the record names (its commit, or its release), then run.
+
+    Plugin distributions are never turned into install commands: a record is untrusted and
+    its package names are data, listed apart by ``recorded_packages``."""
     prov = record.provenance
     lines = []
     if prov.git_commit and re.fullmatch(r"[0-9a-f]{7,64}", prov.git_commit):
@@ -206,19 +264,30 @@ def reproduce_command(record: RunRecord, config_name: str) -> str:
         ]
     else:
         lines.append(f"pip install {shlex.quote(f'auhead-bench=={prov.auhead_bench}')}")
-    extra = sorted(
-        {
-            (p.distribution, p.version)
-            for p in prov.plugins
-            if p.distribution and p.distribution != "auhead-bench"
-        },
-        key=lambda dv: (dv[0], dv[1] or ""),
-    )
-    for dist, version in extra:
-        lines.append(f"pip install {shlex.quote(f'{dist}=={version}' if version else dist)}")
     run_dir = f"runs/{Path(config_name).stem}"
     lines.append(f"auhead-bench run {shlex.quote(config_name)} --out {shlex.quote(run_dir)}")
     return "\n".join(lines)
+
+
+def recorded_packages(record: RunRecord) -> list[dict[str, Any]]:
+    """Every plugin distribution the record names (provenance and each component), as data:
+    name, version, the entry points, and whether it is the suite or a known plugin."""
+    refs = list(record.provenance.plugins)
+    refs += [record.method.plugin, record.dataset.plugin]
+    refs += [m.plugin for m in record.metrics.values() if m.plugin is not None]
+    found: dict[tuple[str, str], set[str]] = {}
+    for ref in refs:
+        key = (ref.distribution or "(none)", ref.version or "")
+        found.setdefault(key, set()).add(ref.entry_point)
+    return [
+        {
+            "distribution": dist,
+            "version": version,
+            "entry_points": sorted(points),
+            "known": dist in KNOWN_DISTRIBUTIONS,
+        }
+        for (dist, version), points in sorted(found.items())
+    ]
 
 
 # ---- rendering -----------------------------------------------------------------------------
@@ -357,6 +426,7 @@ def _record_page(row: Row, report: Report, anchors: dict[str, str], page: str) -
         "config_href": f"../reproduce/{config_name}",
         "config_name": config_name,
         "command": reproduce_command(record, config_name),
+        "packages": recorded_packages(record),
         "json_href": f"{page}.json",
         "n_ok": sum(g.status == "ok" for g in generations),
         "n_failed": sum(g.status == "failed" for g in generations),
@@ -459,12 +529,13 @@ def build_site(
             path=template,
             fix="pass --template the repository's leaderboard/template folder",
         )
-    accepted, rejected = collect(results)
+    merges: list[str] = []
+    accepted, rejected = collect(results, merges)
     out = Path(out)
     _prepare_out(out)
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
     report = build_report(accepted, by=(), **boot)
-    site = Site(out=out, accepted=accepted, rejected=rejected)
+    site = Site(out=out, accepted=accepted, rejected=rejected, warnings=merges)
 
     shutil.copytree(template / "assets", out / "assets")
     for sub in ("records", "reproduce", "downloads", "plots"):

@@ -176,6 +176,14 @@ def estimate(
             n_seeds=n_seeds,
             note="no per-clip values (distribution metric): no bootstrap CI",
         )
+    if len(clips) < 2:  # one clip: a bootstrap interval would be [v, v], not certainty
+        return Estimate(
+            value=result.value,
+            seed_std=spread,
+            n_seeds=n_seeds,
+            n_clips=len(clips),
+            note="one clip: no interval",
+        )
     ci = bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
     return Estimate(
         value=result.value,
@@ -215,7 +223,7 @@ def group_estimates(
             for j, s in enumerate(seeds)
             if not np.all(np.isnan(matrix[:, j]))
         }
-        ci = bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
+        ci = bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed) if len(clips) > 1 else None
         out[label] = Estimate(
             value=point_value(matrix),
             ci_low=ci[0] if ci else None,

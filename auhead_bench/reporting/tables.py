@@ -19,7 +19,7 @@ import pandas as pd
 
 from auhead_bench.errors import BenchError
 from auhead_bench.records import MetricResult, RunRecord
-from auhead_bench.reporting.inputs import LoadedRecord
+from auhead_bench.reporting.inputs import LoadedRecord, is_reference
 from auhead_bench.reporting.stats import (
     LEVEL,
     N_BOOT,
@@ -71,26 +71,36 @@ class Cell:
 
     @property
     def short_reason(self) -> str | None:
-        """The reason without its ``-- fix: ...`` tail, cut to fit a table cell."""
+        """The reason without its ``-- fix: ...`` tail, cut at a word to fit a cell (the
+        Markdown and LaTeX tables give the whole reason in a numbered note instead)."""
         if not self.reason:
             return None
         text = self.reason.split(" -- ")[0].strip()
-        return text if len(text) <= 80 else text[:77] + "..."
+        if len(text) <= 80:
+            return text
+        cut = text[:78].rsplit(" ", 1)[0] if " " in text[:78] else text[:78]
+        return cut.rstrip(" ,;:(") + " …"
 
-    def value_text(self, pm: str = "±") -> str:
-        """'18.73 ± 0.82' (CI half-width), or '' for an empty cell."""
+    def value_text(self) -> str:
+        """'22.10 [20.30, 25.00]' (the CI as it is, asymmetric or not), or '' for no value."""
+        return interval_text(self.estimate)
+
+    def status_text(self) -> str:
+        return {"missing": "not run"}.get(self.status, self.status.replace("_", " "))
+
+    def note_text(self) -> str | None:
+        """The whole reason, for a numbered note under a table: why the cell is empty, or
+        why clips were skipped."""
         if self.value is None:
-            return ""
-        text = format_value(self.value)
-        half = self.estimate.half_width
-        if half is not None:
-            text += f" {pm} {format_like(half, self.value)}"
-        return text
+            return f"{self.status_text()}: {self.reason}" if self.reason else None
+        if self.n_skipped:
+            return f"clips skipped: {self.reason or 'no reason given'}"
+        return None
 
     def detail_text(self) -> str:
         """'n=10, seed sd 0.10, 3/50 skipped: no face found' or the reason the cell is empty."""
         if self.value is None:
-            what = {"missing": "not run"}.get(self.status, self.status.replace("_", " "))
+            what = self.status_text()
             return f"{what}: {self.short_reason}" if self.short_reason else what
         parts = [f"n={self.n}"]
         if self.estimate.seed_std is not None:
@@ -260,6 +270,17 @@ def format_like(value: float, reference: float) -> str:
     return f"{value:.4f}" if abs(reference) < 10 else f"{value:.2f}"
 
 
+def interval_text(est: Estimate | None) -> str:
+    """'22.10 [20.30, 25.00]': the value and its CI bounds, so an asymmetric interval reads as
+    one; no interval where there is none (one clip, a distribution metric)."""
+    if est is None or est.value is None:
+        return ""
+    text = format_value(est.value)
+    if est.ci_low is not None and est.ci_high is not None:
+        text += f" [{format_like(est.ci_low, est.value)}, {format_like(est.ci_high, est.value)}]"
+    return text
+
+
 def format_seconds(value: float) -> str:
     """Three significant digits: per-frame times span microseconds to minutes."""
     return f"{value:.3g}"
@@ -335,10 +356,13 @@ def cost_of(record: RunRecord) -> Cost:
 
 
 def _mark_best(rows: list[Row], columns: list[Column]) -> None:
-    """Bold the best value per (dataset, metric) when at least two records compete; ties too."""
+    """Bold the best value per (dataset, metric) when at least two real methods compete; ties
+    too. Reference rows (``is_reference``: ground_truth, static_frame) are never bold."""
     for column in columns:
         by_dataset: dict[str, list[Cell]] = {}
         for row in rows:
+            if is_reference(row.record):
+                continue
             cell = row.cells[column.metric_id]
             if cell.value is not None and math.isfinite(cell.value):
                 by_dataset.setdefault(row.dataset, []).append(cell)
@@ -418,6 +442,8 @@ def breakdown(rows: list[Row], column: Column, by: str, **boot: Any) -> Breakdow
     for group in result.groups:
         by_dataset: dict[str, list[tuple[str, float]]] = {}
         for row, estimates in per_row:
+            if is_reference(row.record):
+                continue
             value = estimates.get(group)
             if value is not None and value.value is not None:
                 by_dataset.setdefault(row.dataset, []).append((row.label, value.value))
@@ -496,11 +522,23 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _notes(report: Report) -> str:
+    refs = sorted({r.record.method.id for r in report.rows if is_reference(r.record)})
+    ref = f" (reference rows {', '.join(refs)} never are)" if refs else ""
     return (
-        f"± is the {report.level:.0%} CI half-width, bootstrap over clips ({report.n_boot} "
-        f"resamples, seed {report.seed}); seed sd: standard deviation of the per-seed values; "
-        "n: clips × seeds scored; bold: best per column and dataset."
+        f"[low, high]: the {report.level:.0%} CI, percentile bootstrap over clips "
+        f"({report.n_boot} resamples, seed {report.seed}), not always symmetric; none with "
+        "one clip; seed sd: standard deviation of the per-seed values; n: clips × seeds "
+        f"scored; bold: best method per column and dataset{ref}; [k]: note k below."
     )
+
+
+def _note_mark(notes: dict[str, int], text: str) -> int:
+    """The number of the note holding ``text`` (the same reason shares one note)."""
+    return notes.setdefault(text, len(notes) + 1)
+
+
+def _skipped_clips_text(record: RunRecord) -> str:
+    return "; ".join(f"{clip}: {why}" for clip, why in record.skipped_clips.items())
 
 
 def md_main(report: Report) -> list[str]:
@@ -510,16 +548,24 @@ def md_main(report: Report) -> list[str]:
     if report.has_memory:
         header.append("peak mem ↓")
     body = []
+    notes: dict[str, int] = {}  # whole reason -> note number
     for row in report.rows:
         cells = [md_escape(row.label), md_escape(row.dataset)]
         for column in report.columns:
             cell = row.cells[column.metric_id]
+            note = cell.note_text()
+            mark = f" [{_note_mark(notes, note)}]" if note else ""
             if cell.value is None:
-                cells.append(f"— ({md_escape(cell.detail_text())})")
+                cells.append(f"— ({cell.status_text()}){mark}")
                 continue
             value = cell.value_text()
             value = f"**{value}**" if cell.best else value
-            cells.append(f"{value} ({md_escape(cell.detail_text())})")
+            parts = [f"n={cell.n}"]
+            if cell.estimate.seed_std is not None:
+                parts.append(f"seed sd {format_like(cell.estimate.seed_std, cell.value)}")
+            if cell.n_skipped:
+                parts.append(f"{cell.n_skipped} skipped{mark}")
+            cells.append(f"{value} ({', '.join(parts)})")
         if report.has_time:
             spf = row.cost.seconds_per_frame
             cells.append(format_seconds(spf) if spf is not None else "—")
@@ -527,7 +573,21 @@ def md_main(report: Report) -> list[str]:
             mem = row.cost.peak_memory_bytes
             cells.append(format_bytes(mem) if mem is not None else "—")
         body.append(cells)
-    return _md_table(header, body) + ["", _notes(report)]
+    left_out = []
+    for row in report.rows:
+        if row.record.skipped_clips:
+            mark = _note_mark(notes, _skipped_clips_text(row.record))
+            left_out.append(
+                f"{md_escape(row.label)} ({md_escape(row.dataset)}): "
+                f"{len(row.record.skipped_clips)} [{mark}]"
+            )
+    lines = _md_table(header, body) + ["", _notes(report)]
+    if left_out:
+        lines += ["", "Clips left out by --skip-bad-clips: " + "; ".join(left_out) + "."]
+    if notes:
+        lines += [""] + [f"[{n}] {md_escape(text)}  " for text, n in notes.items()]
+        lines[-1] = lines[-1].rstrip()
+    return lines
 
 
 def _comparison_text(result: Comparison | None, reason: str | None, reference: float) -> str:
@@ -566,12 +626,7 @@ def md_compare(report: Report) -> list[str]:
 
 
 def _estimate_text(est: Estimate | None) -> str:
-    if est is None or est.value is None:
-        return "—"
-    text = format_value(est.value)
-    if est.half_width is not None:
-        text += f" ± {format_like(est.half_width, est.value)}"
-    return text
+    return interval_text(est) or "—"
 
 
 def md_breakdowns(report: Report, by: str) -> list[str]:
@@ -630,6 +685,7 @@ def main_frame(report: Report) -> pd.DataFrame:
             "dataset": csv_safe(row.dataset),
             "record_id": csv_safe(record.record_id),
             "seeds": " ".join(str(s) for s in record.seeds),
+            "clips_left_out": len(record.skipped_clips),  # by --skip-bad-clips
         }
         for column in report.columns:
             cell = row.cells[column.metric_id]
@@ -747,11 +803,11 @@ def latex_main(report: Report) -> list[str]:
         for column in report.columns:
             cell = row.cells[column.metric_id]
             if cell.value is None:
-                reason = cell.detail_text()
+                reason = cell.note_text() or cell.status_text()
                 mark = notes.setdefault(reason, chr(ord("a") + len(notes) % 26))
                 cells.append(f"--\\textsuperscript{{{mark}}}")
                 continue
-            text = cell.value_text(pm=r"$\pm$")
+            text = cell.value_text()
             text = f"\\textbf{{{text}}}" if cell.best else text
             cells.append(f"{text}\\,{{\\scriptsize (n={cell.n})}}")
         if report.has_time:
@@ -771,7 +827,7 @@ def latex_main(report: Report) -> list[str]:
         "\\bottomrule",
         "\\end{tabular}",
         "",
-        "% " + _notes(report).replace("±", "+-"),
+        "% " + _notes(report),
     ]
     lines += [f"% {mark}: {latex_escape(reason)}" for reason, mark in notes.items()]
     if notes:
@@ -825,7 +881,7 @@ def latex_breakdowns(report: Report, by: str) -> list[str]:
             cells = [latex_escape(row.label), latex_escape(row.dataset)]
             for group in b.groups:
                 est = estimates.get(group)
-                text = _estimate_text(est).replace("—", "--").replace("±", r"$\pm$")
+                text = _estimate_text(est).replace("—", "--")
                 if est is not None and row.label in b.best.get((row.dataset, group), set()):
                     text = f"\\textbf{{{text}}}"
                 cells.append(text)
@@ -885,6 +941,8 @@ def to_json(report: Report, views: Sequence[str] | None = None) -> dict[str, Any
                 "options": row.record.method.options,
                 "dataset": row.dataset,
                 "seeds": row.record.seeds,
+                "reference": is_reference(row.record),
+                "skipped_clips": row.record.skipped_clips,
                 "source": str(row.loaded.path) if row.loaded.path else None,
                 "cost": row.cost.as_dict(),
                 "metrics": {m: cell.as_dict() for m, cell in row.cells.items()},
