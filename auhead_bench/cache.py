@@ -31,6 +31,27 @@ from auhead_bench.errors import BenchError, DiskFullError, disk_full, is_disk_fu
 DEFAULT_CACHE = Path(os.environ.get("AUHEAD_BENCH_CACHE", Path.home() / ".cache" / "auhead-bench"))
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: str | Path, folder: bool = False) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (always 0600/0700) the mode a plain
+    ``open``/``mkdir`` would have: 0666/0777 less the umask. Records, tables and a cache
+    shared on a cluster are then readable by whoever the umask lets read them."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+
+
 def content_key(**parts: Any) -> str:
     """sha256 of the canonical JSON of ``parts``: the same inputs always give the same key."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
@@ -59,6 +80,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
+            publish_mode(tmp)
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
             os.replace(tmp, path)
@@ -129,6 +151,7 @@ class Cache:
         with disk_full_stops(self.root, writing):
             tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-{key[:12]}-", dir=self.root / "tmp"))
         try:
+            publish_mode(tmp, folder=True)
             yield tmp
             final.parent.mkdir(parents=True, exist_ok=True)
             if replace:

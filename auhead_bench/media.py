@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from auhead_bench.cache import publish_mode
 from auhead_bench.errors import MediaError
 
 FPS = 25
@@ -252,6 +253,7 @@ def write_video(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     try:
+        publish_mode(tmp_name)
         with av.open(tmp_name, mode="w", format="mp4") as container:
             video = container.add_stream("libx264", rate=fps)
             video.width, video.height = width + pad_w, height + pad_h
