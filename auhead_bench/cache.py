@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import sqlite3
 import tempfile
 import time
@@ -98,6 +100,11 @@ def write_json_atomic(path: Path, data: Any, sort_keys: bool = False) -> None:
     write_text_atomic(path, text)
 
 
+# A temp folder's name says which process made it: <what>-<host>-<pid>-<random>.
+TMP_NAME = re.compile(r"(?P<what>.+)-(?P<host>[^-/]+)-(?P<pid>\d+)-(?P<random>[a-z0-9_]+)")
+TMP_MAX_AGE = 24 * 3600.0  # another host's temp folder is stale after a day
+
+
 class Cache:
     """Entries live at ``root/<kind>/<key[:2]>/<key>/``."""
 
@@ -149,7 +156,8 @@ class Cache:
         final = self.path(kind, key)
         writing = f"a {kind} cache entry"
         with disk_full_stops(self.root, writing):
-            tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-{key[:12]}-", dir=self.root / "tmp"))
+            prefix = _tmp_prefix(f"{kind}-{key[:12]}")
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root / "tmp"))
         try:
             publish_mode(tmp, folder=True)
             yield tmp
@@ -179,7 +187,7 @@ class Cache:
 
     def _move_aside(self, path: Path) -> bool:
         """Rename an entry into tmp/ (one step: it vanishes whole), then delete it there."""
-        trash = Path(tempfile.mkdtemp(prefix="removed-", dir=self.root / "tmp"))
+        trash = Path(tempfile.mkdtemp(prefix=_tmp_prefix("removed"), dir=self.root / "tmp"))
         try:
             os.rename(path, trash / "entry")
             return True
@@ -257,7 +265,48 @@ class Cache:
             result[kind_dir.name] = {"entries": count, "bytes": size}
         return result
 
-    def clean_tmp(self) -> None:
-        """Remove temp folders left by killed runs (safe only when no other run is active)."""
+    def clean_tmp(self, max_age: float = TMP_MAX_AGE) -> list[Path]:
+        """Remove the temp folders of killed runs; returns those removed.
+
+        Safe while other runs share the cache: a folder is removed only if the process that
+        made it (named in the folder, with its host) is gone from this host, or, made on
+        another host or by an older version, when it is older than ``max_age`` seconds. A
+        live run's temp folder is never taken from under it.
+        """
+        removed = []
+        now = time.time()
+        host = _host()
         for leftover in (self.root / "tmp").iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
+            match = TMP_NAME.fullmatch(leftover.name)
+            try:
+                age = now - leftover.stat().st_mtime
+            except FileNotFoundError:  # its run finished meanwhile
+                continue
+            if match and match["host"] == host:
+                stale = not _alive(int(match["pid"]))
+            else:
+                stale = age > max_age
+            if stale:
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover)
+        return removed
+
+
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def _tmp_prefix(what: str) -> str:
+    return f"{what}-{_host()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

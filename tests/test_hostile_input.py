@@ -7,7 +7,6 @@ import os
 import stat
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import make_audio, make_frames
 
@@ -50,3 +49,41 @@ def test_written_files_and_entries_follow_the_umask(tmp_path, umask, mask):
     assert mode(tmp_path / "v.mp4") == 0o666 & ~mask
     write_tables([], tmp_path / "out")
     assert mode(tmp_path / "out" / "table.md") == 0o666 & ~mask
+
+
+def test_a_run_removes_killed_runs_temp_folders_but_not_a_live_ones(tmp_path, video_factory):
+    """Cache.clean_tmp had no caller: every killed run left its temp folders for ever."""
+    import subprocess
+    import time
+
+    from auhead_bench.cache import _tmp_prefix
+    from auhead_bench.config import RunConfig
+    from auhead_bench.runner import Runner
+
+    cache = Cache(tmp_path / "cache")
+    tmp = cache.root / "tmp"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = _tmp_prefix("x").split("-")[1]
+    killed = tmp / f"generations-0123456789ab-{host}-{dead.pid}-abc_12"
+    live = tmp / f"generations-0123456789ab-{host}-{os.getpid()}-def_34"
+    elsewhere_new = tmp / "scores-0123456789ab-otherhost-1-ghi56"
+    elsewhere_old = tmp / "scores-0123456789ab-otherhost-2-jkl78"
+    old_style = tmp / "clips-0123456789ab-mn90"  # named before folders carried a pid
+    for folder in (killed, live, elsewhere_new, elsewhere_old, old_style):
+        folder.mkdir()
+        (folder / "video.mp4").write_bytes(b"half")
+    two_days = time.time() - 2 * 24 * 3600
+    os.utime(elsewhere_old, (two_days, two_days))
+    os.utime(old_style, (two_days, two_days))
+
+    video_factory("data/a.mp4")
+    config = RunConfig(
+        methods=["ground_truth"],
+        datasets=[{"id": "folder", "options": {"root": str(tmp_path / "data")}}],
+        metrics=["psnr_rgb"],
+        device="cpu",
+        cache_dir=cache.root,
+    )
+    Runner(config, tmp_path / "out").run()
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, elsewhere_new.name])
