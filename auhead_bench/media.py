@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from auhead_bench.cache import publish_mode
-from auhead_bench.errors import MediaError
+from auhead_bench.errors import MediaError, one_line
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -352,14 +352,29 @@ def normalise(src: Path, dst: Path) -> DecodedVideo:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB."""
+    """An image file as (H, W, 3) uint8 RGB.
+
+    An image over PIL's pixel limit (``Image.MAX_IMAGE_PIXELS``, about 89 Mpx: a few KB of
+    PNG can claim 20000x20000) is refused before its pixels are decoded: a MediaError, not
+    gigabytes of memory or a traceback.
+    """
     path = Path(path)
     check_file(path)
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(
+            f"image too large to decode ({one_line(exc)})",
+            path=path,
+            fix="use a reference image of at most a few megapixels",
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise MediaError(f"cannot be read as an image ({exc})", path=path) from exc
 

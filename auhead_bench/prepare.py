@@ -86,6 +86,8 @@ def _checked(path: Path) -> Path:
 def _normalise(clip: Clip, folder: Path) -> None:
     """Decode the source once, in chunks, writing the normalised mp4 as frames arrive."""
     info = media.probe_video(clip.video)
+    # The reference first: a bad one is found before the video is decoded and encoded.
+    reference = media.read_image(clip.reference) if clip.reference is not None else None
     if clip.audio is not None:
         audio, has_audio = media.decode_audio(clip.audio)
         if not has_audio:
@@ -110,9 +112,8 @@ def _normalise(clip: Clip, folder: Path) -> None:
             yield chunk
 
     media.write_video(folder / "video.mp4", frames(), audio if has_audio else None)
-    reference = (
-        media.read_image(clip.reference) if clip.reference is not None else seen["first"]
-    )
+    if reference is None:
+        reference = seen["first"]
     media.write_wav(folder / "audio.wav", audio)
     media.write_image(folder / "reference.png", reference)
     files = {name: media.sha256_file(folder / name)

@@ -87,3 +87,62 @@ def test_a_run_removes_killed_runs_temp_folders_but_not_a_live_ones(tmp_path, vi
     )
     Runner(config, tmp_path / "out").run()
     assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, elsewhere_new.name])
+
+
+def write_bomb(path: Path, side: int = 20000) -> Path:
+    """A PNG of side x side pixels, all black: a few KB on disk, 1.2 GB once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\0" + b"\0" * side  # filter byte + one grey byte per pixel
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def folder_config(tmp_path: Path, labels: Path | None = None, **extra):
+    from auhead_bench.config import RunConfig
+
+    options = {"root": str(tmp_path / "data")}
+    if labels is not None:
+        options["labels"] = str(labels)
+    return RunConfig(
+        methods=["ground_truth"],
+        datasets=[{"id": "folder", "options": options}],
+        metrics=["psnr_rgb"],
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+        **extra,
+    )
+
+
+def test_a_decompression_bomb_reference_is_a_media_error(tmp_path, video_factory):
+    from auhead_bench.errors import BenchError, MediaError
+    from auhead_bench.runner import Runner
+
+    bomb = write_bomb(tmp_path / "bomb.png")
+    assert bomb.stat().st_size < 2_000_000
+    with pytest.raises(MediaError) as info:
+        media.read_image(bomb)
+    assert str(info.value).startswith(f"{bomb}: image too large to decode")
+
+    video_factory("data/a.mp4", seed=0)
+    video_factory("data/b.mp4", seed=1)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"clip_id,reference\na,{bomb}\nb,\n")
+    with pytest.raises(BenchError) as stop:  # skip_bad_clips: false stops with one line
+        Runner(folder_config(tmp_path, labels), tmp_path / "out").run()
+    assert f"{bomb}: image too large" in str(stop.value) and "clip 'a'" in str(stop.value)
+
+    config = folder_config(tmp_path, labels, skip_bad_clips=True)
+    (record,) = Runner(config, tmp_path / "out2").run()
+    assert record.clip_ids == ["b"]
+    assert record.skipped_clips["a"].startswith(f"{bomb}: image too large to decode")
