@@ -146,3 +146,46 @@ def test_a_decompression_bomb_reference_is_a_media_error(tmp_path, video_factory
     (record,) = Runner(config, tmp_path / "out2").run()
     assert record.clip_ids == ["b"]
     assert record.skipped_clips["a"].startswith(f"{bomb}: image too large to decode")
+
+
+def test_a_labels_csv_with_a_misspelt_column_is_an_error(tmp_path, video_factory):
+    """`emotoin` used to drop every emotion label without a word."""
+    from auhead_bench.errors import BenchError
+    from auhead_bench_datasets.folder import Folder, FolderOptions
+
+    video_factory("data/a.mp4")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("clip_id,emotoin,intensity\na,happy,1\n")
+    dataset = Folder(FolderOptions(root=tmp_path / "data", labels=labels), tmp_path / "c")
+    with pytest.raises(BenchError) as info:
+        dataset.clips()
+    message = str(info.value)
+    assert message.startswith(f"{labels}: labels CSV has unknown column(s) ['emotoin']")
+    assert "'emotoin' -> 'emotion'" in message and "identity, emotion, intensity" in message
+
+
+def test_an_unknown_emotion_label_is_an_error(tmp_path, video_factory):
+    """`angyr` used to become neutral: in the folder dataset and in au_warp."""
+    from auhead_bench.clip import Clip
+    from auhead_bench.errors import BenchError
+    from auhead_bench_datasets.folder import Folder, FolderOptions
+    from auhead_bench_methods.au_warp import AUWarp, AUWarpOptions
+
+    video_factory("data/a.mp4")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("clip_id,emotion\na,angyr\n")
+    dataset = Folder(FolderOptions(root=tmp_path / "data", labels=labels), tmp_path / "c")
+    with pytest.raises(BenchError) as info:
+        dataset.clips()
+    message = str(info.value)
+    assert message.startswith(f"{labels}: unknown emotion 'angyr' of clip 'a'")
+    assert "angry, contempt, disgusted" in message
+    labels.write_text("clip_id,emotion\na, Anger\n")  # a known alias is fine, and canonical
+    assert dataset.clips()[0].emotion == "angry"
+
+    clip = Clip(id="a", video=tmp_path / "data" / "a.mp4", emotion="angyr")
+    with pytest.raises(BenchError) as info:
+        AUWarp().generate(clip, AUWarpOptions(), 0, tmp_path / "out.mp4")
+    message = str(info.value)
+    assert "unknown emotion label 'angyr' of clip 'a'" in message and "happy" in message
+    assert not (tmp_path / "out.mp4").exists()

@@ -7,10 +7,12 @@ suffix, e.g. ``alice/happy_001``) and may have ``identity``, ``emotion``, ``inte
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from auhead_bench import BenchError, Clip, Dataset, hookimpl
 from auhead_bench.dataset import DatasetOptions
+from auhead_bench.emotions import EMOTIONS, canonical_emotion
 
 LABEL_COLUMNS = ("identity", "emotion", "intensity", "audio", "reference", "au_labels")
 
@@ -86,6 +88,18 @@ class Folder(Dataset):
                 path=path,
                 fix="add a clip_id column: video path under root, no suffix",
             )
+        unknown = [c for c in table.columns if c not in ("clip_id", *LABEL_COLUMNS)]
+        if unknown:  # a misspelt column would silently lose every label in it
+            hints = {
+                c: difflib.get_close_matches(c, LABEL_COLUMNS, n=1, cutoff=0.6) for c in unknown
+            }
+            guesses = [f"{c!r} -> {h[0]!r}" for c, h in hints.items() if h]
+            raise BenchError(
+                f"labels CSV has unknown column(s) {unknown}"
+                + (f" (did you mean {', '.join(guesses)}?)" if guesses else ""),
+                path=path,
+                fix=f"columns are clip_id and {', '.join(LABEL_COLUMNS)}",
+            )
         duplicated = table["clip_id"][table["clip_id"].duplicated()].tolist()
         if duplicated:
             raise BenchError(f"labels CSV repeats clip ids {duplicated[:5]}", path=path)
@@ -101,6 +115,15 @@ class Folder(Dataset):
                     f"{record['clip_id']!r} is not an integer",
                     path=path,
                 )
+            if row.get("emotion"):
+                emotion = canonical_emotion(row["emotion"], free_text=False)
+                if emotion is None:
+                    raise BenchError(
+                        f"unknown emotion {row['emotion']!r} of clip {record['clip_id']!r}",
+                        path=path,
+                        fix=f"emotions are {', '.join(EMOTIONS)}",
+                    )
+                row["emotion"] = emotion
             rows[record["clip_id"]] = row
         return rows
 
