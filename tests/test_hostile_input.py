@@ -108,10 +108,10 @@ def write_bomb(path: Path, side: int = 20000) -> Path:
     return path
 
 
-def folder_config(tmp_path: Path, labels: Path | None = None, **extra):
+def folder_config(tmp_path: Path, labels: Path | None = None, dataset=None, **extra):
     from auhead_bench.config import RunConfig
 
-    options = {"root": str(tmp_path / "data")}
+    options = {"root": str(tmp_path / "data"), **(dataset or {})}
     if labels is not None:
         options["labels"] = str(labels)
     return RunConfig(
@@ -189,3 +189,49 @@ def test_an_unknown_emotion_label_is_an_error(tmp_path, video_factory):
     message = str(info.value)
     assert "unknown emotion label 'angyr' of clip 'a'" in message and "happy" in message
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_one_frame_clip_is_not_scored(tmp_path, video_factory):
+    """static_frame scored PSNR 100 on a 1-frame clip: now below the folder dataset's
+    min_frames it is excluded, and below the global minimum (2) it is a skipped clip."""
+    from auhead_bench.errors import BenchError
+    from auhead_bench.runner import Runner
+    from auhead_bench_datasets.folder import Folder, FolderOptions
+
+    video_factory("data/a.mp4", frames=20)
+    video_factory("data/b.mp4", frames=1, audio=None)
+    dataset = Folder(FolderOptions(root=tmp_path / "data", min_frames=16), tmp_path / "c")
+    assert [c.id for c in dataset.clips()] == ["a"]
+    assert dataset.fingerprint()["excluded"] == {"b": "1 frames at 25 fps < min_frames 16"}
+    video_factory("data/c.mp4", frames=10)
+    assert [c.id for c in dataset.clips()] == ["a"]  # 10 < 16 too
+
+    (record,) = Runner(folder_config(tmp_path), tmp_path / "out").run()
+    assert record.clip_ids == ["a", "c"]  # folder's min_frames defaults to the global 2
+
+    # A dataset that lets it through (min_frames 1): the runner refuses to score it.
+    config = folder_config(tmp_path, dataset={"min_frames": 1})
+    with pytest.raises(BenchError) as info:
+        Runner(config, tmp_path / "out").run()
+    assert "clip has 1 frame(s) at 25 fps; at least 2 are needed" in str(info.value)
+    assert "clip 'b'" in str(info.value)
+    config = folder_config(tmp_path, dataset={"min_frames": 1}, skip_bad_clips=True)
+    (record,) = Runner(config, tmp_path / "out").run()
+    assert record.clip_ids == ["a", "c"]
+    assert "at least 2 are needed" in record.skipped_clips["b"]
+
+
+def test_audio_much_longer_than_the_video_is_flagged(tmp_path, cache_dir):
+    """4 s of audio on a 1.2 s video used to pass unremarked."""
+    from auhead_bench.clip import Clip
+    from auhead_bench.prepare import prepare_clip
+
+    media.write_video(tmp_path / "v.mp4", make_frames(30, 32), make_audio(1.2))
+    media.write_wav(tmp_path / "long.wav", make_audio(4.0))
+    media.write_wav(tmp_path / "close.wav", make_audio(1.3))  # within the 0.2 s tolerance
+    cache = Cache(cache_dir)
+    long = prepare_clip(Clip(id="l", video=tmp_path / "v.mp4", audio=tmp_path / "long.wav"), cache)
+    assert "audio_video_mismatch" in long.flags
+    close = Clip(id="c", video=tmp_path / "v.mp4", audio=tmp_path / "close.wav")
+    assert prepare_clip(close, cache).flags == []
+    assert prepare_clip(Clip(id="v", video=tmp_path / "v.mp4"), cache).flags == []
