@@ -235,3 +235,42 @@ def test_audio_much_longer_than_the_video_is_flagged(tmp_path, cache_dir):
     close = Clip(id="c", video=tmp_path / "v.mp4", audio=tmp_path / "close.wav")
     assert prepare_clip(close, cache).flags == []
     assert prepare_clip(Clip(id="v", video=tmp_path / "v.mp4"), cache).flags == []
+
+
+COPY_AND_LOG = (
+    "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2]); "
+    "open(sys.argv[4], 'a').write(sys.argv[3] + '\\n')"
+)
+
+
+def test_a_command_receiving_the_clip_id_gets_its_own_generation(tmp_path, video_factory):
+    """Two clips with the same files: a command given {clip_id} was served the first clip's
+    cached video for the second. What a method receives is now in its generation key."""
+    import shutil
+    import sys
+
+    from auhead_bench.clip import Clip
+    from auhead_bench.config import RunConfig
+    from auhead_bench.runner import Runner
+    from auhead_bench_methods.external import External, ExternalOptions
+
+    first = video_factory("data/a.mp4")
+    shutil.copyfile(first, tmp_path / "data" / "b.mp4")
+    log = tmp_path / "calls.log"
+    command = [sys.executable, "-c", COPY_AND_LOG, "{video}", "{out}", "{clip_id}", str(log)]
+    config = RunConfig(
+        methods=[{"id": "external", "options": {"command": command}}, "ground_truth"],
+        datasets=[{"id": "folder", "options": {"root": str(tmp_path / "data")}}],
+        metrics=["psnr_rgb"],
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+    )
+    external, truth = Runner(config, tmp_path / "out").run()
+    assert sorted(log.read_text().split()) == ["a", "b"]  # each clip its own call
+    keys = {g.clip_id: g.key for g in external.generations}
+    assert keys["a"] != keys["b"]
+    # Methods that receive nothing beyond the files keep the keys they had.
+    truth_keys = {g.clip_id: g.key for g in truth.generations}
+    assert truth_keys["a"] == truth_keys["b"]
+    plain = ExternalOptions(command=[sys.executable, "x.py", "{video}", "{out}"])
+    assert External().clip_fingerprint(Clip(id="a", video=first), plain) == {}
