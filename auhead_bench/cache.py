@@ -28,7 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from auhead_bench.errors import BenchError, DiskFullError, disk_full, is_disk_full
+from auhead_bench.errors import (
+    BenchError,
+    DiskFullError,
+    disk_full,
+    is_disk_full,
+    unwritable,
+)
 
 DEFAULT_CACHE = Path(os.environ.get("AUHEAD_BENCH_CACHE", Path.home() / ".cache" / "auhead-bench"))
 
@@ -71,6 +77,9 @@ def disk_full_stops(folder: Path, writing: str) -> Iterator[None]:
     except Exception as exc:
         if is_disk_full(exc):
             raise disk_full(exc, folder, writing) from exc
+        refused = unwritable(exc, folder, writing)
+        if refused is not None:
+            raise refused from exc
         raise
 
 
@@ -175,6 +184,9 @@ class Cache:
             if isinstance(exc, Exception) and not isinstance(exc, DiskFullError):
                 if is_disk_full(exc):
                     raise disk_full(exc, self.root, writing) from exc
+                refused = unwritable(exc, self.root, writing)
+                if refused is not None:
+                    raise refused from exc
             raise
         self._index(kind, key, label, final)
 

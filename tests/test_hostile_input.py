@@ -274,3 +274,58 @@ def test_a_command_receiving_the_clip_id_gets_its_own_generation(tmp_path, video
     assert truth_keys["a"] == truth_keys["b"]
     plain = ExternalOptions(command=[sys.executable, "x.py", "{video}", "{out}"])
     assert External().clip_fingerprint(Clip(id="a", video=first), plain) == {}
+
+
+def test_a_cache_that_becomes_unwritable_mid_run_stops_with_one_line(
+    tmp_path, video_factory, monkeypatch
+):
+    """A traceback at cache.py before. Tests run as root, where chmod stops no write, so the
+    folder turning read-only is simulated: after the first entries, renames into it fail
+    with EACCES, as they would."""
+    import errno
+
+    from auhead_bench.errors import BenchError
+    from auhead_bench.runner import Runner
+
+    video_factory("data/a.mp4", seed=0)
+    video_factory("data/b.mp4", seed=1)
+    cache_root = tmp_path / "cache"
+    real_rename = os.rename
+    done = []
+
+    def rename(src, dst):
+        if len(done) >= 3 and str(dst).startswith(str(cache_root)):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        done.append(dst)
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(BenchError) as info:
+        Runner(folder_config(tmp_path), tmp_path / "out").run()
+    message = str(info.value)
+    assert message.startswith(f"{cache_root}: cannot write a ") and "Permission denied" in message
+    assert "make it writable again" in message and "finished work is kept" in message
+    assert "\n" not in message
+    kept = [d for d in done if Path(d).is_dir()]
+    assert len(kept) == 3  # finished entries stay
+    assert not list((cache_root / "tmp").iterdir())  # the refused one's temp folder is gone
+
+    monkeypatch.setattr(os, "rename", real_rename)  # writable again: the same run finishes
+    (record,) = Runner(folder_config(tmp_path), tmp_path / "out").run()
+    assert record.clip_ids == ["a", "b"]
+
+
+def test_records_folder_that_becomes_unwritable_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from auhead_bench import cache as cache_module
+    from auhead_bench.errors import BenchError
+
+    def refuse(fd, mode):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(cache_module.os, "fdopen", refuse)
+    with pytest.raises(BenchError) as info:
+        write_json_atomic(tmp_path / "records" / "r.json", {})
+    assert str(info.value).startswith(f"{tmp_path / 'records'}: cannot write r.json (Permission")
+    assert not list((tmp_path / "records").iterdir())
