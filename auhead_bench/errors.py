@@ -56,10 +56,10 @@ def unwritable(exc: BaseException, folder: str | Path, writing: str) -> Unwritab
             return current
         if isinstance(current, OSError) and current.errno in UNWRITABLE_ERRNOS:
             name = current.filename
-            if name is not None and not str(Path(name).resolve()).startswith(
+            if name is None or not str(Path(name).resolve()).startswith(
                 str(Path(folder).resolve())
             ):
-                return None  # a file elsewhere (a method's input): not this folder's fault
+                return None  # not a file of this folder (a method's input): not its fault
             return UnwritableError(
                 f"cannot write {writing} ({current.strerror or 'permission denied'})",
                 path=folder,

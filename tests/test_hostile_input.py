@@ -295,7 +295,7 @@ def test_a_cache_that_becomes_unwritable_mid_run_stops_with_one_line(
 
     def rename(src, dst):
         if len(done) >= 3 and str(dst).startswith(str(cache_root)):
-            raise PermissionError(errno.EACCES, "Permission denied")
+            raise PermissionError(errno.EACCES, "Permission denied", str(src), None, str(dst))
         done.append(dst)
         return real_rename(src, dst)
 
@@ -321,10 +321,10 @@ def test_records_folder_that_becomes_unwritable_is_one_line(tmp_path, monkeypatc
     from auhead_bench import cache as cache_module
     from auhead_bench.errors import BenchError
 
-    def refuse(fd, mode):
-        raise PermissionError(errno.EACCES, "Permission denied")
+    def refuse(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(src), None, str(dst))
 
-    monkeypatch.setattr(cache_module.os, "fdopen", refuse)
+    monkeypatch.setattr(cache_module.os, "replace", refuse)
     with pytest.raises(BenchError) as info:
         write_json_atomic(tmp_path / "records" / "r.json", {})
     assert str(info.value).startswith(f"{tmp_path / 'records'}: cannot write r.json (Permission")
