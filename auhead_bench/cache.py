@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import sqlite3
 import tempfile
 import time
@@ -26,9 +28,36 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from auhead_bench.errors import BenchError, DiskFullError, disk_full, is_disk_full
+from auhead_bench.errors import (
+    BenchError,
+    DiskFullError,
+    disk_full,
+    is_disk_full,
+    unwritable,
+)
 
 DEFAULT_CACHE = Path(os.environ.get("AUHEAD_BENCH_CACHE", Path.home() / ".cache" / "auhead-bench"))
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: str | Path, folder: bool = False) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (always 0600/0700) the mode a plain
+    ``open``/``mkdir`` would have: 0666/0777 less the umask. Records, tables and a cache
+    shared on a cluster are then readable by whoever the umask lets read them."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
 def content_key(**parts: Any) -> str:
@@ -48,6 +77,9 @@ def disk_full_stops(folder: Path, writing: str) -> Iterator[None]:
     except Exception as exc:
         if is_disk_full(exc):
             raise disk_full(exc, folder, writing) from exc
+        refused = unwritable(exc, folder, writing)
+        if refused is not None:
+            raise refused from exc
         raise
 
 
@@ -59,6 +91,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
+            publish_mode(tmp)
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
             os.replace(tmp, path)
@@ -74,6 +107,11 @@ def write_json_atomic(path: Path, data: Any, sort_keys: bool = False) -> None:
     """
     text = json.dumps(data, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
     write_text_atomic(path, text)
+
+
+# A temp folder's name says which process made it: <what>-<host>-<pid>-<random>.
+TMP_NAME = re.compile(r"(?P<what>.+)-(?P<host>[^-/]+)-(?P<pid>\d+)-(?P<random>[a-z0-9_]+)")
+TMP_MAX_AGE = 24 * 3600.0  # another host's temp folder is stale after a day
 
 
 class Cache:
@@ -127,8 +165,10 @@ class Cache:
         final = self.path(kind, key)
         writing = f"a {kind} cache entry"
         with disk_full_stops(self.root, writing):
-            tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-{key[:12]}-", dir=self.root / "tmp"))
+            prefix = _tmp_prefix(f"{kind}-{key[:12]}")
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root / "tmp"))
         try:
+            publish_mode(tmp, folder=True)
             yield tmp
             final.parent.mkdir(parents=True, exist_ok=True)
             if replace:
@@ -144,6 +184,9 @@ class Cache:
             if isinstance(exc, Exception) and not isinstance(exc, DiskFullError):
                 if is_disk_full(exc):
                     raise disk_full(exc, self.root, writing) from exc
+                refused = unwritable(exc, self.root, writing)
+                if refused is not None:
+                    raise refused from exc
             raise
         self._index(kind, key, label, final)
 
@@ -156,7 +199,7 @@ class Cache:
 
     def _move_aside(self, path: Path) -> bool:
         """Rename an entry into tmp/ (one step: it vanishes whole), then delete it there."""
-        trash = Path(tempfile.mkdtemp(prefix="removed-", dir=self.root / "tmp"))
+        trash = Path(tempfile.mkdtemp(prefix=_tmp_prefix("removed"), dir=self.root / "tmp"))
         try:
             os.rename(path, trash / "entry")
             return True
@@ -234,7 +277,48 @@ class Cache:
             result[kind_dir.name] = {"entries": count, "bytes": size}
         return result
 
-    def clean_tmp(self) -> None:
-        """Remove temp folders left by killed runs (safe only when no other run is active)."""
+    def clean_tmp(self, max_age: float = TMP_MAX_AGE) -> list[Path]:
+        """Remove the temp folders of killed runs; returns those removed.
+
+        Safe while other runs share the cache: a folder is removed only if the process that
+        made it (named in the folder, with its host) is gone from this host, or, made on
+        another host or by an older version, when it is older than ``max_age`` seconds. A
+        live run's temp folder is never taken from under it.
+        """
+        removed = []
+        now = time.time()
+        host = _host()
         for leftover in (self.root / "tmp").iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
+            match = TMP_NAME.fullmatch(leftover.name)
+            try:
+                age = now - leftover.stat().st_mtime
+            except FileNotFoundError:  # its run finished meanwhile
+                continue
+            if match and match["host"] == host:
+                stale = not _alive(int(match["pid"]))
+            else:
+                stale = age > max_age
+            if stale:
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover)
+        return removed
+
+
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def _tmp_prefix(what: str) -> str:
+    return f"{what}-{_host()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

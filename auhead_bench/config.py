@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,21 @@ OVERWRITE_POLICIES: dict[str, str] = {
     "only-cache": "make no generation (no method setup or generate): score what is cached; "
     "a missing generation is a failed clip, 'not in the cache (overwrite: only-cache)'",
 }
+
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+DEVICES_HELP = "auto, cpu, cuda, cuda:N (N a GPU index) or mps"
+
+
+def check_device(value: str) -> str:
+    """``value`` if it names a device the suite can run on, else ValueError saying which do.
+
+    Only the spelling is checked here (no torch import): whether the GPU exists is known when
+    the run resolves the device.
+    """
+    if not DEVICE_PATTERN.fullmatch(value):
+        raise ValueError(f"unknown device {value!r}; use {DEVICES_HELP}")
+    return value
 
 
 class ComponentConfig(BaseModel):
@@ -110,6 +126,11 @@ class RunConfig(BaseModel):
     @classmethod
     def _component_list(cls, value: Any) -> Any:
         return _components(value)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        return check_device(value)
 
     @field_validator("seeds", mode="before")
     @classmethod

@@ -36,6 +36,38 @@ class DiskFullError(BenchError):
     command resumes once space is freed."""
 
 
+class UnwritableError(DiskFullError):
+    """A folder the run writes to became unwritable (permissions, read-only mount). Stops
+    the run like a full disk, with the same promise: finished work is kept."""
+
+
+# Permission denied / read-only file system: the folder stopped taking writes.
+UNWRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+UNWRITABLE_FIX = (
+    "make it writable again (chmod/chown, remount) or point --cache-dir/--out elsewhere; "
+    "finished work is kept: run the same command again to resume"
+)
+
+
+def unwritable(exc: BaseException, folder: str | Path, writing: str) -> UnwritableError | None:
+    """The one-line error if ``exc`` (or its cause) is a write refused under ``folder``."""
+    for current in _chain(exc):
+        if isinstance(current, UnwritableError):
+            return current
+        if isinstance(current, OSError) and current.errno in UNWRITABLE_ERRNOS:
+            name = current.filename
+            if name is None or not str(Path(name).resolve()).startswith(
+                str(Path(folder).resolve())
+            ):
+                return None  # not a file of this folder (a method's input): not its fault
+            return UnwritableError(
+                f"cannot write {writing} ({current.strerror or 'permission denied'})",
+                path=folder,
+                fix=UNWRITABLE_FIX,
+            )
+    return None
+
+
 # A quota is a full disk for the user who hits it: same cause, same fix.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 DISK_FULL_FIX = (

@@ -19,7 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from auhead_bench.errors import MediaError
+from auhead_bench.cache import publish_mode
+from auhead_bench.errors import MediaError, one_line
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -252,6 +253,7 @@ def write_video(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     try:
+        publish_mode(tmp_name)
         with av.open(tmp_name, mode="w", format="mp4") as container:
             video = container.add_stream("libx264", rate=fps)
             video.width, video.height = width + pad_w, height + pad_h
@@ -350,14 +352,29 @@ def normalise(src: Path, dst: Path) -> DecodedVideo:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB."""
+    """An image file as (H, W, 3) uint8 RGB.
+
+    An image over PIL's pixel limit (``Image.MAX_IMAGE_PIXELS``, about 89 Mpx: a few KB of
+    PNG can claim 20000x20000) is refused before its pixels are decoded: a MediaError, not
+    gigabytes of memory or a traceback.
+    """
     path = Path(path)
     check_file(path)
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(
+            f"image too large to decode ({one_line(exc)})",
+            path=path,
+            fix="use a reference image of at most a few megapixels",
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise MediaError(f"cannot be read as an image ({exc})", path=path) from exc
 

@@ -63,6 +63,14 @@ class Method(ABC):
         """
         return {"version": self.version}
 
+    def clip_fingerprint(self, clip: Clip, options: Options) -> dict[str, Any]:
+        """What the method receives of a clip beyond its files' content (the generation key
+        holds that already): its id, labels, anything its output may depend on. A method
+        whose command gets ``{clip_id}`` must return it, or two clips with the same files
+        would share one cached video. Part of the clip's generation key when not empty;
+        default: nothing (the key is as before)."""
+        return {}
+
     def content_fingerprint(self, options: Options) -> dict[str, Any]:
         """What the files ``options`` point at contain, where that changes outputs: a model
         folder someone retrains in place must not reuse the old model's cached videos.

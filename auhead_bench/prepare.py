@@ -19,7 +19,12 @@ from auhead_bench import media
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.clip import Clip
 
-PREPARE_VERSION = "2"
+PREPARE_VERSION = "3"  # 3: clips flagged when audio and video durations differ
+# A clip this short cannot be scored: temporal metrics need two frames, and one frame made
+# static_frame score PSNR 100. Datasets exclude clips below their own ``min_frames`` first.
+MIN_CLIP_FRAMES = 2
+# Audio and video durations further apart than this flag the clip ``audio_video_mismatch``.
+AV_DURATION_TOLERANCE = 0.2  # seconds
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,8 @@ class PreparedClip:
     inputs_sha256: str  # of everything a method sees: video, audio and reference files
     frames: int
     source_fps: float
-    flags: list[str] = field(default_factory=list)  # e.g. "silent_audio"
+    # e.g. "silent_audio", "audio_video_mismatch" (durations AV_DURATION_TOLERANCE apart)
+    flags: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -58,6 +64,13 @@ def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
             _normalise(clip, folder)
         entry = cache.path("clips", key)
     meta = json.loads((entry / "meta.json").read_text())
+    if meta["frames"] < MIN_CLIP_FRAMES:  # a reason for the record, or the run stops
+        raise media.MediaError(
+            f"clip has {meta['frames']} frame(s) at {media.FPS} fps; at least "
+            f"{MIN_CLIP_FRAMES} are needed to score it",
+            path=clip.video,
+            fix="leave it out (skip_bad_clips: true) or use a longer clip",
+        )
     prepared = dataclasses.replace(
         clip,
         video=entry / "video.mp4",
@@ -86,6 +99,8 @@ def _checked(path: Path) -> Path:
 def _normalise(clip: Clip, folder: Path) -> None:
     """Decode the source once, in chunks, writing the normalised mp4 as frames arrive."""
     info = media.probe_video(clip.video)
+    # The reference first: a bad one is found before the video is decoded and encoded.
+    reference = media.read_image(clip.reference) if clip.reference is not None else None
     if clip.audio is not None:
         audio, has_audio = media.decode_audio(clip.audio)
         if not has_audio:
@@ -110,9 +125,13 @@ def _normalise(clip: Clip, folder: Path) -> None:
             yield chunk
 
     media.write_video(folder / "video.mp4", frames(), audio if has_audio else None)
-    reference = (
-        media.read_image(clip.reference) if clip.reference is not None else seen["first"]
-    )
+    if reference is None:
+        reference = seen["first"]
+    if has_audio:
+        video_seconds = seen["frames"] / media.FPS
+        audio_seconds = len(audio) / media.SAMPLE_RATE
+        if abs(video_seconds - audio_seconds) > AV_DURATION_TOLERANCE:
+            flags.append("audio_video_mismatch")
     media.write_wav(folder / "audio.wav", audio)
     media.write_image(folder / "reference.png", reference)
     files = {name: media.sha256_file(folder / name)

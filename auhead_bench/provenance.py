@@ -9,6 +9,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from auhead_bench.errors import BenchError
 from auhead_bench.records import PluginRef, Provenance
 
 # The packages whose versions can change a number; plugin distributions are added per record.
@@ -64,10 +65,35 @@ def git_state() -> tuple[str | None, bool | None]:
 
 
 def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
-    if device != "auto":
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'. A named device that this machine
+    lacks (cuda without a GPU, mps without Apple's backend) is a BenchError, not a run that
+    records one device and uses another."""
+    if device == "cpu":
         return device
     import torch
+
+    if device == "mps":
+        backend = getattr(torch.backends, "mps", None)
+        if backend is None or not backend.is_available():
+            raise BenchError(
+                "device 'mps' is not available (this torch has no usable MPS backend)",
+                fix="use --device cpu, cuda or auto",
+            )
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BenchError(
+                f"device {device!r}: no CUDA GPU is visible", fix="use --device cpu or auto"
+            )
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise BenchError(
+                f"device {device!r}: only {torch.cuda.device_count()} GPU(s) are visible",
+                fix=f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}",
+            )
+        return device
+    if device != "auto":  # RunConfig validates the spelling; a caller may bypass it
+        raise BenchError(f"unknown device {device!r}", fix="use auto, cpu, cuda, cuda:N or mps")
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -77,6 +103,8 @@ def describe_device(device: str) -> str:
         import torch
 
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    if device == "mps":
+        return f"mps ({platform.machine()})"
     return f"cpu ({platform.machine()})"
 
 

@@ -86,6 +86,7 @@ class Runner:
         """Every unit of the plan, as the config's ``overwrite`` policy says (see
         ``auhead_bench.config.OVERWRITE_POLICIES``); returns the records in plan order."""
         records_dir = self._check_out_dir()
+        self.cache.clean_tmp()  # killed runs' temp folders; a live run's are left alone
         hook = self.registry.pm.hook
         hook.run_started(config=self.config, plan=self.plan)
         kept = self._kept_records(records_dir)

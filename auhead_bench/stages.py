@@ -157,6 +157,10 @@ def generate_clip(context: RunContext, unit: WorkUnit, clip: PreparedClip, seed:
     """One clip and seed: from the cache, or made (as the config's ``overwrite`` says); a
     method failing on the clip fails only this generation."""
     method = context.method(unit.method)
+    parts: dict[str, Any] = {}
+    received = method.clip_fingerprint(clip.clip, unit.method.options)
+    if received:  # only then: other methods' keys stay as they were
+        parts["clip_received"] = received
     key = content_key(
         kind="generation",
         method=unit.method.id,
@@ -164,6 +168,7 @@ def generate_clip(context: RunContext, unit: WorkUnit, clip: PreparedClip, seed:
         options=unit.method.options_json(),
         seed=seed,
         clip=clip.inputs_sha256,
+        **parts,
     )
     overwrite = context.config.overwrite
     fresh = overwrite == "always" and key not in context._regenerated  # once per run

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auhead_bench.cache import DEFAULT_CACHE
+from auhead_bench.cache import DEFAULT_CACHE, publish_mode
 from auhead_bench.errors import BenchError
 from auhead_bench.media import sha256_file
 from auhead_bench.metric import NotComputed
@@ -133,6 +133,7 @@ def _pull_snapshot(spec: WeightsSpec, force: bool) -> Path:
     repo, _, revision = spec.source[len("hf://"):].partition("@")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{spec.filename}.", dir=target.parent))
+    publish_mode(staging, folder=True)  # a shared weights folder: readable as the umask says
     try:
         snapshot_download(repo, revision=revision or None, local_dir=str(staging))
         (staging / ".complete").write_text(spec.source + "\n")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from auhead_bench import Clip, Generation, VideoView, media
+from auhead_bench import BenchError, Clip, Generation, VideoView, media
 from auhead_bench_datasets.speech import synthesise_speech
 from auhead_bench_methods.au_warp import (
     EMOTION_PROTOTYPES,
@@ -134,4 +134,6 @@ def test_audio_track_jaw_and_emotion_prototypes():
         assert track.shape == (25, N_AUS) and 0 <= track.min() and track.max() <= 1
     happy = audio_au_track(np.zeros(8000, np.float32), 10, "HAP")
     assert happy[0, AU_NAMES.index("left_lip_corner_raise")] > 0
-    assert not audio_au_track(np.zeros(8000, np.float32), 10, "unknown label").any()
+    assert not audio_au_track(np.zeros(8000, np.float32), 10, None).any()  # no label: neutral
+    with pytest.raises(BenchError, match="unknown emotion label 'unknown label'"):
+        audio_au_track(np.zeros(8000, np.float32), 10, "unknown label")  # was neutral, silently

@@ -124,3 +124,32 @@ def test_the_readme_config_example_plans(tmp_path):
         "au_warp",
         "au_warp[strength=2.0]",
     ]
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", "cuda:x", "CPU", "cuda:"])
+def test_an_unknown_device_is_a_config_error(tmp_path, device):
+    """Issue 14: `--device tpu` was accepted and the records said cpu."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, BASE), {"device": device})
+    message = str(info.value)
+    assert f"device: unknown device {device!r}" in message and "cuda:N" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_known_devices_validate(tmp_path, device):
+    assert load_config(write(tmp_path, BASE), {"device": device}).device == device
+
+
+def test_a_device_this_machine_lacks_is_one_line(monkeypatch):
+    import torch
+
+    from auhead_bench import provenance
+    from auhead_bench.errors import BenchError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BenchError, match="no CUDA GPU is visible"):
+        provenance.resolve_device("cuda:0")
+    with pytest.raises(BenchError, match="unknown device 'tpu'"):
+        provenance.resolve_device("tpu")
+    assert provenance.resolve_device("cpu") == "cpu"

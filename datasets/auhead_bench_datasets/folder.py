@@ -7,10 +7,20 @@ suffix, e.g. ``alice/happy_001``) and may have ``identity``, ``emotion``, ``inte
 
 from __future__ import annotations
 
+import difflib
+import logging
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from auhead_bench import BenchError, Clip, Dataset, hookimpl
 from auhead_bench.dataset import DatasetOptions
+from auhead_bench.emotions import EMOTIONS, canonical_emotion
+from auhead_bench.errors import MediaError
+from auhead_bench_datasets.splits import NoFaceError, ProbeCache, cached_face_crop
+
+log = logging.getLogger("auhead_bench.datasets")
 
 LABEL_COLUMNS = ("identity", "emotion", "intensity", "audio", "reference", "au_labels")
 
@@ -19,6 +29,13 @@ class FolderOptions(DatasetOptions):
     root: Path
     pattern: str = "**/*.mp4"  # glob under root
     labels: Path | None = None  # CSV; relative paths are taken from the working directory
+    # As for the other datasets: clips shorter than this at 25 fps are excluded (warning,
+    # listed in the record); the runner refuses any clip under 2 frames whatever this says.
+    min_frames: int = Field(2, ge=1)
+    # A face-centred square crop of this side (dlib HOG), cached; None (the default here,
+    # unlike MEAD/CREMA-D/HDTF's 512) keeps the framing. No face found: the clip is excluded.
+    crop_size: int | None = Field(None, ge=16)
+    crop_scale: float = Field(1.8, ge=1.0)  # crop side / median HOG face-box side
 
 
 class Folder(Dataset):
@@ -44,13 +61,18 @@ class Folder(Dataset):
             )
         labels = self._labels(options.labels) if options.labels else {}
         clips = []
+        self._excluded: dict[str, str] = {}
+        probes = ProbeCache(self.cache_dir / "folder" / "probe.json")
         for video in videos:
             clip_id = video.relative_to(root).with_suffix("").as_posix()
             row = labels.pop(clip_id, {})
+            source = self._check(clip_id, video, probes)
+            if source is None:
+                continue
             clips.append(
                 Clip(
                     id=clip_id,
-                    video=video,
+                    video=source,
                     identity=row.get("identity"),
                     emotion=row.get("emotion"),
                     intensity=int(row["intensity"]) if row.get("intensity") else None,
@@ -58,6 +80,13 @@ class Folder(Dataset):
                     reference=row.get("reference"),
                     au_labels=row.get("au_labels"),
                 )
+            )
+        probes.save()
+        if self._excluded:
+            shown = "; ".join(f"{k} ({v})" for k, v in sorted(self._excluded.items())[:20])
+            log.warning(
+                "folder: excluded %d clip(s), listed in the run record: %s",
+                len(self._excluded), shown,
             )
         if labels:
             missing = ", ".join(sorted(labels)[:5])
@@ -67,6 +96,45 @@ class Folder(Dataset):
                 fix="fix the clip_id column or the folder",
             )
         return clips
+
+    def _check(self, clip_id: str, video: Path, probes: ProbeCache) -> Path | None:
+        """The video to use (cropped if ``crop_size``), or None: excluded, with the reason.
+        Unreadable files are left in: the runner's prepare step reports them."""
+        options: FolderOptions = self.options
+        try:
+            frames = probes.get(video)["frames"]
+        except MediaError:
+            return video
+        if frames < options.min_frames:
+            self._excluded[clip_id] = (
+                f"{frames} frames at 25 fps < min_frames {options.min_frames}"
+            )
+            return None
+        if options.crop_size is None:
+            return video
+        try:
+            cropped, _ = cached_face_crop(
+                video, self.cache_dir / "folder" / "crops", options.crop_size,
+                options.crop_scale, sha=probes.sha256(video),
+            )
+        except NoFaceError as exc:
+            self._excluded[clip_id] = str(exc)
+            return None
+        except MediaError:
+            return video
+        return cropped
+
+    def fingerprint(self) -> dict[str, Any]:
+        clips = self.clips()
+        options: FolderOptions = self.options
+        return {
+            "version": self.version,
+            "clips": len(clips),
+            "min_frames": options.min_frames,
+            "crop": None if options.crop_size is None
+            else {"size": options.crop_size, "scale": options.crop_scale},
+            "excluded": dict(sorted(self._excluded.items())),
+        }
 
     @staticmethod
     def _labels(path: Path) -> dict[str, dict]:
@@ -86,6 +154,18 @@ class Folder(Dataset):
                 path=path,
                 fix="add a clip_id column: video path under root, no suffix",
             )
+        unknown = [c for c in table.columns if c not in ("clip_id", *LABEL_COLUMNS)]
+        if unknown:  # a misspelt column would silently lose every label in it
+            hints = {
+                c: difflib.get_close_matches(c, LABEL_COLUMNS, n=1, cutoff=0.6) for c in unknown
+            }
+            guesses = [f"{c!r} -> {h[0]!r}" for c, h in hints.items() if h]
+            raise BenchError(
+                f"labels CSV has unknown column(s) {unknown}"
+                + (f" (did you mean {', '.join(guesses)}?)" if guesses else ""),
+                path=path,
+                fix=f"columns are clip_id and {', '.join(LABEL_COLUMNS)}",
+            )
         duplicated = table["clip_id"][table["clip_id"].duplicated()].tolist()
         if duplicated:
             raise BenchError(f"labels CSV repeats clip ids {duplicated[:5]}", path=path)
@@ -101,6 +181,15 @@ class Folder(Dataset):
                     f"{record['clip_id']!r} is not an integer",
                     path=path,
                 )
+            if row.get("emotion"):
+                emotion = canonical_emotion(row["emotion"], free_text=False)
+                if emotion is None:
+                    raise BenchError(
+                        f"unknown emotion {row['emotion']!r} of clip {record['clip_id']!r}",
+                        path=path,
+                        fix=f"emotions are {', '.join(EMOTIONS)}",
+                    )
+                row["emotion"] = emotion
             rows[record["clip_id"]] = row
         return rows
 

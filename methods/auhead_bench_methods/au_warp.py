@@ -21,7 +21,8 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import Clip, Generation, Method, Options, hookimpl, media
-from auhead_bench.errors import MediaError
+from auhead_bench.emotions import EMOTIONS
+from auhead_bench.errors import BenchError, MediaError
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.au_labels import conditioning_track
 from auhead_bench_methods.auhead.au_space import AU_NAMES, N_AUS, VIDEO_FPS
@@ -77,10 +78,18 @@ MOUTH_COLOUR = np.array([40, 18, 20], np.float32)  # RGB of an open mouth's insi
 MOUTH_FULL_DARK = 0.06  # extra lip gap (fraction of face height) at which it is fully dark
 
 
-def emotion_key(label: str | None) -> str:
+def emotion_key(label: str | None, clip_id: str | None = None) -> str:
     """A clip's emotion label (any spelling stage 1 knows) as a key of EMOTION_PROTOTYPES;
-    no label or an unknown one is neutral."""
-    return canonical_emotion(label) or "neutral"
+    no label is neutral, an unknown one a BenchError (it used to become neutral silently)."""
+    if label is None or not str(label).strip():
+        return "neutral"
+    emotion = canonical_emotion(label)
+    if emotion is None:
+        raise BenchError(
+            f"unknown emotion label {label!r}" + (f" of clip {clip_id!r}" if clip_id else ""),
+            fix=f"label clips with one of {', '.join(EMOTIONS)}",
+        )
+    return emotion
 
 
 def prototype(emotion: str | None) -> np.ndarray:
@@ -234,6 +243,7 @@ class AUWarp(Method):
     def generate(
         self, clip: Clip, options: AUWarpOptions, seed: int, out_path: Path
     ) -> Generation:
+        emotion = emotion_key(clip.emotion, clip.id)  # an unknown label fails before any work
         frames = media.count_frames(clip.video)
         audio, _ = media.decode_audio(clip.audio)
         reference = media.read_image(clip.reference)
@@ -245,7 +255,7 @@ class AUWarp(Method):
         if use_labels:
             aus = conditioning_track(clip.au_labels, frames)
         else:
-            aus = audio_au_track(audio, frames, clip.emotion)
+            aus = audio_au_track(audio, frames, emotion)
         aus = np.clip(aus * options.strength, 0.0, 1.0).astype(np.float32)
         landmarks = au_mesh.reference_landmarks(reference, clip.reference)
         if landmarks is None:
@@ -259,7 +269,7 @@ class AUWarp(Method):
             arrays={"au_track": aus},
             info={
                 "au_source": "labels" if use_labels else "audio+emotion",
-                "emotion": emotion_key(clip.emotion),
+                "emotion": emotion,
             },
         )
 

@@ -23,6 +23,7 @@ Placeholders, in ``command``, ``args``, ``extra_args``, ``output`` and ``config_
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shlex
@@ -57,6 +58,11 @@ FPS_TOLERANCE = 0.01
 DURATION_TOLERANCE_S = 0.2  # video vs audio length beyond which a warning is recorded
 
 ArgValue = str | int | float | bool | list[str | int | float] | None
+# What a command may receive of a clip beyond its files' content: part of the generation key
+# of a method that uses any of them (``clip_fingerprint``).
+CLIP_PLACEHOLDERS = (
+    "clip_id", "clip_slug", "reference_stem", "audio_stem", "identity", "emotion", "intensity",
+)
 PLACEHOLDERS = (
     "python", "device", "reference", "audio", "video", "out", "out_dir", "work_dir", "seed",
     "clip_id", "clip_slug", "reference_stem", "audio_stem", "identity", "emotion", "intensity",
@@ -282,6 +288,38 @@ def fill(template: str, values: Mapping[str, Any], where: str, *, for_glob: bool
         return template.format_map(dict(values))
     except (ValueError, IndexError, KeyError) as exc:
         raise BenchError(f"cannot fill {where} {template!r}: {exc}") from None
+
+
+def received_clip_fields(
+    clip: Clip, templates: Any, options: Any, config_template: str | Path | None = None
+) -> dict[str, Any]:
+    """The clip fields (CLIP_PLACEHOLDERS) that the templates (command, output, options,
+    config template) use, with this clip's values: what the command receives beyond the
+    files' content, so what its generation key must hold."""
+    text = json.dumps(templates, default=str)
+    template = getattr(options, "config_template", None) or config_template
+    if template is not None:
+        path = Path(template).expanduser()
+        cwd = getattr(options, "cwd", None) or getattr(options, "repo", None)
+        if not path.is_absolute() and cwd is not None:
+            path = Path(cwd).expanduser() / path
+        try:
+            text += path.read_text(errors="replace")
+        except OSError:
+            text += "{clip_id}"  # unreadable here: assume the worst (generate reports it)
+    used = [n for n in CLIP_PLACEHOLDERS if re.search(r"\{" + n + r"(?:[!:}])", text)]
+    if not used:
+        return {}
+    values = {
+        "id": clip.id,
+        "identity": clip.identity,
+        "emotion": clip.emotion,
+        "intensity": clip.intensity,
+    }
+    # the slug and stems derive from the id
+    wanted = {"id" if n in ("clip_id", "clip_slug", "reference_stem", "audio_stem") else n
+              for n in used}
+    return {k: v for k, v in values.items() if k in wanted}
 
 
 def fill_deep(value: Any, values: Mapping[str, Any], where: str) -> Any:
@@ -754,6 +792,9 @@ class External(Method):
     def fingerprint(self) -> dict[str, Any]:
         return {"version": self.version, "normalise": NORMALISE_VERSION}
 
+    def clip_fingerprint(self, clip: Clip, options: ExternalOptions) -> dict[str, Any]:
+        return received_clip_fields(clip, options.model_dump(mode="json"), options)
+
 
 class PresetMethod(Method):
     """A method id per preset; the preset's table entry is part of its fingerprint."""
@@ -783,6 +824,14 @@ class PresetMethod(Method):
         generation = run_tool(inv, options, clip, seed, out_path, getattr(self, "_device", "cpu"))
         generation.info["repo_commit"] = options.repo_commit
         return generation
+
+    def clip_fingerprint(self, clip: Clip, options: PresetOptions) -> dict[str, Any]:
+        preset = self.preset
+        templates = [
+            list(preset.command), preset.output, dict(preset.config_set),
+            options.model_dump(mode="json"),
+        ]
+        return received_clip_fields(clip, templates, options, preset.config_template)
 
     def fingerprint(self) -> dict[str, Any]:
         preset = self.preset
