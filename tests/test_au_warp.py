@@ -137,3 +137,15 @@ def test_audio_track_jaw_and_emotion_prototypes():
     assert not audio_au_track(np.zeros(8000, np.float32), 10, None).any()  # no label: neutral
     with pytest.raises(BenchError, match="unknown emotion label 'unknown label'"):
         audio_au_track(np.zeros(8000, np.float32), 10, "unknown label")  # was neutral, silently
+
+
+def test_clips_differing_only_in_emotion_get_their_own_generation():
+    """au_warp's AU prototype follows the emotion label: two clips with the same files and
+    different labels must not share one cached video (their generation keys differ)."""
+    from auhead_bench.clip import Clip
+    from auhead_bench_methods.au_warp import AUWarp, AUWarpOptions
+
+    method, options = AUWarp(), AUWarpOptions()
+    happy = Clip(id="a", video=Path("v.mp4"), emotion="happy")
+    sad = Clip(id="b", video=Path("v.mp4"), emotion="sad")
+    assert method.clip_fingerprint(happy, options) != method.clip_fingerprint(sad, options)

@@ -231,6 +231,11 @@ class AUWarp(Method):
             "landmarks": "dlib_shape_predictor_68",
         }
 
+    def clip_fingerprint(self, clip: Clip, options: AUWarpOptions) -> dict[str, Any]:
+        """The emotion label picks the AU prototype (and is recorded): two clips with the same
+        files and different labels must not share a cached video."""
+        return {"emotion": clip.emotion}
+
     def weights(self) -> dict[str, str]:
         from auhead_bench.faces import PREDICTOR_FILE, predictor_path
         from auhead_bench.weights import file_sha256

@@ -156,6 +156,12 @@ class AUHead(_Stage2Method):
             self._predictor = (key, predictor)
         return self._predictor[1]
 
+    def clip_fingerprint(self, clip: Clip, options: AUHeadOptions) -> dict[str, Any]:
+        """In the A+E->AU prompt mode the clip's emotion label is part of the prompt."""
+        if options.stage1_options.prompt_mode == "A+E->AU":
+            return {"emotion": clip.emotion}
+        return {}
+
     def content_fingerprint(self, options: AUHeadOptions) -> dict[str, Any]:
         """Stage 2's folder, and stage 1's model and adapter (the adapter hashed in full)."""
         stage1 = self.make_predictor(options.stage1_options).fingerprint()
