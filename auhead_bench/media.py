@@ -132,9 +132,21 @@ def probe_video(path: Path, fps: int = FPS) -> VideoInfo:
         stream = container.streams.video[0]
         source_fps = float(stream.average_rate or stream.guessed_rate or 0) or float(fps)
         context = stream.codec_context
-        return VideoInfo(
-            int(context.width), int(context.height), source_fps, bool(container.streams.audio)
-        )
+        width, height = int(context.width), int(context.height)
+        try:  # a phone video's display matrix turns it a quarter: the upright size is swapped
+            first = next(container.decode(stream))
+        except (StopIteration, av.FFmpegError):
+            first = None
+        if first is not None and upright_turns(first) % 2:
+            width, height = height, width
+        return VideoInfo(width, height, source_fps, bool(container.streams.audio))
+
+
+def upright_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (for ``np.rot90``) that show ``frame`` as its display
+    matrix says (phone videos store frames sideways and a rotation beside them); what FFmpeg's
+    own players do (autorotate). 0 for a frame without one."""
+    return round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4
 
 
 def iter_frames(
@@ -164,15 +176,21 @@ def iter_frames(
         limit = max(1, chunk_frames)
         seen = 0
 
+        turns: list[int] = []  # quarter turns that make the frames upright (display matrix)
+
         def drain() -> None:
             while True:
                 try:
-                    pending.append(sink.pull().to_ndarray())
+                    image = sink.pull().to_ndarray()
                 except (av.BlockingIOError, av.EOFError):
                     return
+                pending.append(np.ascontiguousarray(np.rot90(image, turns[0])) if turns[0]
+                               else image)
 
         try:
             for frame in container.decode(stream):
+                if not turns:
+                    turns.append(upright_turns(frame))
                 source.push(frame)
                 drain()
                 if pending:

@@ -329,3 +329,38 @@ def test_records_folder_that_becomes_unwritable_is_one_line(tmp_path, monkeypatc
         write_json_atomic(tmp_path / "records" / "r.json", {})
     assert str(info.value).startswith(f"{tmp_path / 'records'}: cannot write r.json (Permission")
     assert not list((tmp_path / "records").iterdir())
+
+
+def _with_display_rotation(path: Path, out: Path) -> Path:
+    """``path`` with its track header's display matrix turned a quarter (as phones write it:
+    frames stored sideways, the rotation beside them)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    version = data[box + 4]
+    matrix = box + 8 + (32 if version == 1 else 20) + 8 + 8
+    turn = (0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    data[matrix : matrix + 36] = b"".join(struct.pack(">i", v) for v in turn)
+    out.write_bytes(data)
+    return out
+
+
+def test_rotation_metadata_is_honoured(tmp_path):
+    """A phone video (frames stored sideways plus a display matrix) was decoded sideways, so
+    face metrics found no face; frames now come out as players show them."""
+    import numpy as np
+
+    from auhead_bench import media
+
+    frames = np.zeros((6, 32, 64, 3), np.uint8)
+    frames[:, :, :12] = 255  # a white band down the stored frame's left edge
+    media.write_video(tmp_path / "stored.mp4", frames)
+    phone = _with_display_rotation(tmp_path / "stored.mp4", tmp_path / "phone.mp4")
+    upright = np.concatenate(list(media.iter_frames(phone)))
+    assert upright.shape == (6, 64, 32, 3)  # shown portrait: the matrix turns it clockwise
+    assert upright[:, :8].mean() > 200 and upright[:, -8:].mean() < 30  # band now on top
+    info = media.probe_video(phone)
+    assert (info.width, info.height) == (32, 64)
+    # the stored file itself is untouched by the fix
+    assert np.concatenate(list(media.iter_frames(tmp_path / "stored.mp4"))).shape[1:3] == (32, 64)
