@@ -113,7 +113,9 @@ def entries(cache: Path) -> dict[Path, int]:
     found: dict[Path, int] = {}
     if not cache.is_dir():  # a run killed before it made its cache
         return found
-    for kind_dir in sorted(p for p in cache.iterdir() if p.is_dir() and p.name != "tmp"):
+    # tmp: unfinished entries; datasets: the datasets' own scratch files (probe caches)
+    kinds = (p for p in cache.iterdir() if p.is_dir() and p.name not in ("tmp", "datasets"))
+    for kind_dir in sorted(kinds):
         for entry in kind_dir.glob("*/*"):
             names = {f.name for f in entry.iterdir()}
             if kind_dir.name == "features":
