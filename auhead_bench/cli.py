@@ -19,8 +19,12 @@ def _split(value: str | None) -> list[str] | None:
     return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+
+
 class _Group(click.Group):
-    """Turns BenchError into a one-line message instead of a traceback."""
+    """Turns BenchError into a one-line message instead of a traceback, and Ctrl-C into a
+    hint and exit code 130 instead of click's bare "Aborted!" and 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,6 +32,12 @@ class _Group(click.Group):
         except BenchError as exc:
             click.echo(f"error: {one_line(exc)}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            # Records, generations and features are written atomically as each finishes,
+            # so re-running with --overwrite only-missing (the default) picks up the rest.
+            hint = "; run the same command to resume" if ctx.invoked_subcommand == "run" else ""
+            click.echo(f"\ninterrupted{hint}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
 
 
 @click.group(cls=_Group)
@@ -183,13 +193,39 @@ def plugins(as_json: bool) -> None:
 KINDS = {"methods": "method", "metrics": "metric", "datasets": "dataset", "extractors": "extractor"}
 
 
+def _choices(annotation: Any) -> tuple[list[Any] | None, bool]:
+    """The values a ``Literal`` (or ``Literal | None``) option allows, and whether None is one."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return list(typing.get_args(annotation)), False
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and typing.get_origin(args[0]) is typing.Literal:
+            return list(typing.get_args(args[0])), len(args) < len(typing.get_args(annotation))
+    return None, False
+
+
+def _type_name(annotation: Any) -> str:
+    choices, optional = _choices(annotation)
+    if choices is not None:
+        text = "one of " + ", ".join(repr(c) for c in choices)
+        return text + " or None" if optional else text
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
 def _describe(entry: Any) -> dict[str, Any]:
     cls = entry.cls
     options = {}
     for name, field in cls.Options.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         options[name] = {
-            "type": getattr(field.annotation, "__name__", str(field.annotation)),
+            "type": _type_name(field.annotation),
+            "choices": _choices(field.annotation)[0],
             "default": default,
             "required": field.is_required(),
             "description": field.description,
@@ -229,6 +265,9 @@ def list_plugins(kind: str, as_json: bool) -> None:
         for name, spec in row["options"].items():
             default = "required" if spec["required"] else f"default {spec['default']!r}"
             click.echo(f"    --{name}: {spec['type']}, {default}")
+            if spec["description"]:
+                click.echo(textwrap.fill(spec["description"], width=100,
+                                         initial_indent=" " * 8, subsequent_indent=" " * 8))
 
 
 @cli.command()
