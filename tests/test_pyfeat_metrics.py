@@ -504,3 +504,14 @@ def test_hsemotion_without_weights_is_not_computed(tmp_path, monkeypatch):
         with pytest.raises(WeightsMissing, match="weights pull hsemotion_enet_b0_8_best_vgaf"):
             made().setup("cpu")
     assert pyfeat.HSEmotionExpression().weights() == {"enet_b0_8_best_vgaf.pt": "missing"}
+
+
+def test_missing_weights_name_one_command_that_pulls_them_all(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path / "cache"))
+    monkeypatch.setattr(pyfeat, "pyfeat_resource_dir", lambda: tmp_path / "resources")
+    names = " ".join(spec.name for spec in PyFeatExpression.specs)
+    for metric in (AUMAE(), PyFeatExpression()):
+        with pytest.raises(WeightsMissing) as missing:
+            metric.setup("cpu")
+        assert f"auhead-bench weights pull {names}`" in str(missing.value)
+        assert str(missing.value).count("weights pull") == 1

@@ -60,7 +60,7 @@ from auhead_bench.emotions import (
 from auhead_bench.faces import crop_faces
 from auhead_bench.frames import rebatch, writable
 from auhead_bench.resources import Resources
-from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate
+from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate, locate_all
 
 # py-feat's 20 AUs, in the order of its Fex columns (feat.pretrained.AU_LANDMARK_MAP["Feat"]).
 AU_NAMES = (
@@ -160,9 +160,10 @@ def find_pyfeat_file(spec: WeightsSpec) -> Path:
 
 
 def find_pyfeat_files(specs: tuple[WeightsSpec, ...]) -> dict[tuple[str, str], Path]:
-    """Every file a detector needs, keyed as py-feat asks for it; WeightsMissing names the first
-    missing one's pull command."""
-    return {hub_location(spec): find_pyfeat_file(spec) for spec in specs}
+    """Every file a detector needs, keyed as py-feat asks for it; WeightsMissing names one
+    command that pulls every missing file."""
+    found = locate_all(specs, find_pyfeat_file)
+    return {hub_location(spec): found[spec.name] for spec in specs}
 
 
 def weights_record(specs: tuple[WeightsSpec, ...]) -> dict[str, str]:
