@@ -22,9 +22,50 @@ def _split(value: str | None) -> list[str] | None:
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 
 
+# Commands imported on first use, so `auhead-bench --help` needs neither pandas nor matplotlib:
+# name -> (module, attribute, the short help `--help` shows; a test keeps it the command's own).
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "table": (
+        "auhead_bench.reporting.commands", "table",
+        "Methods x metrics from RUN_DIR... (run folders, record folders or record files).",
+    ),
+    "plot": ("auhead_bench.reporting.commands", "plot", "Figures from run records (PNG and SVG)."),
+    "leaderboard": (
+        "auhead_bench.reporting.commands", "leaderboard",
+        "Build or preview the static leaderboard site.",
+    ),
+}
+
+
 class _Group(click.Group):
     """Turns BenchError into a one-line message instead of a traceback, and Ctrl-C into a
-    hint and exit code 130 instead of click's bare "Aborted!" and 1."""
+    hint and exit code 130 instead of click's bare "Aborted!" and 1. Commands in
+    ``LAZY_COMMANDS`` are imported when used, not when listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr, _ = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                if not self.commands[name].hidden:
+                    rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][2])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -391,20 +432,13 @@ def weights_verify(names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def _add_reporting_commands() -> None:
-    from auhead_bench.reporting.commands import leaderboard, plot, table
-
-    for command in (table, plot, leaderboard):
-        cli.add_command(command)
-
-
-_add_reporting_commands()
-
-
 def _add_plugin_commands() -> None:
-    from auhead_bench.plugins import get_registry
+    """Commands that plugins add (``register_commands``), from only the plugin modules that
+    declare that hook: listing commands must not import torch or py-feat."""
+    from auhead_bench.plugins import add_plugin_commands
 
-    get_registry().pm.hook.register_commands(cli=cli)
+    for error in add_plugin_commands(cli):
+        logging.getLogger("auhead_bench").warning("%s", error)
 
 
 def main() -> None:

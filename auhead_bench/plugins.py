@@ -186,6 +186,52 @@ def load_plugins() -> Registry:
     return registry
 
 
+COMMANDS_HOOK = "register_commands"
+
+
+def _may_add_commands(ep: md.EntryPoint) -> bool:
+    """Whether the entry point's module can implement ``register_commands``: its source names
+    the hook (defined there or imported) or star-imports. Read, not imported; an entry point
+    naming an object (``module:attr``) or a module whose source cannot be read counts."""
+    import importlib.util
+
+    if ep.attr:
+        return True
+    try:
+        spec = importlib.util.find_spec(ep.module)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return True
+        with open(spec.origin, encoding="utf-8") as f:
+            source = f.read()
+    except Exception:
+        return True
+    return COMMANDS_HOOK in source or "import *" in source
+
+
+def add_plugin_commands(cli: Any) -> list[str]:
+    """Run every plugin's ``register_commands(cli=cli)``, importing only the entry points that
+    may implement it (not the whole registry: the metric plugins import torch and py-feat).
+    Each runs in its own try, like registration; returns what failed, one line each."""
+    pm = pluggy.PluginManager("auhead_bench")
+    pm.add_hookspecs(hookspecs)
+    errors = []
+    for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if not _may_add_commands(ep):
+            continue
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:  # reported by `auhead-bench plugins` too
+            errors.append(f"plugin {ep.name} failed to load: {type(exc).__name__}: "
+                          f"{one_line(exc)}")
+    for impl in getattr(pm.hook, COMMANDS_HOOK).get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            errors.append(f"plugin {impl.plugin_name} failed to add its commands: "
+                          f"{type(exc).__name__}: {one_line(exc)}")
+    return errors
+
+
 def _registrar(registry: Registry, kind: str, info: PluginInfo) -> Callable[[Any], None]:
     def register(cls: Any) -> None:
         registry.add(kind, cls, info)

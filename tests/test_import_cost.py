@@ -167,3 +167,37 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         }))
     """)
     assert all(out.values()), out
+
+
+def test_help_loads_no_plugin_and_still_lists_every_command():
+    """`auhead-bench --help` took 3.7 s and 775 MiB: every plugin was loaded (torch, py-feat)
+    only to find the commands plugins add. Now it imports the plugin modules that declare
+    commands and nothing that scoring, generation or reporting use."""
+    out = run_fresh(f"""
+        import json, sys
+        from click.testing import CliRunner
+        from auhead_bench import cli
+        cli._add_plugin_commands()
+        text = CliRunner().invoke(cli.cli, ["--help"]).output
+        print(json.dumps({{
+            "help": text,
+            "loaded": {loaded(LAZY + ("torch", "pandas", "matplotlib", "cv2", "ray"))},
+            "plugins": sorted(m for m in sys.modules if m.startswith("auhead_bench_m")),
+        }}))
+    """)
+    assert out["loaded"] == [], out["loaded"]
+    for name in ("run", "ls", "plugins", "weights", "table", "plot", "leaderboard", "train",
+                 "check-outputs"):
+        assert f"\n  {name} " in out["help"], (name, out["help"])
+    assert "auhead_bench_metrics.pyfeat" not in out["plugins"]
+    # the short help shown without importing a lazy command is the command's own
+    import importlib
+
+    import click
+
+    from auhead_bench import cli
+
+    for name, (module, attr, short_help) in cli.LAZY_COMMANDS.items():
+        command = getattr(importlib.import_module(module), attr)
+        shown = click.Command(name, help=short_help).get_short_help_str(200)
+        assert command.get_short_help_str(200) == shown, name
