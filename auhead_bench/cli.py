@@ -42,8 +42,38 @@ class _Group(click.Group):
     hint and exit code 130 instead of click's bare "Aborted!" and 1. Commands in
     ``LAZY_COMMANDS`` are imported when used, not when listed."""
 
+    _plugins_loaded = False
+    _listing: dict[str, str] | None = None  # plugin command -> help, from the listing cache
+
+    def load_plugin_commands(self) -> None:
+        """Add the commands plugins register (once), and cache their names and help so the
+        next `--help` lists them without importing any plugin."""
+        if self._plugins_loaded:
+            return
+        from auhead_bench.plugins import add_plugin_commands, command_entry_points
+
+        self._plugins_loaded = True
+        eps = command_entry_points()
+        before = set(self.commands)
+        for error in add_plugin_commands(self, eps):
+            logging.getLogger("auhead_bench").warning("%s", error)
+        added = {
+            name: self.commands[name].short_help or self.commands[name].help or ""
+            for name in set(self.commands) - before if not self.commands[name].hidden
+        }
+        _save_listing(eps, added)
+
+    def _plugin_listing(self) -> dict[str, str]:
+        if not self._plugins_loaded and self._listing is None:
+            self._listing = _cached_listing()
+        if self._listing is None:
+            self.load_plugin_commands()
+            return {}
+        return self._listing
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+        plugin = self._plugin_listing()
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(plugin))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
@@ -51,18 +81,22 @@ class _Group(click.Group):
 
             module, attr, _ = LAZY_COMMANDS[cmd_name]
             self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        if cmd_name not in self.commands:
+            self.load_plugin_commands()
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
+        stand_ins = {name: text for name, (_, _, text) in LAZY_COMMANDS.items()}
+        stand_ins.update(self._listing or {})
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []
         for name in names:
             if name in self.commands:
                 if not self.commands[name].hidden:
                     rows.append((name, self.commands[name].get_short_help_str(limit)))
-            else:
-                stand_in = click.Command(name, help=LAZY_COMMANDS[name][2])
+            elif name in stand_ins:
+                stand_in = click.Command(name, help=stand_ins[name])
                 rows.append((name, stand_in.get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -432,23 +466,53 @@ def weights_verify(names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+def _listing_path() -> Path:
+    from auhead_bench.cache import DEFAULT_CACHE
+
+    return DEFAULT_CACHE / "cli-commands.json"
+
+
+def _cached_listing() -> dict[str, str] | None:
+    """Plugin commands' names and help as last loaded, if the command plugins are unchanged
+    (``commands_fingerprint``); None otherwise (then they are loaded and listed again)."""
+    from auhead_bench.plugins import command_entry_points, commands_fingerprint
+
+    try:
+        saved = json.loads(_listing_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or not isinstance(saved.get("commands"), dict):
+        return None
+    if saved.get("key") != commands_fingerprint(command_entry_points()):
+        return None
+    return {str(k): str(v) for k, v in saved["commands"].items()}
+
+
+def _save_listing(eps: list[Any], commands: dict[str, str]) -> None:
+    import os
+
+    from auhead_bench.plugins import commands_fingerprint
+
+    path = _listing_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        staged.write_text(json.dumps({"key": commands_fingerprint(eps), "commands": commands}))
+        os.replace(staged, path)
+    except OSError:  # a read-only home: --help just loads the command plugins every time
+        pass
+
+
 def _add_plugin_commands() -> None:
     """Commands that plugins add (``register_commands``), from only the plugin modules that
-    declare that hook: listing commands must not import torch or py-feat."""
-    from auhead_bench.plugins import add_plugin_commands
-
-    for error in add_plugin_commands(cli):
-        logging.getLogger("auhead_bench").warning("%s", error)
+    declare that hook: listing commands must not import torch or py-feat. `main` leaves this
+    to the group, which does it when a command is not found or no cached listing is valid."""
+    cli.load_plugin_commands()
 
 
 def main() -> None:
     # Plugins warn through `logging` (e.g. a dataset skipping a wrongly named file).
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    try:
-        _add_plugin_commands()
-    except BenchError as exc:  # pragma: no cover - defensive
-        click.echo(f"error: {one_line(exc)}", err=True)
-        sys.exit(2)
     cli()
 
 

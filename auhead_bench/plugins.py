@@ -208,16 +208,45 @@ def _may_add_commands(ep: md.EntryPoint) -> bool:
     return COMMANDS_HOOK in source or "import *" in source
 
 
-def add_plugin_commands(cli: Any) -> list[str]:
+def command_entry_points() -> list[md.EntryPoint]:
+    """The entry points that may add commands (``_may_add_commands``), by name."""
+    return [
+        ep for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        if _may_add_commands(ep)
+    ]
+
+
+def commands_fingerprint(eps: list[md.EntryPoint]) -> str:
+    """Changes when the command plugins do: their entry points, distributions' versions, and
+    the size and mtime of every .py file beside each plugin module (an editable install's
+    edits included). Keys the cached command listing that `--help` shows."""
+    import hashlib
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    parts: list[Any] = []
+    for ep in eps:
+        parts.append([ep.name, ep.value, *_distribution(ep)])
+        try:
+            spec = importlib.util.find_spec(ep.module)
+        except Exception:
+            spec = None
+        if spec is not None and spec.origin:
+            for path in sorted(Path(spec.origin).parent.glob("*.py")):
+                stat = path.stat()
+                parts.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def add_plugin_commands(cli: Any, eps: list[md.EntryPoint] | None = None) -> list[str]:
     """Run every plugin's ``register_commands(cli=cli)``, importing only the entry points that
     may implement it (not the whole registry: the metric plugins import torch and py-feat).
     Each runs in its own try, like registration; returns what failed, one line each."""
     pm = pluggy.PluginManager("auhead_bench")
     pm.add_hookspecs(hookspecs)
     errors = []
-    for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if not _may_add_commands(ep):
-            continue
+    for ep in command_entry_points() if eps is None else eps:
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as exc:  # reported by `auhead-bench plugins` too

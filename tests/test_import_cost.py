@@ -169,27 +169,35 @@ def test_moved_names_are_still_importable_from_their_old_modules():
     assert all(out.values()), out
 
 
-def test_help_loads_no_plugin_and_still_lists_every_command():
+def test_help_loads_no_plugin_and_still_lists_every_command(tmp_path):
     """`auhead-bench --help` took 3.7 s and 775 MiB: every plugin was loaded (torch, py-feat)
-    only to find the commands plugins add. Now it imports the plugin modules that declare
-    commands and nothing that scoring, generation or reporting use."""
-    out = run_fresh(f"""
-        import json, sys
+    only to find the commands plugins add. Now the first `--help` imports only the plugin
+    modules that declare commands, and later ones read their names from a cached listing."""
+    code = f"""
+        import json, os, sys
+        os.environ["AUHEAD_BENCH_CACHE"] = {str(tmp_path)!r}
         from click.testing import CliRunner
         from auhead_bench import cli
-        cli._add_plugin_commands()
         text = CliRunner().invoke(cli.cli, ["--help"]).output
         print(json.dumps({{
             "help": text,
             "loaded": {loaded(LAZY + ("torch", "pandas", "matplotlib", "cv2", "ray"))},
             "plugins": sorted(m for m in sys.modules if m.startswith("auhead_bench_m")),
         }}))
-    """)
-    assert out["loaded"] == [], out["loaded"]
-    for name in ("run", "ls", "plugins", "weights", "table", "plot", "leaderboard", "train",
-                 "check-outputs"):
-        assert f"\n  {name} " in out["help"], (name, out["help"])
-    assert "auhead_bench_metrics.pyfeat" not in out["plugins"]
+    """
+    first, second = run_fresh(code), run_fresh(code)
+    assert (tmp_path / "cli-commands.json").is_file()
+    for out in (first, second):
+        assert out["loaded"] == [], out["loaded"]
+        for name in ("run", "ls", "plugins", "weights", "table", "plot", "leaderboard", "train",
+                     "check-outputs"):
+            assert f"\n  {name} " in out["help"], (name, out["help"])
+        assert "auhead_bench_metrics.pyfeat" not in out["plugins"]
+    assert second["help"] == first["help"]
+    # the second reads the listing: no plugin module is imported (packages found, not run)
+    assert "auhead_bench_methods.precomputed" in first["plugins"]
+    for module in ("auhead_bench_methods.precomputed", "auhead_bench_methods.auhead.commands"):
+        assert module not in second["plugins"], second["plugins"]
     # the short help shown without importing a lazy command is the command's own
     import importlib
 
