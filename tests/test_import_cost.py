@@ -141,7 +141,7 @@ def test_torch_is_imported_before_anything_can_import_pyfeat():
         from auhead_bench.plugins import load_plugins
         load_plugins()
         state = {"torch": "torch" in sys.modules, "omp": os.environ.get("OMP_NUM_THREADS")}
-        import feat  # what the demo dataset's fingerprint and au_mesh do after registration
+        import feat  # what au_mesh and the py-feat extractor do after registration
         import torch
         state["threads"] = torch.get_num_threads()
         state["omp_after_feat"] = os.environ.get("OMP_NUM_THREADS")

@@ -32,8 +32,8 @@ import numpy as np
 # Imported at registration on purpose, before anything imports py-feat: `import feat` sets
 # OMP_NUM_THREADS=1 when it is unset (a macOS OpenMP workaround in feat/__init__.py), and torch
 # reads that variable when it is imported, so a torch imported after feat runs on one thread.
-# py-feat itself is imported only when its detector is built (and by the demo dataset's
-# fingerprint, au_mesh.py, ...), all after plugin registration.
+# py-feat itself is imported only when its detector is built (and by au_mesh.py, ...), all
+# after plugin registration; the demo dataset finds its videos without importing it.
 import torch
 
 from auhead_bench import (
