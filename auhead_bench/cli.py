@@ -19,8 +19,87 @@ def _split(value: str | None) -> list[str] | None:
     return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+
+
+# Commands imported on first use, so `auhead-bench --help` needs neither pandas nor matplotlib:
+# name -> (module, attribute, the short help `--help` shows; a test keeps it the command's own).
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "table": (
+        "auhead_bench.reporting.commands", "table",
+        "Methods x metrics from RUN_DIR... (run folders, record folders or record files).",
+    ),
+    "plot": ("auhead_bench.reporting.commands", "plot", "Figures from run records (PNG and SVG)."),
+    "leaderboard": (
+        "auhead_bench.reporting.commands", "leaderboard",
+        "Build or preview the static leaderboard site.",
+    ),
+}
+
+
 class _Group(click.Group):
-    """Turns BenchError into a one-line message instead of a traceback."""
+    """Turns BenchError into a one-line message instead of a traceback, and Ctrl-C into a
+    hint and exit code 130 instead of click's bare "Aborted!" and 1. Commands in
+    ``LAZY_COMMANDS`` are imported when used, not when listed."""
+
+    _plugins_loaded = False
+    _listing: dict[str, str] | None = None  # plugin command -> help, from the listing cache
+
+    def load_plugin_commands(self) -> None:
+        """Add the commands plugins register (once), and cache their names and help so the
+        next `--help` lists them without importing any plugin."""
+        if self._plugins_loaded:
+            return
+        from auhead_bench.plugins import add_plugin_commands, command_entry_points
+
+        self._plugins_loaded = True
+        eps = command_entry_points()
+        before = set(self.commands)
+        for error in add_plugin_commands(self, eps):
+            logging.getLogger("auhead_bench").warning("%s", error)
+        added = {
+            name: self.commands[name].short_help or self.commands[name].help or ""
+            for name in set(self.commands) - before if not self.commands[name].hidden
+        }
+        _save_listing(eps, added)
+
+    def _plugin_listing(self) -> dict[str, str]:
+        if not self._plugins_loaded and self._listing is None:
+            self._listing = _cached_listing()
+        if self._listing is None:
+            self.load_plugin_commands()
+            return {}
+        return self._listing
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        plugin = self._plugin_listing()
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(plugin))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr, _ = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        if cmd_name not in self.commands:
+            self.load_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        stand_ins = {name: text for name, (_, _, text) in LAZY_COMMANDS.items()}
+        stand_ins.update(self._listing or {})
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                if not self.commands[name].hidden:
+                    rows.append((name, self.commands[name].get_short_help_str(limit)))
+            elif name in stand_ins:
+                stand_in = click.Command(name, help=stand_ins[name])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,6 +107,12 @@ class _Group(click.Group):
         except BenchError as exc:
             click.echo(f"error: {one_line(exc)}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            # Records, generations and features are written atomically as each finishes,
+            # so re-running with --overwrite only-missing (the default) picks up the rest.
+            hint = "; run the same command to resume" if ctx.invoked_subcommand == "run" else ""
+            click.echo(f"\ninterrupted{hint}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
 
 
 @click.group(cls=_Group)
@@ -183,13 +268,39 @@ def plugins(as_json: bool) -> None:
 KINDS = {"methods": "method", "metrics": "metric", "datasets": "dataset", "extractors": "extractor"}
 
 
+def _choices(annotation: Any) -> tuple[list[Any] | None, bool]:
+    """The values a ``Literal`` (or ``Literal | None``) option allows, and whether None is one."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return list(typing.get_args(annotation)), False
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and typing.get_origin(args[0]) is typing.Literal:
+            return list(typing.get_args(args[0])), len(args) < len(typing.get_args(annotation))
+    return None, False
+
+
+def _type_name(annotation: Any) -> str:
+    choices, optional = _choices(annotation)
+    if choices is not None:
+        text = "one of " + ", ".join(repr(c) for c in choices)
+        return text + " or None" if optional else text
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
 def _describe(entry: Any) -> dict[str, Any]:
     cls = entry.cls
     options = {}
     for name, field in cls.Options.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         options[name] = {
-            "type": getattr(field.annotation, "__name__", str(field.annotation)),
+            "type": _type_name(field.annotation),
+            "choices": _choices(field.annotation)[0],
             "default": default,
             "required": field.is_required(),
             "description": field.description,
@@ -229,6 +340,9 @@ def list_plugins(kind: str, as_json: bool) -> None:
         for name, spec in row["options"].items():
             default = "required" if spec["required"] else f"default {spec['default']!r}"
             click.echo(f"    --{name}: {spec['type']}, {default}")
+            if spec["description"]:
+                click.echo(textwrap.fill(spec["description"], width=100,
+                                         initial_indent=" " * 8, subsequent_indent=" " * 8))
 
 
 @cli.command()
@@ -352,30 +466,53 @@ def weights_verify(names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def _add_reporting_commands() -> None:
-    from auhead_bench.reporting.commands import leaderboard, plot, table
+def _listing_path() -> Path:
+    from auhead_bench.cache import DEFAULT_CACHE
 
-    for command in (table, plot, leaderboard):
-        cli.add_command(command)
+    return DEFAULT_CACHE / "cli-commands.json"
 
 
-_add_reporting_commands()
+def _cached_listing() -> dict[str, str] | None:
+    """Plugin commands' names and help as last loaded, if the command plugins are unchanged
+    (``commands_fingerprint``); None otherwise (then they are loaded and listed again)."""
+    from auhead_bench.plugins import command_entry_points, commands_fingerprint
+
+    try:
+        saved = json.loads(_listing_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or not isinstance(saved.get("commands"), dict):
+        return None
+    if saved.get("key") != commands_fingerprint(command_entry_points()):
+        return None
+    return {str(k): str(v) for k, v in saved["commands"].items()}
+
+
+def _save_listing(eps: list[Any], commands: dict[str, str]) -> None:
+    import os
+
+    from auhead_bench.plugins import commands_fingerprint
+
+    path = _listing_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        staged.write_text(json.dumps({"key": commands_fingerprint(eps), "commands": commands}))
+        os.replace(staged, path)
+    except OSError:  # a read-only home: --help just loads the command plugins every time
+        pass
 
 
 def _add_plugin_commands() -> None:
-    from auhead_bench.plugins import get_registry
-
-    get_registry().pm.hook.register_commands(cli=cli)
+    """Commands that plugins add (``register_commands``), from only the plugin modules that
+    declare that hook: listing commands must not import torch or py-feat. `main` leaves this
+    to the group, which does it when a command is not found or no cached listing is valid."""
+    cli.load_plugin_commands()
 
 
 def main() -> None:
     # Plugins warn through `logging` (e.g. a dataset skipping a wrongly named file).
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    try:
-        _add_plugin_commands()
-    except BenchError as exc:  # pragma: no cover - defensive
-        click.echo(f"error: {one_line(exc)}", err=True)
-        sys.exit(2)
     cli()
 
 

@@ -186,6 +186,81 @@ def load_plugins() -> Registry:
     return registry
 
 
+COMMANDS_HOOK = "register_commands"
+
+
+def _may_add_commands(ep: md.EntryPoint) -> bool:
+    """Whether the entry point's module can implement ``register_commands``: its source names
+    the hook (defined there or imported) or star-imports. Read, not imported; an entry point
+    naming an object (``module:attr``) or a module whose source cannot be read counts."""
+    import importlib.util
+
+    if ep.attr:
+        return True
+    try:
+        spec = importlib.util.find_spec(ep.module)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return True
+        with open(spec.origin, encoding="utf-8") as f:
+            source = f.read()
+    except Exception:
+        return True
+    return COMMANDS_HOOK in source or "import *" in source
+
+
+def command_entry_points() -> list[md.EntryPoint]:
+    """The entry points that may add commands (``_may_add_commands``), by name."""
+    return [
+        ep for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        if _may_add_commands(ep)
+    ]
+
+
+def commands_fingerprint(eps: list[md.EntryPoint]) -> str:
+    """Changes when the command plugins do: their entry points, distributions' versions, and
+    the size and mtime of every .py file beside each plugin module (an editable install's
+    edits included). Keys the cached command listing that `--help` shows."""
+    import hashlib
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    parts: list[Any] = []
+    for ep in eps:
+        parts.append([ep.name, ep.value, *_distribution(ep)])
+        try:
+            spec = importlib.util.find_spec(ep.module)
+        except Exception:
+            spec = None
+        if spec is not None and spec.origin:
+            for path in sorted(Path(spec.origin).parent.glob("*.py")):
+                stat = path.stat()
+                parts.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def add_plugin_commands(cli: Any, eps: list[md.EntryPoint] | None = None) -> list[str]:
+    """Run every plugin's ``register_commands(cli=cli)``, importing only the entry points that
+    may implement it (not the whole registry: the metric plugins import torch and py-feat).
+    Each runs in its own try, like registration; returns what failed, one line each."""
+    pm = pluggy.PluginManager("auhead_bench")
+    pm.add_hookspecs(hookspecs)
+    errors = []
+    for ep in command_entry_points() if eps is None else eps:
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:  # reported by `auhead-bench plugins` too
+            errors.append(f"plugin {ep.name} failed to load: {type(exc).__name__}: "
+                          f"{one_line(exc)}")
+    for impl in getattr(pm.hook, COMMANDS_HOOK).get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            errors.append(f"plugin {impl.plugin_name} failed to add its commands: "
+                          f"{type(exc).__name__}: {one_line(exc)}")
+    return errors
+
+
 def _registrar(registry: Registry, kind: str, info: PluginInfo) -> Callable[[Any], None]:
     def register(cls: Any) -> None:
         registry.add(kind, cls, info)

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,11 @@ class WeightsSpec:
 class WeightsMissing(NotComputed):
     """The file is not in the cache: the message names the command that fetches it."""
 
+    def __init__(self, message: str, specs: tuple[WeightsSpec, ...] = (), force: bool = False):
+        super().__init__(message)
+        self.specs = specs  # the files it is about (empty: not a cache miss, e.g. no py-feat)
+        self.force = force  # a cached file differs from its sha256: pull again with --force
+
 
 def weights_root() -> Path:
     root = os.environ.get("AUHEAD_BENCH_WEIGHTS")
@@ -64,20 +70,47 @@ def locate(spec: WeightsSpec, verify: bool = True) -> Path:
         if not (path / ".complete").is_file():
             raise WeightsMissing(
                 f"weights missing: run `{spec.pull_command()}` ({spec.description}; "
-                f"expected the folder {path})"
+                f"expected the folder {path})", (spec,)
             )
         return path
     if not path.is_file():
         raise WeightsMissing(
             f"weights missing: run `{spec.pull_command()}` ({spec.description}; "
-            f"expected at {path})"
+            f"expected at {path})", (spec,)
         )
     if verify and spec.sha256 and file_sha256(path) != spec.sha256:
         raise WeightsMissing(
             f"weights {spec.name} at {path} do not match their sha256; "
-            f"run `{spec.pull_command()} --force`"
+            f"run `{spec.pull_command()} --force`", (spec,), force=True
         )
     return path
+
+
+def locate_all(
+    specs: tuple[WeightsSpec, ...] | list[WeightsSpec],
+    find: Callable[[WeightsSpec], Path] | None = None,
+) -> dict[str, Path]:
+    """Every file by name (``find``: ``locate`` or a lookup with fallbacks); when several are
+    missing, one WeightsMissing whose command pulls them all, not one file per attempt."""
+    found: dict[str, Path] = {}
+    problems: list[WeightsMissing] = []
+    for spec in specs:
+        try:
+            found[spec.name] = (find or locate)(spec)
+        except WeightsMissing as exc:
+            problems.append(exc)
+    if not problems:
+        return found
+    if len(problems) == 1 or not all(p.specs for p in problems):
+        raise next((p for p in problems if not p.specs), problems[0])
+    missing = tuple(spec for p in problems for spec in p.specs)
+    names = " ".join(spec.name for spec in missing)
+    force = " --force" if any(p.force for p in problems) else ""
+    raise WeightsMissing(
+        f"weights missing: run `auhead-bench weights pull {names}{force}` ({len(missing)} "
+        f"files of {len(specs)}; `auhead-bench weights list` says what each is; expected "
+        f"under {weights_root()})", missing, force=bool(force)
+    )
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}

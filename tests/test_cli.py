@@ -77,3 +77,56 @@ def test_bad_seeds_option():
 def test_plugins_text_lists_builtins():
     result = invoke("plugins")
     assert "methods_reference" in result.output and "auhead-bench" in result.output
+
+
+def test_ctrl_c_during_run_says_how_to_resume_and_exits_130(monkeypatch, tmp_path):
+    from auhead_bench.runner import Runner
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "run", interrupted)
+    result = CliRunner().invoke(
+        cli, ["run", "--out", str(tmp_path / "out"), "--metrics", "psnr_rgb",
+              "--cache-dir", str(tmp_path / "cache")],
+    )
+    assert result.exit_code == 130, result.output
+    assert "interrupted; run the same command to resume" in result.output
+    assert "Aborted!" not in result.output
+
+
+def test_ls_shows_option_descriptions_and_literal_choices(monkeypatch):
+    from typing import Literal
+
+    import pluggy
+    from pydantic import Field
+
+    from auhead_bench import Method, Options
+    from auhead_bench.plugins import PluginInfo, Registry
+
+    class TidyOptions(Options):
+        mode: Literal["fast", "exact"] = Field("fast", description="How hard to try.")
+        level: Literal[1, 2] | None = None
+
+    class Tidy(Method):
+        id = "tidy"
+        description = "A method with described Literal options."
+        Options = TidyOptions
+
+        def generate(self, clip, options, seed, out_path):
+            return None
+
+    registry = Registry(pluggy.PluginManager("auhead_bench"), [])
+    registry.add("method", Tidy, PluginInfo("tests", "tests", "tests", "0"))
+    monkeypatch.setattr("auhead_bench.plugins.get_registry", lambda: registry)
+    text = invoke("ls", "methods").output
+    assert "--mode: one of 'fast', 'exact', default 'fast'" in text
+    assert "How hard to try." in text
+    assert "--level: one of 1, 2 or None, default None" in text
+    row = json.loads(invoke("ls", "methods", "--json").output)[0]
+    assert row["options"]["mode"]["choices"] == ["fast", "exact"]
+    assert row["options"]["mode"]["description"] == "How hard to try."
+    # the built-in precomputed method's Literal option, through the real registry
+    monkeypatch.undo()
+    assert "--on_missing: one of 'error', 'fail_clip', default 'error'" in invoke(
+        "ls", "methods").output

@@ -141,7 +141,7 @@ def test_torch_is_imported_before_anything_can_import_pyfeat():
         from auhead_bench.plugins import load_plugins
         load_plugins()
         state = {"torch": "torch" in sys.modules, "omp": os.environ.get("OMP_NUM_THREADS")}
-        import feat  # what the demo dataset's fingerprint and au_mesh do after registration
+        import feat  # what au_mesh and the py-feat extractor do after registration
         import torch
         state["threads"] = torch.get_num_threads()
         state["omp_after_feat"] = os.environ.get("OMP_NUM_THREADS")
@@ -167,3 +167,73 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         }))
     """)
     assert all(out.values()), out
+
+
+def test_help_loads_no_plugin_and_still_lists_every_command(tmp_path):
+    """`auhead-bench --help` took 3.7 s and 775 MiB: every plugin was loaded (torch, py-feat)
+    only to find the commands plugins add. Now the first `--help` imports only the plugin
+    modules that declare commands, and later ones read their names from a cached listing."""
+    code = f"""
+        import json, os, sys
+        os.environ["AUHEAD_BENCH_CACHE"] = {str(tmp_path)!r}
+        from click.testing import CliRunner
+        from auhead_bench import cli
+        text = CliRunner().invoke(cli.cli, ["--help"]).output
+        print(json.dumps({{
+            "help": text,
+            "loaded": {loaded(LAZY + ("torch", "pandas", "matplotlib", "cv2", "ray"))},
+            "plugins": sorted(m for m in sys.modules if m.startswith("auhead_bench_m")),
+        }}))
+    """
+    first, second = run_fresh(code), run_fresh(code)
+    assert (tmp_path / "cli-commands.json").is_file()
+    for out in (first, second):
+        assert out["loaded"] == [], out["loaded"]
+        for name in ("run", "ls", "plugins", "weights", "table", "plot", "leaderboard", "train",
+                     "check-outputs"):
+            assert f"\n  {name} " in out["help"], (name, out["help"])
+        assert "auhead_bench_metrics.pyfeat" not in out["plugins"]
+    assert second["help"] == first["help"]
+    # the second reads the listing: no plugin module is imported (packages found, not run)
+    assert "auhead_bench_methods.precomputed" in first["plugins"]
+    for module in ("auhead_bench_methods.precomputed", "auhead_bench_methods.auhead.commands"):
+        assert module not in second["plugins"], second["plugins"]
+    # the short help shown without importing a lazy command is the command's own
+    import importlib
+
+    import click
+
+    from auhead_bench import cli
+
+    for name, (module, attr, short_help) in cli.LAZY_COMMANDS.items():
+        command = getattr(importlib.import_module(module), attr)
+        shown = click.Command(name, help=short_help).get_short_help_str(200)
+        assert command.get_short_help_str(200) == shown, name
+
+
+def test_the_demo_finds_pyfeat_videos_without_importing_pyfeat(tmp_path):
+    """A warm demo re-run spent 8.6 s of 11 s in `import feat`, only to find its test videos."""
+    out = run_fresh(f"""
+        import json, sys
+        from auhead_bench_datasets.demo import Demo, DemoOptions, feat_data
+        demo = Demo(DemoOptions(), {str(tmp_path)!r})
+        print(json.dumps({{
+            "data": str(feat_data()), "fingerprint": demo.fingerprint(),
+            "loaded": {loaded(("feat",))},
+        }}))
+    """)
+    assert out["loaded"] == []
+    assert out["data"].endswith("feat/tests/data")
+    assert set(out["fingerprint"]["sources"]) == {"WolfgangLanger_Pexels.mp4", "single_face.mp4"}
+
+
+def test_au_warp_fingerprint_hashes_the_mesh_file_without_importing_pyfeat():
+    """After the demo's fix a warm re-run still spent 6 s in `import feat`: au_warp's
+    fingerprint hashes py-feat's AU->mesh file and asked py-feat where its resources are."""
+    out = run_fresh(f"""
+        import json, sys
+        from auhead_bench_methods.auhead import au_mesh
+        digest = au_mesh.mesh_weights_sha256()
+        print(json.dumps({{"digest": digest, "loaded": {loaded(("feat",))}}}))
+    """)
+    assert out["loaded"] == [] and len(out["digest"]) == 64

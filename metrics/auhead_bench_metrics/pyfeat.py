@@ -32,8 +32,8 @@ import numpy as np
 # Imported at registration on purpose, before anything imports py-feat: `import feat` sets
 # OMP_NUM_THREADS=1 when it is unset (a macOS OpenMP workaround in feat/__init__.py), and torch
 # reads that variable when it is imported, so a torch imported after feat runs on one thread.
-# py-feat itself is imported only when its detector is built (and by the demo dataset's
-# fingerprint, au_mesh.py, ...), all after plugin registration.
+# py-feat itself is imported only when its detector is built (and by au_mesh.py, ...), all
+# after plugin registration; the demo dataset finds its videos without importing it.
 import torch
 
 from auhead_bench import (
@@ -57,10 +57,11 @@ from auhead_bench.emotions import (
     RESMASKNET_LABEL_MAP,
     canonical_emotion,
 )
+from auhead_bench.errors import BenchError
 from auhead_bench.faces import crop_faces
 from auhead_bench.frames import rebatch, writable
 from auhead_bench.resources import Resources
-from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate
+from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate, locate_all
 
 # py-feat's 20 AUs, in the order of its Fex columns (feat.pretrained.AU_LANDMARK_MAP["Feat"]).
 AU_NAMES = (
@@ -88,6 +89,10 @@ MOBILEFACENET = WeightsSpec(
     licence=_MIT,
     description="py-feat MobileFaceNet 68-point landmarks (landmark_model='mobilefacenet')",
 )
+# No revision or hash of this file is published anywhere we could find (py-feat's code asks
+# for the hub's `main`; its migration script, which made this _v2 file from
+# xgb_au_classifier.skops, names none): revision and sha256 stay unpinned, each result records
+# the cached file's own sha256 (weights_record), and loading trusts only SKOPS_TRUSTED.
 XGB_AU = WeightsSpec(
     name="pyfeat_xgb_au",
     filename="xgb_au_classifier_v2.skops",
@@ -122,6 +127,16 @@ ARCFACE_R50 = WeightsSpec(
     description="py-feat ArcFace ResNet-50 identity embeddings (identity_model='arcface')",
 )
 PYFEAT_PATH_VARIABLES = ("FEAT_ARCFACE_R50_PATH", "FEAT_POSE_MLP_PATH")
+# The types beyond skops' defaults (numpy, scikit-learn's scalers and PCA) that the AU model
+# needs: py-feat's wrapper and xgboost's classifiers. py-feat itself trusts whatever types the
+# file names (`load(path, trusted=get_untrusted_types(file=path))`), which lets a tampered
+# file construct any importable type; here any other type refuses the file. (The _v2 file is
+# py-feat's migration re-save naming its real wrapper path, not `__main__.XGBClassifier`.)
+SKOPS_TRUSTED = (
+    "feat.au_detectors.StatLearning.SL_test.XGBClassifier",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+)
 PYFEAT_WEIGHTS = (RETINAFACE, MOBILEFACENET, XGB_AU, RESMASKNET_CONFIG, RESMASKNET, ARCFACE_R50)
 
 
@@ -160,9 +175,10 @@ def find_pyfeat_file(spec: WeightsSpec) -> Path:
 
 
 def find_pyfeat_files(specs: tuple[WeightsSpec, ...]) -> dict[tuple[str, str], Path]:
-    """Every file a detector needs, keyed as py-feat asks for it; WeightsMissing names the first
-    missing one's pull command."""
-    return {hub_location(spec): find_pyfeat_file(spec) for spec in specs}
+    """Every file a detector needs, keyed as py-feat asks for it; WeightsMissing names one
+    command that pulls every missing file."""
+    found = locate_all(specs, find_pyfeat_file)
+    return {hub_location(spec): found[spec.name] for spec in specs}
 
 
 def weights_record(specs: tuple[WeightsSpec, ...]) -> dict[str, str]:
@@ -178,6 +194,32 @@ def weights_record(specs: tuple[WeightsSpec, ...]) -> dict[str, str]:
     return record
 
 
+class UntrustedWeights(BenchError):
+    """A skops file names a type outside the fixed allowlist: it is not loaded."""
+
+
+def audited_skops_types(file: str | Path) -> list[str]:
+    """The non-default types ``file`` names, if all are in ``SKOPS_TRUSTED``; else refuse it.
+
+    Stands in for ``skops.io.get_untrusted_types`` in py-feat's loader, whose answer py-feat
+    passes straight to ``load(..., trusted=...)``: skops then loads only these types.
+    """
+    from skops.io import get_untrusted_types
+
+    named = get_untrusted_types(file=file)
+    unexpected = sorted(set(named) - set(SKOPS_TRUSTED))
+    if unexpected:
+        raise UntrustedWeights(
+            f"refusing to load {Path(file).name}: it names types outside py-feat's AU model "
+            f"({', '.join(unexpected)}; allowed beyond skops' defaults: "
+            f"{', '.join(SKOPS_TRUSTED)})",
+            path=file,
+            fix=f"delete it and run `{XGB_AU.pull_command()} --force`; report it if the "
+            "published file names these types",
+        )
+    return list(named)
+
+
 @contextlib.contextmanager
 def pyfeat_hub(files: Mapping[tuple[str, str], Path]) -> Iterator[None]:
     """While active, py-feat's ``hf_hub_download`` calls return our files, and only those.
@@ -187,10 +229,13 @@ def pyfeat_hub(files: Mapping[tuple[str, str], Path]) -> Iterator[None]:
     ``files``; any other request (e.g. the optional pose MLP) fails at once as a cache miss,
     which py-feat handles (the pose stays NaN). py-feat's environment overrides of weight
     paths (``FEAT_ARCFACE_R50_PATH``, ``FEAT_POSE_MLP_PATH``) are hidden for the same reason.
+    Its skops loads trust only ``SKOPS_TRUSTED`` (``audited_skops_types``), not every type
+    the file names.
     Also hides py-feat's progress bars and warnings, which would interleave with the runner's
     output.
     """
     import feat.detector
+    import feat.pretrained
     import huggingface_hub
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -205,6 +250,8 @@ def pyfeat_hub(files: Mapping[tuple[str, str], Path]) -> Iterator[None]:
         mock.patch.dict(os.environ, hidden, clear=True),
         mock.patch.object(huggingface_hub, "hf_hub_download", resolve),
         mock.patch.object(feat.detector, "hf_hub_download", resolve),
+        mock.patch.object(feat.detector, "get_untrusted_types", audited_skops_types),
+        mock.patch.object(feat.pretrained, "get_untrusted_types", audited_skops_types),
         warnings.catch_warnings(),
         contextlib.redirect_stderr(io.StringIO()),
     ):

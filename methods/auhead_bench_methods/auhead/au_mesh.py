@@ -120,12 +120,18 @@ def _mesh_model() -> Any:
 
 
 def mesh_weights_sha256() -> str:
-    """sha256 of the shipped AU->mesh file, for fingerprints."""
-    from feat.utils.io import get_resource_path
+    """sha256 of the shipped AU->mesh file, for fingerprints. The file is found where py-feat's
+    ``get_resource_path`` looks (``feat/resources``) without importing py-feat: ``import
+    feat`` took 6 s of a warm demo re-run that only needs this hash."""
+    import importlib.util
 
     from auhead_bench.weights import file_sha256
 
-    return file_sha256(Path(get_resource_path()) / f"au_to_mesh_pls_{MESH_MODEL_VERSION}.npz")
+    found = importlib.util.find_spec("feat")
+    if found is None or not found.submodule_search_locations:  # pragma: no cover - core dep
+        raise BenchError("py-feat is needed for AU->mesh", fix="pip install py-feat")
+    resources = Path(list(found.submodule_search_locations)[0]) / "resources"
+    return file_sha256(resources / f"au_to_mesh_pls_{MESH_MODEL_VERSION}.npz")
 
 
 def mesh_points(aus: np.ndarray) -> np.ndarray:
