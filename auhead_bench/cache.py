@@ -114,6 +114,10 @@ TMP_NAME = re.compile(r"(?P<what>.+)-(?P<host>[^-/]+)-(?P<pid>\d+)-(?P<random>[a
 TMP_MAX_AGE = 24 * 3600.0  # another host's temp folder is stale after a day
 
 
+# Folders of the cache root that hold no entries: unfinished entries (tmp) and the
+# datasets' own scratch files (crops, probe caches), which ``put`` never writes.
+NOT_ENTRIES = ("tmp", "datasets")
+
 class Cache:
     """Entries live at ``root/<kind>/<key[:2]>/<key>/``."""
 
@@ -223,7 +227,7 @@ class Cache:
         return {
             (kind_dir.name, entry.name): entry
             for kind_dir in self.root.iterdir()
-            if kind_dir.is_dir() and kind_dir.name != "tmp"
+            if kind_dir.is_dir() and kind_dir.name not in NOT_ENTRIES
             for entry in kind_dir.glob("*/*")
             if entry.is_dir()
         }
@@ -268,7 +272,8 @@ class Cache:
     def summary(self) -> dict[str, dict[str, int]]:
         """Entries and bytes per kind, counted from the files themselves."""
         result: dict[str, dict[str, int]] = {}
-        for kind_dir in sorted(p for p in self.root.iterdir() if p.is_dir() and p.name != "tmp"):
+        kinds = (p for p in self.root.iterdir() if p.is_dir() and p.name not in NOT_ENTRIES)
+        for kind_dir in sorted(kinds):
             count = size = 0
             for entry in kind_dir.glob("*/*"):
                 if entry.is_dir():

@@ -69,7 +69,10 @@ class RunContext:
         map_large_blocks()  # frame chunks and batches freed go back to the OS (glibc)
         self.plan: Plan = make_plan(config, registry, config_path)
         self.cache = Cache(config.cache_dir or DEFAULT_CACHE)
-        self.device = provenance.resolve_device(config.device)
+        # A Ray driver need not have the GPUs its workers have: the executor checks the
+        # cluster's resources instead.
+        on_cluster = config.executor == "ray" and config.device.startswith("cuda")
+        self.device = config.device if on_cluster else provenance.resolve_device(config.device)
         self.features = FeatureStore(
             registry,
             self.cache,
