@@ -137,9 +137,14 @@ def demo_case(label: str, pythonpath: str | None, workdir: Path) -> dict:
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"demo ({label}) failed: {process.stderr.read().decode()[-2000:]}")
-    table = (out / "table.csv").read_text()
+    values = {}  # experiment -> metric -> value, from the records (table formats may differ)
+    for path in sorted((out / "records").glob("*.json")):
+        record = json.loads(path.read_text())
+        values[record["experiment"]] = {
+            m["metric_id"]: m["value"] for m in record["metrics"].values()
+        }
     return {"case": f"demo {label}", "wall_s": round(seconds, 1),
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "table_csv": table}
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "values": values}
 
 
 def baseline_checkout(commit: str, workdir: Path) -> str:
@@ -187,7 +192,7 @@ def main() -> None:
         for _ in range(2):
             for label, path in ((f"baseline {args.baseline}", old), ("this checkout", None)):
                 rows.append(demo_case(label, path, workdir))
-                print(json.dumps({k: v for k, v in rows[-1].items() if k != "table_csv"}),
+                print(json.dumps({k: v for k, v in rows[-1].items() if k != "values"}),
                       flush=True)
     args.out.write_text(json.dumps({"machine": _clips.machine(), "code": _clips.code_state(),
                                     "rows": rows}, indent=2))
@@ -197,8 +202,8 @@ def main() -> None:
               f"{row.get('process_s', row.get('wall_s'))} |")
     demos = [r for r in rows if r["case"].startswith("demo")]
     if demos:
-        same = len({r["table_csv"] for r in demos}) == 1
-        print(f"\ndemo tables identical across baseline and this checkout: {same}")
+        same = all(r["values"] == demos[0]["values"] for r in demos)
+        print(f"\ndemo metric values identical across baseline and this checkout: {same}")
 
 
 if __name__ == "__main__":
