@@ -9,14 +9,18 @@ all find faces here, so they agree on where a face is and load each model once p
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from auhead_bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from auhead_bench.views import VideoView
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -182,3 +186,11 @@ def crop_faces(
         interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
         out[t] = cv2.resize(crop, (size, size), interpolation=interpolation)
     return out
+
+
+def face_crop_chunks(video: VideoView, size: int, scale: float) -> Iterator[np.ndarray]:
+    """``crop_faces`` of every frame of ``video`` around the shared ``face_track`` boxes, a
+    chunk at a time: for extractors with ``needs = ("frames", "face_track")``."""
+    boxes = video["face_track"]["boxes"]
+    for chunk in video.chunks():
+        yield crop_faces(chunk.frames, boxes[chunk.start : chunk.stop], size=size, scale=scale)

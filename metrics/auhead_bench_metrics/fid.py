@@ -25,7 +25,7 @@ from pydantic import Field
 
 from auhead_bench import ClipSkipped, ClipView, Extractor, Options, VideoView, hookimpl
 from auhead_bench.errors import BenchError
-from auhead_bench.faces import crop_faces
+from auhead_bench.faces import face_crop_chunks
 from auhead_bench.frames import rebatch, writable
 from auhead_bench.metric import NotComputed
 from auhead_bench.resources import Resources
@@ -153,10 +153,7 @@ class InceptionPool3Face(InceptionPool3):
         return {**super().params(), "crop_size": FACE_CROP_SIZE, "crop_scale": FACE_CROP_SCALE}
 
     def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
-        boxes = video["face_track"]["boxes"]
-        for chunk in video.chunks():
-            yield crop_faces(chunk.frames, boxes[chunk.start : chunk.stop],
-                             size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
+        return face_crop_chunks(video, FACE_CROP_SIZE, FACE_CROP_SCALE)
 
 
 class FIDOptions(Options):

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from auhead_bench import ClipSkipped, ClipView, Extractor, Options, VideoView, hookimpl
 from auhead_bench.errors import BenchError
-from auhead_bench.faces import crop_faces
+from auhead_bench.faces import face_crop_chunks
 from auhead_bench.frames import rebatch
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate
@@ -170,10 +170,7 @@ class I3DLogitsFace(I3DLogits):
         return {**super().params(), "crop_size": FACE_CROP_SIZE, "crop_scale": FACE_CROP_SCALE}
 
     def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
-        boxes = video["face_track"]["boxes"]
-        for chunk in video.chunks():
-            yield crop_faces(chunk.frames, boxes[chunk.start : chunk.stop],
-                             size=FACE_CROP_SIZE, scale=FACE_CROP_SCALE)
+        return face_crop_chunks(video, FACE_CROP_SIZE, FACE_CROP_SCALE)
 
 
 class FVDOptions(Options):
