@@ -98,25 +98,44 @@ class SSIM(PerClipMetric):
         }
 
     def score(self, view: ClipView) -> ClipScore:
-        from torchmetrics.functional.image import structural_similarity_index_measure
-
-        values = []
-        for a, b in aligned_batches(view):
-            values.append(
-                structural_similarity_index_measure(
-                    a,
-                    b,
-                    gaussian_kernel=True,
-                    sigma=1.5,
-                    kernel_size=11,
-                    data_range=255.0,
-                    k1=0.01,
-                    k2=0.03,
-                    reduction="none",
-                )
-            )
+        values = [ssim_frames(a, b) for a, b in aligned_batches(view)]
         frames = torch.cat(values)
         return ClipScore(float(frames.mean()), {"frames": len(frames)})
+
+
+SSIM_ARGS = dict(
+    gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=255.0, k1=0.01, k2=0.03
+)
+HALO = 5  # rows each side an 11x11 window reaches
+STRIP_PIXELS = 1 << 20  # frames above 2 Mpx (4K: 8.3 Mpx) are scored a strip at a time
+
+
+def ssim_frames(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torchmetrics' SSIM per frame of (B, 3, H, W) batches. Frames over ``2 * STRIP_PIXELS``
+    are scored in horizontal strips: torchmetrics holds ~15 float copies of its input (one
+    4K frame: ~10 GB), a strip of ~1 Mpx a few hundred MB.
+
+    Each strip is handed over with ``HALO`` real rows above and below, so every kept pixel's
+    11x11 window sees the frame's own rows and torchmetrics' reflect padding applies only at
+    the frame's true top and bottom: the SSIM map is the whole frame's (tested); only the
+    mean's summation order differs (float64 here)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    height, width = a.shape[-2:]
+    if height * width <= 2 * STRIP_PIXELS:
+        return structural_similarity_index_measure(a, b, reduction="none", **SSIM_ARGS)
+    rows = max(1, STRIP_PIXELS // width)
+    totals = torch.zeros(len(a), dtype=torch.float64)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        start, stop = max(0, top - HALO), min(height, bottom + HALO)
+        _, full = structural_similarity_index_measure(
+            a[..., start:stop, :], b[..., start:stop, :], reduction="none",
+            return_full_image=True, **SSIM_ARGS,
+        )
+        kept = full[..., top - start : top - start + bottom - top, :]
+        totals += kept.double().sum(dim=(1, 2, 3))
+    return (totals / (a.shape[1] * height * width)).float()
 
 
 @hookimpl
