@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from auhead_bench.frames import (
 )
 from auhead_bench.plugins import Registry
 from auhead_bench.views import VideoView
+from auhead_bench.weights import file_sha256
 
 BUILTIN_FEATURES = ("frames", "audio")
 
@@ -211,17 +211,11 @@ class FeatureStore:
                 loaded[ident] = {name: data[name] for name in data.files}
 
 
-@lru_cache(maxsize=256)
-def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    return media.sha256_file(path)
-
-
 def image_sha256(path: Path) -> str:
     """An image's content hash (memoised per file version): the key of its features.
     MediaError if the file is missing or empty."""
     media.check_file(Path(path))
-    stat = Path(path).stat()
-    return _file_sha256(Path(path), stat.st_size, stat.st_mtime_ns)
+    return file_sha256(Path(path))
 
 
 # The run's feature store while a method generates (set by the executor's generation stage).

@@ -55,3 +55,17 @@ def video_factory(tmp_path: Path):
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[Path]:
+    """Every decode pass (``media.iter_frames`` call), by path."""
+    calls: list[Path] = []
+    real = media.iter_frames
+
+    def counting(path, *args, **kwargs):
+        calls.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(media, "iter_frames", counting)
+    return calls

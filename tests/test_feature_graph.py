@@ -163,20 +163,6 @@ def fresh_state(monkeypatch):
 
 
 @pytest.fixture
-def decodes(monkeypatch) -> list[Path]:
-    """Every decode pass (``media.iter_frames`` call), by path."""
-    calls: list[Path] = []
-    real = media.iter_frames
-
-    def counting(path, *args, **kwargs):
-        calls.append(Path(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(media, "iter_frames", counting)
-    return calls
-
-
-@pytest.fixture
 def clip_file(video_factory) -> tuple[Path, str]:
     path = video_factory(frames=40)
     return path, media.sha256_file(path)

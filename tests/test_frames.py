@@ -23,20 +23,6 @@ from auhead_bench.views import VideoView
 
 
 @pytest.fixture
-def decodes(monkeypatch) -> list[Path]:
-    """Every ``media.iter_frames`` call (one per decode pass), by path."""
-    calls: list[Path] = []
-    real = media.iter_frames
-
-    def counting(path, *args, **kwargs):
-        calls.append(Path(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(media, "iter_frames", counting)
-    return calls
-
-
-@pytest.fixture
 def temp_dir(tmp_path, monkeypatch) -> Path:
     """Where ``tempfile`` puts files from now on (the buffer's spill file among them)."""
     folder = tmp_path / "tmp"
