@@ -369,6 +369,72 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--metrics", help="Checks or metric ids, comma-separated (default: every check).")
+@click.option("--clips", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Clips per dataset to compare on.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("parity"),
+              show_default=True, help="Folder for the run, the reference tools' files and "
+              "parity.json.")
+@click.option("--sample", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A file with documented values (syncnet_python's example.avi) to check too.")
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: the config's).")
+@click.option("--list", "list_only", is_flag=True, help="List the checks and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print parity.json instead of the table.")
+def parity(
+    config: Path | None,
+    metrics: str | None,
+    clips: int,
+    out_dir: Path,
+    sample: Path | None,
+    device: str | None,
+    list_only: bool,
+    as_json: bool,
+) -> None:
+    """Our metrics next to the reference tools on the same files; exit 1 if any differs.
+
+    Runs CONFIG's methods (default: the demo) on --clips clips with each checked metric, then
+    each reference tool (pytorch-fid, the syncnet_python pipeline, ...) on exactly the files
+    our metric scored, and prints |ours - theirs| per check with pass/fail at its tolerance.
+    Needs the real weights (`auhead-bench weights pull`) for meaningful numbers.
+    """
+    from auhead_bench.config import load_config
+    from auhead_bench.parity import collect_checks, format_rows, run_parity
+    from auhead_bench.plugins import get_registry
+
+    registry = get_registry()
+    if list_only:
+        for check in collect_checks(registry):
+            missing = check.missing()
+            note = f"  [install {' '.join(missing)}]" if missing else ""
+            click.echo(f"{check.id:<26} {check.metric:<28} {check.reference}{note}")
+        return
+    run_config = load_config(config, {"device": device})
+    report = run_parity(
+        run_config, out_dir, wanted=_split(metrics), clips=clips, sample=sample,
+        registry=registry, config_path=config, say=lambda m: click.echo(m, err=True),
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from auhead_bench.cache import write_json_atomic
+
+    write_json_atomic(out_dir / "parity.json", report.as_dict())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for line in format_rows(report.rows):
+            click.echo(line)
+        for s in report.samples:
+            verdict = "PASS" if s["passed"] else "FAIL"
+            click.echo(f"{verdict:<12} {s['check']:<24} {Path(s['file']).name}: {s['name']} "
+                       f"ours {s['ours']:.4f} documented {s['documented']:.4f} "
+                       f"(+-{s['tolerance']:g}, {s['source']})")
+        verdict = "all checks pass" if report.passed else "some checks did not pass"
+        click.echo(f"{verdict}; details in {out_dir / 'parity.json'}")
+    if not report.passed:
+        sys.exit(1)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of run records."""
     from auhead_bench.records import json_schema

@@ -53,6 +53,16 @@ def register_weights(register):
 
 
 @hookspec
+def register_parity_checks(register):
+    """Register checks against reference tools: ``register(ParityCheckSubclass)``.
+
+    Each names the metric id it checks and runs the reference tool (pytorch-fid, the
+    syncnet_python pipeline, ...) on the files that metric scored; ``auhead-bench parity``
+    reports |ours - theirs| per check (see ``auhead_bench.parity``).
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add subcommands to the ``auhead-bench`` click group ``cli``."""
 
@@ -75,3 +85,4 @@ def metric_computed(record_id, metric_id, result):
 @hookspec
 def run_finished(out_dir, records):
     """All records are written to ``out_dir``; ``records`` are the RunRecord objects."""
+

@@ -10,13 +10,16 @@ and Ray worker registers the plugins.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
 from auhead_bench.frames import aligned_chunks, writable
+from auhead_bench.parity import ParityCheck, ParityInputs
 
 BATCH = 16  # frames per torchmetrics call: bounds memory on long clips
 BATCH_BYTES = 4 << 20  # ...and fewer for large frames: SSIM holds ~15 float32 copies of a
@@ -142,3 +145,50 @@ def ssim_frames(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def register_metrics(register):
     register(PSNR)
     register(SSIM)
+
+
+def cv2_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as ``cv2.VideoCapture`` reads it (BGR), as evaluation scripts do."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+class PSNRSkimage(ParityCheck):
+    """``psnr_rgb`` against scikit-image on frames read by OpenCV (EAT's evaluation reads its
+    videos with ``cv2.VideoCapture`` and scores frame pairs one at a time). Same size videos
+    only: a resize would be ours on both sides and prove nothing."""
+
+    id = "skimage-psnr"
+    metric = "psnr_rgb"
+    reference = "skimage.metrics.peak_signal_noise_ratio per cv2.VideoCapture frame pair"
+    requires = {"skimage": "scikit-image", "cv2": "opencv-python"}
+
+    def reference_values(self, inputs: ParityInputs) -> dict[str, float | None]:
+        from skimage.metrics import peak_signal_noise_ratio
+
+        values: dict[str, float | None] = {}
+        for clip in inputs.clips:
+            generated, truth = cv2_frames(clip.generated), cv2_frames(clip.ground_truth)
+            count = min(len(generated), len(truth))
+            if not count or generated[0].shape != truth[0].shape:
+                values[clip.clip_id] = None
+                continue
+            with np.errstate(divide="ignore"):
+                psnr = [min(PSNR_CAP_DB, float(peak_signal_noise_ratio(t, g, data_range=255)))
+                        for g, t in zip(generated[:count], truth[:count], strict=True)]
+            values[clip.clip_id] = float(np.mean(psnr))
+        return values
+
+
+@hookimpl
+def register_parity_checks(register):
+    register(PSNRSkimage)
