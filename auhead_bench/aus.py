@@ -74,6 +74,61 @@ LABELS_FPS_KEY = "au_labels_fps"
 SOURCE_FPS_KEY = "source_fps"
 
 
+# ---- FEAFA+ -> FACS (py-feat's 20 AUs) ------------------------------------------------------
+# What AUHead's AU->mesh step (methods' au_mesh.py) and the AU-control metric share: FEAFA+
+# AU (index) -> FACS AU, summed with these weights then clipped to [0, 1]:
+#   eye closure (0, 1) -> AU43; lid raise (2, 3) -> AU05; brow lower (4, 5) -> AU04;
+#   brow raise (6, 7) -> AU01 and AU02; jaw drop (8) -> AU26; lip corner raise (11, 12) ->
+#   AU12; lip corner stretch (13, 14) -> AU20; upper/lower lip suck (15, 16) -> AU28;
+#   upper lip raise (18) -> AU10; chin raise (20) -> AU17; nose wrinkle (23) -> AU09
+#   (bilateral pairs averaged). UNMAPPED lists the FEAFA+ AUs without a counterpart; py-feat
+#   AUs no FEAFA+ AU drives stay 0.
+FEAT_AUS = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU11", "AU12",
+    "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43",
+)  # fmt: skip
+# py-feat AU <- (FEAFA index, weight), summed then clipped to [0, 1].
+FEAFA_TO_FEAT: dict[str, tuple[tuple[int, float], ...]] = {
+    "AU01": ((6, 0.5), (7, 0.5)),
+    "AU02": ((6, 0.5), (7, 0.5)),
+    "AU04": ((4, 0.5), (5, 0.5)),
+    "AU05": ((2, 0.5), (3, 0.5)),
+    "AU09": ((23, 1.0),),
+    "AU10": ((18, 1.0),),
+    "AU12": ((11, 0.5), (12, 0.5)),
+    "AU17": ((20, 1.0),),
+    "AU20": ((13, 0.5), (14, 0.5)),
+    "AU26": ((8, 1.0),),
+    "AU28": ((15, 1.0), (16, 1.0)),
+    "AU43": ((0, 0.5), (1, 0.5)),
+}
+UNMAPPED: dict[int, str] = {
+    9: "lower lip slide left: FACS AD30 (jaw sideways), not in py-feat's model",
+    10: "lower lip slide right: FACS AD30 (jaw sideways), not in py-feat's model",
+    17: "jaw thrust: FACS AD29, a forward motion, invisible in a frontal 2D view",
+    19: "lower lip depress: FACS AU16, absent from the v4 model",
+    21: "lip pucker: FACS AU18, absent from the v4 model",
+    22: "cheek puff: FACS AD34, not in py-feat's model",
+}
+
+
+def feat_matrix() -> np.ndarray:
+    """(24, 20) matrix M with py-feat AUs = clip(FEAFA AUs @ M, 0, 1)."""
+    matrix = np.zeros((N_AUS, len(FEAT_AUS)), np.float32)
+    for column, name in enumerate(FEAT_AUS):
+        for index, weight in FEAFA_TO_FEAT.get(name, ()):
+            matrix[index, column] = weight
+    return matrix
+
+
+def feafa_to_feat(aus: np.ndarray) -> np.ndarray:
+    """(T, 24) FEAFA+ AUs -> (T, 20) py-feat AUs in the v4 model's column order."""
+    aus = np.asarray(aus, np.float32)
+    if aus.ndim != 2 or aus.shape[1] != N_AUS:
+        raise ValueError(f"AU track must be (frames, {N_AUS}), got {aus.shape}")
+    return np.clip(aus @ feat_matrix(), 0.0, 1.0)
+
+
 # ---- label files --------------------------------------------------------------------------
 
 
