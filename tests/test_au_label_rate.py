@@ -8,6 +8,7 @@ import pytest
 
 from auhead_bench.aus import (
     N_AUS,
+    clip_label_rates,
     label_file_rate,
     labels_at_video_rate,
     resample_track,
@@ -103,3 +104,27 @@ def test_a_generator_is_conditioned_on_the_resampled_track(tmp_path):
     track = conditioning_track(path, 50, source_fps=30.0)
     assert track.shape == (50, N_AUS) and track.dtype == np.float32
     np.testing.assert_allclose(track[:, 8], SLOPE * np.arange(50) / 25, atol=1e-6)
+
+
+def test_the_prepared_clip_knows_its_source_rate_and_a_given_rate_keys_its_inputs(
+    tmp_path, video_factory
+):
+    from auhead_bench import Clip
+    from auhead_bench.cache import Cache
+    from auhead_bench.prepare import prepare_clip
+
+    video = video_factory("v.mp4", frames=12, fps=30)
+    labels = save_au_labels(tmp_path / "a.npy", ramp(12, 30.0))
+    cache = Cache(tmp_path / "cache")
+    prepared = prepare_clip(Clip(id="v", video=video, au_labels=labels), cache)
+    assert prepared.frames == 10 and prepared.clip.meta["source_fps"] == pytest.approx(30.0)
+    track = conditioning_track(labels, prepared.frames, **clip_label_rates(prepared.clip.meta))
+    np.testing.assert_allclose(track[:, 8], SLOPE * np.arange(10) / 25, atol=1e-6)
+    # A dataset that cropped the video (25 fps) recorded the original's rate: it is kept.
+    kept = prepare_clip(Clip(id="v", video=video, au_labels=labels, meta={"source_fps": 50}),
+                        cache)
+    assert kept.clip.meta["source_fps"] == 50
+    given = prepare_clip(
+        Clip(id="v", video=video, au_labels=labels, meta={"au_labels_fps": 25.0}), cache
+    )
+    assert given.inputs_sha256 != prepared.inputs_sha256 == kept.inputs_sha256

@@ -168,3 +168,11 @@ def test_training_labels_are_resampled_from_the_source_video_rate(tmp_path):
     assert not items and "at 30.000 fps (source video) that is 42 frames" in skipped[clips[0].id]
     items, skipped = plan_items(clips, "A+E->AU", chunk_seconds=10.0, au_fps=25.0)
     assert len(items) == 1 and items[0].label_rate == "25.000 fps (given)"
+    stated = Mead(
+        Mead.Options(root=root, identities=["M005"], crop_size=None,
+                     au_labels_dir=tmp_path / "aus", au_labels_fps=25),
+        tmp_path / "cache",
+    )
+    items, _ = plan_items(stated.clips(), "A+E->AU", chunk_seconds=10.0)  # the dataset says 25
+    assert len(items) == 1 and items[0].label_rate == "25.000 fps (given)"
+    assert stated.fingerprint()["preprocess"]["au_labels_fps"] == 25
