@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from auhead_bench.aus import N_AUS, save_au_labels
 from auhead_bench.errors import BenchError, ConfigError
 from auhead_bench_datasets.mead import Mead
-from auhead_bench_methods.auhead import stage1
+from auhead_bench_methods.auhead import stage1, train_stage1
 from auhead_bench_methods.auhead.prompts import build_prompt
 from auhead_bench_methods.auhead.stage1 import AUPredictor, Stage1Options
-from auhead_bench_methods.auhead.train_stage1 import command, plan_items
+from auhead_bench_methods.auhead.train_stage1 import AUSequenceDataset, command, plan_items
 
 # laura990501/Qwen-AU-finetune @43b086f, make_train_data_jsonl.py: USER_CONTENT.format(
 # emotion="surprise") for a MEAD "sur" clip, as every training example of theirs reads.
@@ -100,6 +100,18 @@ def test_stage1_sends_the_authors_text_to_the_model(tmp_path, monkeypatch):
     assert Recording.prompts == [TRAINING_TEXT_SURPRISE]
     assert result.emotion == "surprised" and result.aus[0, 8] == pytest.approx(0.5)
     assert predictor.fingerprint()["options"]["prompt"] == "authors"
+
+
+def test_training_examples_carry_the_authors_text(tmp_path, video_factory, monkeypatch):
+    from auhead_bench import Clip
+
+    video = video_factory("a.mp4", frames=10)
+    labels = save_au_labels(tmp_path / "a.npy", np.full((10, N_AUS), 0.2))
+    clips = [Clip(id="a", video=video, emotion="surprised", au_labels=labels)]
+    items, _ = plan_items(clips, "A+E->AU", chunk_seconds=10.0)
+    monkeypatch.setattr(train_stage1, "encode_example", lambda p, audio, prompt, answer: prompt)
+    assert AUSequenceDataset(items, None, "A+E->AU", "authors")[0] == TRAINING_TEXT_SURPRISE
+    assert "untriggered" not in AUSequenceDataset(items, None, "A+E->AU")[0]  # the suite's
 
 
 # ---- train stage1 on a dataset's evaluation split ----------------------------------------

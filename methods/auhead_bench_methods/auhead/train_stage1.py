@@ -120,9 +120,9 @@ def plan_items(
         rates = clip_label_rates(clip.meta)
         if au_fps is not None:
             rates["fps"] = au_fps
-        if rates["source_fps"] is None:  # a dataset clip not yet prepared: its own video
-            rates["source_fps"] = media.probe_video(clip.video).source_fps
         try:
+            if rates["source_fps"] is None:  # a dataset clip not yet prepared: its own video
+                rates["source_fps"] = media.probe_video(clip.video).source_fps
             labels, rate = labels_at_video_rate(
                 Path(clip.au_labels), frames=video_frames_for_audio(len(audio)), **rates
             )
