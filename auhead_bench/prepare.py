@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from auhead_bench import media
+from auhead_bench.aus import LABELS_FPS_KEY, SOURCE_FPS_KEY
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.clip import Clip
 
@@ -76,11 +77,16 @@ def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
         video=entry / "video.mp4",
         audio=entry / "audio.wav",
         reference=entry / "reference.png",
+        # AU labels are per frame of the source video: its rate resamples them to 25 fps. A
+        # dataset that converted the video itself (a 25 fps face crop) records the original's.
+        meta={SOURCE_FPS_KEY: meta["source_fps"], **clip.meta},
     )
     inputs = meta["inputs_sha256"]
     if clip.au_labels is not None:  # labels condition AU-driven methods: part of their input
         labels = media.sha256_file(_checked(Path(clip.au_labels)))
-        inputs = content_key(inputs=inputs, au_labels=labels)
+        rate = clip.meta.get(LABELS_FPS_KEY)  # a rate given for them changes their track
+        extra = {"au_labels_fps": rate} if rate is not None else {}
+        inputs = content_key(inputs=inputs, au_labels=labels, **extra)
     return PreparedClip(
         clip=prepared,
         content_sha256=meta["content_sha256"],

@@ -3,6 +3,7 @@ method returned ride on the ClipView, read-only, as the scorer passes them)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -105,8 +106,29 @@ def test_unmeasured_frames_and_lengths(tmp_path):
     score = scored(AUTrackMAE(), generated(pred), clip_with(tmp_path, truth))
     assert score.info["frames"] == 9 and score.info["length_difference"] == -2
     assert score.value == pytest.approx(0.2 / (9 * N_AUS), rel=1e-5)  # labels are float32
-    far = scored(AUTrackMAE(), generated(np.full((30, N_AUS), 0.2)), clip_with(tmp_path, truth))
-    assert "differ in length" in far.info["note"]
+    long_track = generated(np.full((30, N_AUS), 0.2))
+    with pytest.raises(ClipSkipped, match="their frame rate is unknown"):  # 12 rows at what rate?
+        scored(AUTrackMAE(), long_track, clip_with(tmp_path, truth))
+    at_25 = dataclasses.replace(clip_with(tmp_path, truth), meta={"au_labels_fps": 25})
+    with pytest.raises(ClipSkipped, match="at 25.000 fps \\(given\\) that is 12 frames"):
+        scored(AUTrackMAE(), long_track, at_25)
+    longer = dataclasses.replace(clip_with(tmp_path, np.full((34, N_AUS), 0.2)), meta=at_25.meta)
+    near = scored(AUTrackMAE(), generated(np.full((40, N_AUS), 0.2)), longer)  # within 10% + 2
+    assert "differ in length" in near.info["note"]
+    assert near.info["label_rate"] == "25.000 fps (given)"
+
+
+def test_labels_at_the_video_rate_of_30_fps_are_resampled(tmp_path):
+    """MEAD's labels are per 30 fps source frame: a 1 s ramp becomes 25 frames of the ramp."""
+    truth = np.zeros((30, N_AUS))
+    truth[:, 8] = np.arange(30) / 30  # 1.0 per second
+    pred = np.zeros((25, N_AUS))
+    pred[:, 8] = np.arange(25) / 25  # the same ramp at 25 fps: no error once resampled
+    clip = dataclasses.replace(clip_with(tmp_path, truth), meta={"source_fps": 30.0})
+    score = scored(AUTrackMAE(), generated(pred), clip)
+    assert score.value == pytest.approx(0.0, abs=1e-6)
+    assert score.info["label_rate"] == "30.000 fps (source video)"
+    assert score.info["length_difference"] == 0
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from auhead_bench import BenchError, Clip, Dataset, hookimpl
+from auhead_bench.aus import LABELS_FPS_KEY, SOURCE_FPS_KEY
 from auhead_bench.dataset import DatasetOptions
 from auhead_bench.emotions import EMOTIONS, canonical_emotion
 from auhead_bench.errors import MediaError
@@ -36,6 +37,9 @@ class FolderOptions(DatasetOptions):
     # unlike MEAD/CREMA-D/HDTF's 512) keeps the framing. No face found: the clip is excluded.
     crop_size: int | None = Field(None, ge=16)
     crop_scale: float = Field(1.8, ge=1.0)  # crop side / median HOG face-box side
+    # The au_labels files' frame rate. None: a CSV's own timestamp column, else the video's
+    # rate; either way they are resampled to 25 fps (auhead_bench.aus).
+    au_labels_fps: float | None = Field(None, gt=0)
 
 
 class Folder(Dataset):
@@ -69,6 +73,11 @@ class Folder(Dataset):
             source = self._check(clip_id, video, probes)
             if source is None:
                 continue
+            meta: dict[str, Any] = {}
+            if source != video:  # a 25 fps crop: the labels follow the original's frames
+                meta[SOURCE_FPS_KEY] = probes.get(video)["fps"]
+            if options.au_labels_fps is not None and row.get("au_labels"):
+                meta[LABELS_FPS_KEY] = options.au_labels_fps
             clips.append(
                 Clip(
                     id=clip_id,
@@ -79,6 +88,7 @@ class Folder(Dataset):
                     audio=row.get("audio"),
                     reference=row.get("reference"),
                     au_labels=row.get("au_labels"),
+                    meta=meta,
                 )
             )
         probes.save()
@@ -134,6 +144,7 @@ class Folder(Dataset):
             "crop": None if options.crop_size is None
             else {"size": options.crop_size, "scale": options.crop_scale},
             "excluded": dict(sorted(self._excluded.items())),
+            **({"au_labels_fps": options.au_labels_fps} if options.au_labels_fps else {}),
         }
 
     @staticmethod

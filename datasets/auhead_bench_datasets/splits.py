@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import BenchError, Clip, Dataset, media
-from auhead_bench.aus import AU_NAMES
+from auhead_bench.aus import AU_NAMES, LABELS_FPS_KEY, SOURCE_FPS_KEY
 from auhead_bench.cache import content_key, write_json_atomic
 from auhead_bench.dataset import DatasetOptions
 from auhead_bench.errors import MediaError
@@ -63,6 +63,9 @@ class SelectionOptions(DatasetOptions):
     reference_frame: int | None = Field(None, ge=0)  # None: the first frame (runner default)
     # <dir>/<clip_id>.csv with AU columns, one row per frame, or <dir>/<clip_id>.npy (T, 24)
     au_labels_dir: Path | None = None
+    # The label files' frame rate. None: a CSV's own timestamp column, else the source
+    # video's rate (MEAD: 30 fps); either way they are resampled to 25 fps (aus.py).
+    au_labels_fps: float | None = Field(None, gt=0)
 
 
 class EmotionSelectionOptions(SelectionOptions):
@@ -260,6 +263,7 @@ class BenchmarkDataset(Dataset):
                 self._excluded[cand.id] = f"no audio ({where}no audio track in the video)"
                 continue
             cand.meta["frames_25fps"] = probe["frames"]
+            cand.meta[SOURCE_FPS_KEY] = probe["fps"]  # the crop is 25 fps; labels are not
             usable.append(cand)
         return usable
 
@@ -301,6 +305,8 @@ class BenchmarkDataset(Dataset):
         if options.au_labels_dir is not None:
             au_labels = self._au_labels(cand.id)
             meta["au_labels"] = "file" if au_labels is not None else "missing"
+            if options.au_labels_fps is not None:
+                meta[LABELS_FPS_KEY] = options.au_labels_fps
         return Clip(
             id=cand.id,
             video=video,
@@ -399,6 +405,7 @@ class BenchmarkDataset(Dataset):
                 if options.reference_frame is None
                 else f"frame {options.reference_frame}",
                 "au_labels_dir": str(options.au_labels_dir) if options.au_labels_dir else None,
+                **({"au_labels_fps": options.au_labels_fps} if options.au_labels_fps else {}),
             },
         }
 
@@ -495,7 +502,7 @@ class ProbeCache:
 
     def get(self, video: Path) -> dict[str, Any]:
         entry = self._entry(video)
-        if entry is not None and "frames" in entry:
+        if entry is not None and "frames" in entry and "fps" in entry:
             return entry
         probe = probe_video(video)  # raises MediaError for missing or unreadable files
         stat = video.stat()
@@ -527,7 +534,8 @@ class ProbeCache:
 
 
 def probe_video(path: Path) -> dict[str, Any]:
-    """Frames at 25 fps (header count or duration; decoded only if neither) and audio presence.
+    """Frames at 25 fps (header count or duration; decoded only if neither), the source
+    frame rate and audio presence.
 
     Raises MediaError for missing, empty or unreadable files.
     """
@@ -549,7 +557,7 @@ def probe_video(path: Path) -> dict[str, Any]:
             has_audio = bool(container.streams.audio)
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise MediaError(f"cannot be read as media ({exc})", path=path) from exc
-    return {"frames": int(round(seconds * media.FPS)), "has_audio": has_audio}
+    return {"frames": int(round(seconds * media.FPS)), "fps": rate, "has_audio": has_audio}
 
 
 # ---- face-centred crop -----------------------------------------------------------------------

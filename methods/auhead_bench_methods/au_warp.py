@@ -24,7 +24,7 @@ from auhead_bench import Clip, Generation, Method, Options, hookimpl, media
 from auhead_bench.emotions import EMOTIONS
 from auhead_bench.errors import BenchError, MediaError
 from auhead_bench_methods.auhead import au_mesh
-from auhead_bench_methods.auhead.au_labels import conditioning_track
+from auhead_bench_methods.auhead.au_labels import clip_conditioning_track
 from auhead_bench_methods.auhead.au_space import AU_NAMES, N_AUS, VIDEO_FPS
 from auhead_bench_methods.auhead.prompts import canonical_emotion
 
@@ -258,7 +258,7 @@ class AUWarp(Method):
                 "clip has no AU labels", path=clip.video, fix="use au_source: auto or audio"
             )
         if use_labels:
-            aus = conditioning_track(clip.au_labels, frames)
+            aus = clip_conditioning_track(clip, frames)
         else:
             aus = audio_au_track(audio, frames, emotion)
         aus = np.clip(aus * options.strength, 0.0, 1.0).astype(np.float32)

@@ -4,8 +4,9 @@ What the AUHead paper lacks (its reviewers asked for it): a direct check of the 
 stage 1 predicts from audio against the AUs of the real clip. A method hands over the track
 it was conditioned on as ``Generation(arrays={"au_track": (T, 24)}, info={"emotion": ...})``;
 the runner hands both to metrics with the generated video (``ClipView.arrays`` and
-``.info``). The labels are ``Clip.au_labels`` (auhead_bench.aus.load_au_labels: 24 FEAFA+ AUs
-in AU_NAMES order, 25 fps, [0, 1], NaN = not measured).
+``.info``). The labels are ``Clip.au_labels`` (auhead_bench.aus: 24 FEAFA+ AUs in AU_NAMES
+order, [0, 1], NaN = not measured), resampled from their own frame rate (MEAD's: 30 fps) to
+25 fps by ``labels_at_video_rate``; the rate used is in ``info["label_rate"]``.
 
 Protocol (recorded with every value): both tracks at 25 fps aligned from frame 0 and cut to
 the shorter; label frames with NaN are left out; predicted values clipped to [0, 1] (NaN
@@ -35,7 +36,14 @@ import numpy as np
 from pydantic import Field
 
 from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
-from auhead_bench.aus import AU_NAMES, FRAME_STRIDE, N_AUS, VIDEO_FPS, load_au_labels
+from auhead_bench.aus import (
+    AU_NAMES,
+    FRAME_STRIDE,
+    N_AUS,
+    VIDEO_FPS,
+    clip_label_rates,
+    labels_at_video_rate,
+)
 from auhead_bench.emotions import canonical_emotion
 from auhead_bench.errors import BenchError, one_line
 
@@ -61,7 +69,10 @@ def aligned_tracks(
     if clip.au_labels is None:
         raise ClipSkipped("clip has no AU labels")
     try:
-        labels = load_au_labels(clip.au_labels).astype(np.float64)
+        labels, rate = labels_at_video_rate(
+            clip.au_labels, frames=len(track), **clip_label_rates(clip.meta)
+        )
+        labels = labels.astype(np.float64)
     except BenchError as exc:
         raise ClipSkipped(f"AU labels unusable: {one_line(exc)}") from None
     count = min(len(track), len(labels))
@@ -73,6 +84,7 @@ def aligned_tracks(
     info: dict[str, Any] = {
         "frames": int(measured.sum()),
         "length_difference": int(len(track) - len(labels)),
+        "label_rate": f"{rate.fps:.3f} fps ({rate.source})",
     }
     if abs(info["length_difference"]) > LENGTH_NOTE:
         info["note"] = "AU track and labels differ in length by more than 0.2 s"
@@ -80,6 +92,7 @@ def aligned_tracks(
 
 
 class _AUTrackMetric(PerClipMetric):
+    version = "2"  # 2: labels resampled from their own frame rate to 25 fps
     needs = ()  # no decoded frames or extractors: the track comes with the generation
     needs_ground_truth = False  # the labels come with the clip, not from its video
     Options = AUTrackOptions
@@ -88,7 +101,7 @@ class _AUTrackMetric(PerClipMetric):
         return {
             **super().protocol(),
             "au_space": "FEAFA+ 24, au_space.AU_NAMES order",
-            "labels": "Clip.au_labels",
+            "labels": "Clip.au_labels, resampled to 25 fps from their own rate (linear)",
             "prediction": f"Generation.arrays[{AU_TRACK!r}]",
             "rate_fps": VIDEO_FPS,
             "alignment": "from frame 0, cut to the shorter; NaN label frames left out",

@@ -1,8 +1,10 @@
 """A clip's AU labels as the complete track a generator is conditioned on.
 
-Reading the files is tokens.load_au_labels (shared with stage 1 and the AU metrics): (T, 24)
-at 25 fps in AU_NAMES order, NaN where a value was not measured. A generator needs a value
-for every frame and AU, and exactly one row per video frame; this module supplies both.
+Reading the files is the core's ``auhead_bench.aus`` (shared with stage 1 and the AU
+metrics): (T, 24) at the labels' own rate, resampled to 25 fps by ``labels_at_video_rate``
+(MEAD's labels are per 30 fps source frame), NaN where a value was not measured. A generator
+needs a value for every frame and AU, and exactly one row per video frame; this module
+supplies both.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from auhead_bench.aus import LENGTH_SLACK as LENGTH_SLACK
+from auhead_bench.aus import clip_label_rates, labels_at_video_rate
+from auhead_bench.clip import Clip
 from auhead_bench.errors import BenchError
-from auhead_bench_methods.auhead.tokens import load_au_labels
-
-LENGTH_SLACK = 0.1  # a track may differ from the video by this fraction of frames (+2)
 
 
 def fill_missing(track: np.ndarray) -> np.ndarray:
@@ -45,6 +47,20 @@ def fit_length(track: np.ndarray, frames: int, source: str | Path = "AU track") 
     return np.concatenate([track, np.repeat(track[-1:], frames - len(track), axis=0)])
 
 
-def conditioning_track(path: Path, frames: int) -> np.ndarray:
-    """The (frames, 24) float32 track in [0, 1] read from the AU label file at ``path``."""
-    return fit_length(fill_missing(load_au_labels(path)), frames, path)
+def conditioning_track(
+    path: Path, frames: int, fps: float | None = None, source_fps: float | None = None
+) -> np.ndarray:
+    """The (frames, 24) float32 track in [0, 1] at 25 fps from the AU label file at ``path``.
+
+    ``fps`` (the labels' rate, if known) and ``source_fps`` (their video's) decide the
+    resampling when the file states no rate (``auhead_bench.aus.label_rate``).
+    """
+    labels, _ = labels_at_video_rate(path, frames=frames, fps=fps, source_fps=source_fps)
+    return fit_length(fill_missing(labels), frames, path)
+
+
+def clip_conditioning_track(clip: Clip, frames: int) -> np.ndarray:
+    """``conditioning_track`` of ``clip.au_labels`` at the rates its dataset recorded."""
+    if clip.au_labels is None:
+        raise BenchError("clip has no AU labels", path=clip.video)
+    return conditioning_track(Path(clip.au_labels), frames, **clip_label_rates(clip.meta))

@@ -5,9 +5,10 @@ py-feat ships offline for exactly this mapping: ``au_to_mesh_pls_v4`` (a PLS reg
 20 FACS AU intensities to the 478-vertex MediaPipe face mesh, frontalised), loaded with
 ``feat.plotting.load_face_mesh_viz_model(model_version="v4")`` and evaluated with
 ``predict_face_mesh``. The 24 FEAFA+ AUs are first mapped to py-feat's 20 AUs (FEAFA_TO_FEAT,
-below); the mesh is then placed on the reference face by a similarity transform fitted to the
-reference's dlib 68 landmarks (py-feat's ``DLIB68_FROM_MP478`` gives the corresponding mesh
-vertices), and its contours (lips, eyes, brows, face oval) are drawn on a black image.
+in the core's auhead_bench.aus, shared with the AU-control metric); the mesh is then placed
+on the reference face by a similarity transform fitted to the reference's dlib 68 landmarks
+(py-feat's ``DLIB68_FROM_MP478`` gives the corresponding mesh vertices), and its contours
+(lips, eyes, brows, face oval) are drawn on a black image.
 
 FEAFA+ AU (index)              -> py-feat AU (FACS)        how
 left/right eye closure (0, 1)  -> AU43 eyes closed         mean of the pair
@@ -42,39 +43,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from auhead_bench.aus import FEAFA_TO_FEAT as FEAFA_TO_FEAT  # the mapping lives in the core
+from auhead_bench.aus import FEAT_AUS as FEAT_AUS
+from auhead_bench.aus import UNMAPPED as UNMAPPED
+from auhead_bench.aus import feafa_to_feat as feafa_to_feat
+from auhead_bench.aus import feat_matrix as feat_matrix
 from auhead_bench.errors import BenchError, MediaError
 from auhead_bench.faces import image_landmarks
 from auhead_bench.features import image_features
 from auhead_bench_methods.auhead.au_space import N_AUS
 
 MESH_MODEL_VERSION = "v4"  # the AU->mesh model py-feat ships inside its package (offline)
-FEAT_AUS = (
-    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU11", "AU12",
-    "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43",
-)  # fmt: skip
-# py-feat AU <- (FEAFA index, weight), summed then clipped to [0, 1].
-FEAFA_TO_FEAT: dict[str, tuple[tuple[int, float], ...]] = {
-    "AU01": ((6, 0.5), (7, 0.5)),
-    "AU02": ((6, 0.5), (7, 0.5)),
-    "AU04": ((4, 0.5), (5, 0.5)),
-    "AU05": ((2, 0.5), (3, 0.5)),
-    "AU09": ((23, 1.0),),
-    "AU10": ((18, 1.0),),
-    "AU12": ((11, 0.5), (12, 0.5)),
-    "AU17": ((20, 1.0),),
-    "AU20": ((13, 0.5), (14, 0.5)),
-    "AU26": ((8, 1.0),),
-    "AU28": ((15, 1.0), (16, 1.0)),
-    "AU43": ((0, 0.5), (1, 0.5)),
-}
-UNMAPPED: dict[int, str] = {
-    9: "lower lip slide left: FACS AD30 (jaw sideways), not in py-feat's model",
-    10: "lower lip slide right: FACS AD30 (jaw sideways), not in py-feat's model",
-    17: "jaw thrust: FACS AD29, a forward motion, invisible in a frontal 2D view",
-    19: "lower lip depress: FACS AU16, absent from the v4 model",
-    21: "lip pucker: FACS AU18, absent from the v4 model",
-    22: "cheek puff: FACS AD34, not in py-feat's model",
-}
 # Region -> colour (RGB) of its contour lines, so the encoder can tell regions apart.
 REGION_COLOURS: dict[str, tuple[int, int, int]] = {
     "FACE_LANDMARKS_FACE_OVAL": (255, 255, 255),
@@ -85,23 +64,6 @@ REGION_COLOURS: dict[str, tuple[int, int, int]] = {
     "FACE_LANDMARKS_LIPS": (255, 0, 96),
 }
 DEFAULT_FACE_HEIGHT = 0.6  # without a detected face: mesh height as a fraction of the image
-
-
-def feat_matrix() -> np.ndarray:
-    """(24, 20) matrix M with py-feat AUs = clip(FEAFA AUs @ M, 0, 1)."""
-    matrix = np.zeros((N_AUS, len(FEAT_AUS)), np.float32)
-    for column, name in enumerate(FEAT_AUS):
-        for index, weight in FEAFA_TO_FEAT.get(name, ()):
-            matrix[index, column] = weight
-    return matrix
-
-
-def feafa_to_feat(aus: np.ndarray) -> np.ndarray:
-    """(T, 24) FEAFA+ AUs -> (T, 20) py-feat AUs in the v4 model's column order."""
-    aus = np.asarray(aus, np.float32)
-    if aus.ndim != 2 or aus.shape[1] != N_AUS:
-        raise ValueError(f"AU track must be (frames, {N_AUS}), got {aus.shape}")
-    return np.clip(aus @ feat_matrix(), 0.0, 1.0)
 
 
 @lru_cache(maxsize=1)

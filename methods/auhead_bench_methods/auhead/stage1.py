@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from auhead_bench import Options
 from auhead_bench.errors import BenchError
@@ -53,10 +53,13 @@ from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, local
 from auhead_bench_methods.auhead.au_space import AUDIO_RATE, N_AUS, TOKEN_FPS
 from auhead_bench_methods.auhead.parsing import ParseReport, parse_output
 from auhead_bench_methods.auhead.prompts import (
+    AUTHORS_TEMPLATES,
     EMOTIONS,
     PromptMode,
+    PromptStyle,
     build_prompt,
     canonical_emotion,
+    check_style,
     normalise_mode,
 )
 from auhead_bench_methods.auhead.tokens import (
@@ -115,6 +118,9 @@ class Stage1Options(Options):
     revision: str | None = None  # hub revision (commit) of `model`
     adapter: str | None = None  # peft LoRA folder or hub id (from `auhead-bench train stage1`)
     prompt_mode: PromptMode = "A->E->AU"
+    # suite: our instruction; authors / authors_inference: the authors' verbatim text
+    # (prompts.py); those state the emotion, so they imply prompt_mode A+E->AU.
+    prompt: PromptStyle = "suite"
     max_new_tokens: int | None = Field(None, ge=1)  # None: 64 + 256 per 5 fps frame
     greedy: bool = True  # False: sample with temperature / top_p (seeded)
     temperature: float = Field(1.0, gt=0)
@@ -127,6 +133,21 @@ class Stage1Options(Options):
     @classmethod
     def _mode(cls, value: Any) -> Any:
         return normalise_mode(value) if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _authors_mode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("prompt") in AUTHORS_TEMPLATES:
+            return {"prompt_mode": "A+E->AU", **data}  # the only mode the authors' text has
+        return data
+
+    @model_validator(mode="after")
+    def _style(self) -> Stage1Options:
+        try:
+            check_style(self.prompt_mode, self.prompt)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @property
     def model_ref(self) -> str:
@@ -347,7 +368,7 @@ class AUPredictor:
         video_frames = video_frames_for_audio(len(audio))
         token_frames = token_frames_for(video_frames)
         chunk = max(1, int(round(o.chunk_seconds * TOKEN_FPS)))
-        prompt = build_prompt(o.prompt_mode, given)
+        prompt = build_prompt(o.prompt_mode, given, o.prompt)
         cot = o.prompt_mode == "A->E->AU"
         rows, texts, reports, stated = [], [], [], []
         for start, stop in chunk_bounds(token_frames, chunk):

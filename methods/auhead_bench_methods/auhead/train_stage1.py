@@ -1,11 +1,18 @@
 """`auhead-bench train stage1`: LoRA fine-tuning of Qwen2-Audio on (audio, AU labels) pairs.
 
-Training data: the clips of any dataset plugin that carry ``au_labels`` (tokens.py defines
-the file formats). Each clip's labels are cut to its audio's length, subsampled to 5 fps and
+Training data: the clips of any dataset plugin that carry ``au_labels`` (auhead_bench.aus
+defines the file formats). Each clip's labels are resampled from their own frame rate to
+25 fps (the file's timestamps, else ``--au-fps``, else the source video's rate: MEAD's is
+30 fps; auhead_bench.aus.label_rate), cut to its audio's length, subsampled to 5 fps and
 split into chunks of ``--chunk-seconds`` exactly as stage 1 reads audio at test time; each
 chunk is one example: the chat prompt of ``--prompt-mode`` with the audio, and the answer
 prompts.build_answer writes (``Emotion: happy. The AU sequence ...: [...]`` in A->E->AU).
-Only the answer tokens (and the closing ``<|im_end|>``) are supervised.
+Only the answer tokens (and the closing ``<|im_end|>``) are supervised. ``--prompt authors``
+trains on the authors' verbatim prompt text (prompts.py; A+E->AU only).
+
+A dataset's evaluation split (the identities of its documented default test split, e.g.
+MEAD's M003 M030 W009 W015) is refused unless ``--allow-test-split``: a stage 1 trained on
+the clips it is later scored on would report a leak, not a result.
 
 Defaults are the authors' (laura990501/Qwen-AU-finetune, finetune.py / finetune.sh): LoRA
 r=64, alpha=16, dropout 0.05, bias none; lr 1e-4, cosine schedule, warmup ratio 0.01,
@@ -37,14 +44,17 @@ import click
 import numpy as np
 
 from auhead_bench import media
+from auhead_bench.aus import clip_label_rates, labels_at_video_rate
 from auhead_bench.cache import DEFAULT_CACHE
 from auhead_bench.clip import Clip
-from auhead_bench.errors import BenchError, ConfigError
+from auhead_bench.errors import BenchError, ConfigError, one_line
 from auhead_bench_methods.auhead.prompts import (
     PROMPT_MODES,
+    PROMPT_STYLES,
     build_answer,
     build_prompt,
     canonical_emotion,
+    check_style,
     normalise_mode,
 )
 from auhead_bench_methods.auhead.stage1 import (
@@ -57,7 +67,6 @@ from auhead_bench_methods.auhead.stage1 import (
 from auhead_bench_methods.auhead.tokens import (
     audio_for_token_frames,
     chunk_bounds,
-    load_au_labels,
     subsample,
     token_frames_for,
     video_frames_for_audio,
@@ -80,12 +89,17 @@ class TrainingItem:
     stop: int
     aus_5fps: np.ndarray
     emotion: str | None
+    label_rate: str = ""  # e.g. "30 fps (source video)": how the labels reached 25 fps
 
 
 def plan_items(
-    clips: list[Clip], mode: str, chunk_seconds: float
+    clips: list[Clip], mode: str, chunk_seconds: float, au_fps: float | None = None
 ) -> tuple[list[TrainingItem], dict[str, str]]:
-    """Training examples from clips with AU labels; the clips left out, with reasons."""
+    """Training examples from clips with AU labels; the clips left out, with reasons.
+
+    ``au_fps``: the label files' frame rate when they do not state it (else the clip's
+    dataset's ``au_labels_fps``, else the source video's rate).
+    """
     mode = normalise_mode(mode)
     chunk = max(1, int(round(chunk_seconds * 5)))
     items: list[TrainingItem] = []
@@ -98,11 +112,22 @@ def plan_items(
         if mode != "A->AU" and emotion is None:
             skipped[clip.id] = f"emotion {clip.emotion!r} is not one the prompts know"
             continue
-        labels = load_au_labels(Path(clip.au_labels))
         source = Path(clip.audio or clip.video)
         audio, has_audio = media.decode_audio(source)
         if not has_audio or len(audio) == 0:
             skipped[clip.id] = "no audio"
+            continue
+        rates = clip_label_rates(clip.meta)
+        if au_fps is not None:
+            rates["fps"] = au_fps
+        try:
+            if rates["source_fps"] is None:  # a dataset clip not yet prepared: its own video
+                rates["source_fps"] = media.probe_video(clip.video).source_fps
+            labels, rate = labels_at_video_rate(
+                Path(clip.au_labels), frames=video_frames_for_audio(len(audio)), **rates
+            )
+        except BenchError as exc:
+            skipped[clip.id] = one_line(exc)
             continue
         video_frames = min(len(labels), video_frames_for_audio(len(audio)))
         aus_5fps = subsample(labels[:video_frames])
@@ -112,7 +137,10 @@ def plan_items(
             if not np.isfinite(piece).all():
                 bad += 1  # a frame without a measurement cannot be written as a target
                 continue
-            items.append(TrainingItem(clip.id, source, start, stop, piece, emotion))
+            items.append(TrainingItem(
+                clip.id, source, start, stop, piece, emotion,
+                f"{rate.fps:.3f} fps ({rate.source})",
+            ))
         if bad:
             skipped[f"{clip.id} ({bad} chunk(s))"] = "NaN labels in a kept frame"
     return items, skipped
@@ -121,8 +149,11 @@ def plan_items(
 class AUSequenceDataset:
     """Examples for the Trainer, built on demand (audio decoded per item, not held)."""
 
-    def __init__(self, items: list[TrainingItem], processor: Any, mode: str):
+    def __init__(
+        self, items: list[TrainingItem], processor: Any, mode: str, style: str = "suite"
+    ):
         self.items, self.processor, self.mode = items, processor, normalise_mode(mode)
+        self.style = style
 
     def __len__(self) -> int:
         return len(self.items)
@@ -131,7 +162,7 @@ class AUSequenceDataset:
         item = self.items[index]
         audio, _ = media.decode_audio(item.audio)
         piece = audio_for_token_frames(audio, item.start, item.stop)
-        prompt = build_prompt(self.mode, item.emotion)
+        prompt = build_prompt(self.mode, item.emotion, self.style)
         answer = build_answer(self.mode, item.aus_5fps, item.emotion)
         return encode_example(self.processor, piece, prompt, answer)
 
@@ -209,7 +240,7 @@ class Hyperparameters:
 
 def train(
     items: list[TrainingItem], model_ref: str, revision: str | None, mode: str, out_dir: Path,
-    hp: Hyperparameters, device: str, resume: bool = False,
+    hp: Hyperparameters, device: str, resume: bool = False, style: str = "suite",
 ) -> dict[str, Any]:
     """Fine-tune LoRA adapters; writes ``out_dir/adapter``. Returns the Trainer's last log."""
     import torch
@@ -256,7 +287,7 @@ def train(
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=AUSequenceDataset(items, processor, mode),
+        train_dataset=AUSequenceDataset(items, processor, mode, style),
         data_collator=Collator(tokenizer.pad_token_id),
     )
     has_checkpoint = any((out_dir / "checkpoints").glob("checkpoint-*"))
@@ -270,7 +301,7 @@ def train(
 
 def _dataset_clips(
     dataset_id: str, pairs: tuple[str, ...], cache_dir: Path | None
-) -> tuple[list[Clip], dict[str, Any]]:
+) -> tuple[list[Clip], dict[str, Any], Any]:
     import yaml
     from pydantic import ValidationError
 
@@ -298,7 +329,26 @@ def _dataset_clips(
     dataset = entry.cls(options, (cache_dir or DEFAULT_CACHE) / "datasets")
     clips = dataset.clips()
     limit = getattr(options, "max_clips", None)
-    return (clips[:limit] if limit is not None else clips), options.model_dump(mode="json")
+    clips = clips[:limit] if limit is not None else clips
+    return clips, options.model_dump(mode="json"), dataset
+
+
+def refuse_evaluation_split(dataset_id: str, dataset: Any, clips: list[Clip]) -> None:
+    """BenchError when clips belong to the dataset's evaluation split (the identities of
+    its documented default test split: MEAD's, CREMA-D's); datasets without one pass."""
+    default_split = getattr(dataset, "default_split", None)
+    held_out = (default_split() or {}).get("identities") if callable(default_split) else None
+    if not isinstance(held_out, list | tuple) or not held_out:
+        return
+    inside = [clip for clip in clips if clip.identity in set(held_out)]
+    if inside:
+        raise BenchError(
+            f"dataset {dataset_id!r}: {len(inside)} of the {len(clips)} clip(s) to train on are "
+            f"in its evaluation split (test identities {', '.join(map(str, held_out))}), "
+            "which stage 1 is later scored on",
+            fix="select training identities (-o identities=[...]) or pass "
+            "--allow-test-split to train on them anyway",
+        )
 
 
 @click.command("stage1")
@@ -311,8 +361,17 @@ def _dataset_clips(
 @click.option("--model", default=QWEN2_AUDIO, show_default=True,
               help="Qwen2-Audio hub id or local folder.")
 @click.option("--revision", default=None, help="Hub revision of --model.")
-@click.option("--prompt-mode", default="A->E->AU", show_default=True,
-              help=f"One of {', '.join(PROMPT_MODES)} (aliases a_au, a_e_au, ae_au).")
+@click.option("--prompt-mode", default=None,
+              help=f"One of {', '.join(PROMPT_MODES)} (aliases a_au, a_e_au, ae_au); default "
+              "A->E->AU, or A+E->AU with the authors' prompt.")
+@click.option("--prompt", "prompt_style", type=click.Choice(PROMPT_STYLES), default="suite",
+              show_default=True,
+              help="Prompt text: the suite's, or the authors' verbatim (A+E->AU only).")
+@click.option("--au-fps", type=float, default=None,
+              help="Frame rate of the AU label files when they do not state it "
+              "(default: the dataset's au_labels_fps, else the source video's rate).")
+@click.option("--allow-test-split", is_flag=True,
+              help="Train even on clips of the dataset's evaluation (test) split.")
 @click.option("--epochs", type=float, default=5.0, show_default=True)
 @click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True)
 @click.option("--lora-r", type=int, default=64, show_default=True)
@@ -336,7 +395,8 @@ def _dataset_clips(
               help="Cache root for dataset preparation (default as for `run`).")
 def command(
     dataset_id: str, dataset_options: tuple[str, ...], out_dir: Path, model: str,
-    revision: str | None, prompt_mode: str, epochs: float, learning_rate: float, lora_r: int,
+    revision: str | None, prompt_mode: str | None, prompt_style: str, au_fps: float | None,
+    allow_test_split: bool, epochs: float, learning_rate: float, lora_r: int,
     lora_alpha: int, lora_dropout: float, batch_size: int, grad_accum: int,
     weight_decay: float, warmup_ratio: float, chunk_seconds: float, max_steps: int,
     device: str, seed: int, gradient_checkpointing: bool | None, save_steps: int,
@@ -345,15 +405,22 @@ def command(
     """LoRA fine-tuning of AUHead stage 1 (Qwen2-Audio) on a dataset's AU labels."""
     from auhead_bench.provenance import resolve_device
 
+    if prompt_mode is None:  # the authors' text exists only in A+E->AU
+        prompt_mode = "A->E->AU" if prompt_style == "suite" else "A+E->AU"
     try:
         mode = normalise_mode(prompt_mode)
+        check_style(mode, prompt_style)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if au_fps is not None and au_fps <= 0:
+        raise ConfigError(f"--au-fps must be a positive frame rate, got {au_fps:g}")
     if not 0.2 <= chunk_seconds <= 30:
         raise ConfigError("--chunk-seconds must be within 0.2..30 (Qwen2-Audio reads <= 30 s)")
     device = resolve_device(device)
-    clips, options_json = _dataset_clips(dataset_id, dataset_options, cache_dir)
-    items, skipped = plan_items(clips, mode, chunk_seconds)
+    clips, options_json, dataset = _dataset_clips(dataset_id, dataset_options, cache_dir)
+    if not allow_test_split:
+        refuse_evaluation_split(dataset_id, dataset, clips)
+    items, skipped = plan_items(clips, mode, chunk_seconds, au_fps)
     if not items:
         reasons = sorted(set(skipped.values()))
         raise BenchError(
@@ -372,15 +439,17 @@ def command(
         gradient_checkpointing=gradient_checkpointing, save_steps=save_steps,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = train(items, model, revision, mode, out_dir, hp, device, resume)
+    state = train(items, model, revision, mode, out_dir, hp, device, resume, prompt_style)
     record = _training_record(
         dataset_id, options_json, model, revision, mode, chunk_seconds, hp, device, items,
         skipped, state,
     )
+    record.update(prompt=prompt_style, au_fps=au_fps, allow_test_split=allow_test_split)
     (out_dir / "stage1_training.json").write_text(json.dumps(record, indent=2, default=str))
     click.echo(
         f"adapter written to {out_dir / 'adapter'} ({state['steps']} step(s)); use it as "
-        f"Stage1Options(adapter=..., prompt_mode={mode!r}, chunk_seconds={chunk_seconds})"
+        f"Stage1Options(adapter=..., prompt_mode={mode!r}, prompt={prompt_style!r}, "
+        f"chunk_seconds={chunk_seconds})"
     )
 
 
@@ -405,6 +474,7 @@ def _training_record(
         "device": device,
         "examples": len(items),
         "clips": sorted({item.clip_id for item in items}),
+        "label_rates": {item.clip_id: item.label_rate for item in items},
         "skipped": skipped,
         "steps": state["steps"],
         "log": state["log"],
