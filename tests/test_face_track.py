@@ -223,3 +223,39 @@ def test_image_landmarks_match_the_face_track_on_one_frame(extractor, single_fac
         image_landmarks(frames[frame]), extractor.extract(still)["landmarks"][0]
     )
     assert image_landmarks(np.zeros((64, 64, 3), np.uint8)) is None
+
+
+def test_frames_over_320_px_are_detected_on_a_downscaled_copy(extractor, single_face):
+    """The 320 px path: a 4x frame is found by dlib on its INTER_AREA copy of long side 320,
+    the box scaled back exactly, and the landmarks fitted at full size land on 4x those of
+    the original frame (within a few pixels of the 4x-larger image)."""
+    import cv2
+    import dlib
+
+    from auhead_bench.faces import DETECT_SIZE, hog_detector, largest_face
+
+    frames, _, out = single_face
+    t = int(np.flatnonzero(out["detected"])[0])
+    small = cv2.resize(frames[t], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    height, width = small.shape[:2]
+    assert max(height, width) <= DETECT_SIZE  # the small frame takes the direct path
+    direct = extractor.extract(view(small[None], Path("small.mp4")))
+    assert direct["detected"][0]
+    big = cv2.resize(small, (width * 4, height * 4), interpolation=cv2.INTER_CUBIC)
+    box = largest_face(big)
+    scale = DETECT_SIZE / max(big.shape[:2])
+    size = (round(big.shape[1] * scale), round(big.shape[0] * scale))
+    copy = cv2.resize(big, size, interpolation=cv2.INTER_AREA)
+    faces = hog_detector()(copy, 0)
+    face = max(faces, key=lambda r: r.width() * r.height())
+    sx, sy = size[0] / big.shape[1], size[1] / big.shape[0]
+    expected = [face.left() / sx, face.top() / sy, (face.right() + 1) / sx,
+                (face.bottom() + 1) / sy]
+    np.testing.assert_allclose(box, expected, rtol=0, atol=1e-9)
+    assert isinstance(face, dlib.rectangle)
+    track = extractor.extract(view(big[None], Path("big.mp4")))
+    assert track["detected"][0]
+    np.testing.assert_allclose(track["boxes"][0], box, atol=1e-3)
+    landmarks = track["landmarks"][0].astype(float)
+    original = direct["landmarks"][0].astype(float)
+    assert np.abs(landmarks - 4 * original).mean() < 8  # pixels of the 4x image
