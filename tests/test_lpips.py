@@ -101,3 +101,23 @@ def test_trunk_is_declared_with_torchvisions_url():
     spec = registered_weights()["torchvision_alexnet"]
     assert spec.source == "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
     assert spec.filename == "alexnet-owt-7be5be79.pth"
+
+
+def test_parity_with_the_lpips_package_on_two_demo_clips(trunk, tmp_path):
+    """`auhead-bench parity` for lpips_alex_v01: the package builds its own trunk through
+    torch.hub from our cached file and reads the mp4 files with OpenCV."""
+    from auhead_bench.config import RunConfig
+    from auhead_bench.parity import run_parity
+    from auhead_bench.plugins import load_plugins
+
+    config = RunConfig.model_validate({
+        "methods": ["ground_truth", "static_frame"], "datasets": ["demo"],
+        "metrics": ["lpips_alex_v01"], "cache_dir": str(tmp_path / "cache"), "device": "cpu",
+    })
+    report = run_parity(config, tmp_path / "parity", wanted=["lpips-package"], clips=2,
+                        registry=load_plugins(), say=lambda m: None)
+    assert [r.status for r in report.rows] == ["pass", "pass"], report.rows
+    static = next(r for r in report.rows if r.record.startswith("static_frame"))
+    assert static.clips == 2 and static.theirs > 0
+    ground_truth = next(r for r in report.rows if r.record.startswith("ground_truth"))
+    assert ground_truth.theirs == pytest.approx(0.0, abs=1e-6)

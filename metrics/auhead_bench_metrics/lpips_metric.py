@@ -24,6 +24,7 @@ import torch
 
 from auhead_bench import ClipScore, ClipView, PerClipMetric, hookimpl
 from auhead_bench.media import sha256_file
+from auhead_bench.parity import ParityCheck, ParityInputs
 from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, load_state_dict, locate
 from auhead_bench_metrics.pixel import AlignedOptions, aligned_batches
 
@@ -137,3 +138,58 @@ def register_weights(register):
 @hookimpl
 def register_metrics(register):
     register(LPIPS)
+
+
+class LPIPSPackage(ParityCheck):
+    """``lpips_alex_v01`` against the ``lpips`` package as its README runs it: ``LPIPS(net=
+    'alex')`` fetching torchvision's AlexNet through torch.hub (answered from our cached file
+    via ``TORCH_HOME``), frames read with OpenCV, ``im2tensor`` per frame, mean over frames.
+    Same-size videos only (a resize would be ours on both sides)."""
+
+    id = "lpips-package"
+    metric = "lpips_alex_v01"
+    reference = "lpips.LPIPS(net='alex')(im2tensor(gen), im2tensor(gt)) per cv2-read frame"
+    requires = {"lpips": "lpips", "cv2": "opencv-python"}
+
+    def reference_values(self, inputs: ParityInputs) -> dict[str, float | None]:
+        import os
+        from unittest import mock
+
+        import cv2
+        import lpips
+
+        hub = inputs.workdir / "torch_home" / "hub" / "checkpoints"
+        hub.mkdir(parents=True, exist_ok=True)
+        link = hub / ALEXNET.filename
+        if not link.exists():
+            link.symlink_to(alexnet_path())
+        with mock.patch.dict(os.environ, {"TORCH_HOME": str(inputs.workdir / "torch_home")}), \
+                warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            model = lpips.LPIPS(net="alex", version="0.1").eval()
+
+        def frames(path: Path) -> list:
+            capture, out = cv2.VideoCapture(str(path)), []
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    return out
+                out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+
+        values: dict[str, float | None] = {}
+        for clip in inputs.clips:
+            gen, gt = frames(clip.generated), frames(clip.ground_truth)
+            count = min(len(gen), len(gt))
+            if not count or gen[0].shape != gt[0].shape:
+                values[clip.clip_id] = None
+                continue
+            with torch.no_grad():
+                scores = [float(model(lpips.im2tensor(a), lpips.im2tensor(b)))
+                          for a, b in zip(gen[:count], gt[:count], strict=True)]
+            values[clip.clip_id] = sum(scores) / count
+        return values
+
+
+@hookimpl
+def register_parity_checks(register):
+    register(LPIPSPackage)
