@@ -133,6 +133,17 @@ def prepare_clip(
     )
 
 
+def _even(chunk: np.ndarray) -> np.ndarray:
+    """Odd heights and widths get one more edge-replicated row or column, in either
+    intermediate (x264's yuv420p needs even sizes, and pads so itself): the ground truth has
+    the same size whichever is used, and that of generations written as H.264, so no metric
+    resizes one to the other."""
+    pad_h, pad_w = chunk.shape[1] % 2, chunk.shape[2] % 2
+    if not (pad_h or pad_w):
+        return chunk
+    return np.pad(chunk, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
 def _checked(path: Path) -> Path:
     media.check_file(Path(path))
     return Path(path)
@@ -164,7 +175,7 @@ def _normalise(clip: Clip, folder: Path, lossless: bool) -> None:
         for chunk in media.iter_frames(clip.video):
             seen.setdefault("first", chunk[0].copy())
             seen["frames"] += len(chunk)
-            yield chunk
+            yield _even(chunk)
 
     media.write_video(
         folder / "video.mp4", frames(), audio if has_audio else None, lossless=lossless

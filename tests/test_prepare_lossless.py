@@ -21,9 +21,10 @@ from auhead_bench import Clip, media
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.config import RunConfig, load_config
 from auhead_bench.errors import ConfigError
-from auhead_bench.plan import make_plan
+from auhead_bench.plan import make_plan, portable_options
 from auhead_bench.plugins import load_plugins
-from auhead_bench.prepare import PREPARE_VERSION, prepare_clip
+from auhead_bench.prepare import PREPARE_VERSION, preparation, prepare_clip
+from auhead_bench.records import load_record
 from auhead_bench.runner import Runner
 from auhead_bench_datasets.mead import Mead
 
@@ -137,21 +138,26 @@ def folder_config(root: Path, cache: Path, **extra) -> RunConfig:
 def test_record_names_the_intermediate_and_framing(video_factory, tmp_path):
     video_factory("data/a.mp4", frames=6, size=32)
     root, cache = tmp_path / "data", tmp_path / "cache"
-    (lossless,) = Runner(folder_config(root, cache, intermediate="lossless"), tmp_path / "l").run()
-    (default,) = Runner(folder_config(root, cache), tmp_path / "d").run()
-    assert lossless.preparation["intermediate"] == "lossless"
-    assert lossless.preparation["lossless"] is True
-    assert lossless.preparation["video"].startswith("FFV1")
-    assert lossless.preparation["framing"] == "native"
-    assert default.preparation["intermediate"] == "x264_crf18"
-    assert default.preparation["lossless"] is False
-    # Two records, never one file: the lossless id differs, the default's is as before.
-    assert lossless.record_id != default.record_id
-    plan = make_plan(folder_config(root, cache), load_plugins())
-    assert default.record_id == plan.units[0].record_id
-    assert lossless.metrics["psnr_rgb"].value == pytest.approx(100.0)
+    (record,) = Runner(folder_config(root, cache, intermediate="lossless"), tmp_path / "l").run()
+    assert record.preparation["intermediate"] == "lossless"
+    assert record.preparation["lossless"] is True
+    assert record.preparation["video"].startswith("FFV1")
+    assert record.preparation["framing"] == "native"
+    assert record.metrics["psnr_rgb"].value == pytest.approx(100.0)  # ground truth: itself
     (written,) = (tmp_path / "l" / "records").glob("*.json")
-    assert '"intermediate": "lossless"' in written.read_text()
+    assert load_record(written).preparation == record.preparation
+    assert preparation()["intermediate"] == "x264_crf18"
+    assert preparation()["lossless"] is False
+    # Two records, never one file: the lossless id differs; the default's is the id earlier
+    # versions gave (intermediate left out of its hash).
+    default = make_plan(folder_config(root, cache), load_plugins()).units[0]
+    assert record.record_id != default.record_id
+    old_digest = content_key(
+        method=default.method.id, options=portable_options(default.method.options),
+        dataset=default.dataset.id, dataset_options=portable_options(default.dataset.options),
+        seeds=sorted(default.seeds),
+    )[:10]
+    assert default.record_id == f"ground_truth__folder__{old_digest}"
 
 
 # ---- framing ---------------------------------------------------------------------------------
@@ -242,3 +248,19 @@ def test_native_and_null_spell_the_same_options_in_yaml(tmp_path):
         plans.append(make_plan(load_config(path), load_plugins(), path))
     assert plans[0].units[0].record_id == plans[1].units[0].record_id
     assert plans[0].datasets[0].options.crop_size is None
+
+
+def test_odd_sources_get_the_same_even_size_in_both_intermediates(tmp_path):
+    """x264 pads odd sizes by an edge row/column; lossless does the same, so the ground truth
+    (and H.264 generations) have one size whichever intermediate is used."""
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, (4, 37, 53, 3), dtype=np.uint8)
+    source = tmp_path / "odd.mp4"
+    media.write_video(source, frames, lossless=True)
+    cache = Cache(tmp_path / "cache")
+    lossless = prepare_clip(Clip(id="odd", video=source), cache, "lossless")
+    default = prepare_clip(Clip(id="odd", video=source), cache)
+    decoded = frames_of(lossless.clip.video)
+    assert decoded.shape == frames_of(default.clip.video).shape == (4, 38, 54, 3)
+    np.testing.assert_array_equal(decoded[:, :37, :53], frames)
+    np.testing.assert_array_equal(decoded[:, 37, :53], frames[:, 36])  # the edge, repeated
