@@ -183,8 +183,8 @@ def _run_help() -> str:
 @click.option(
     "--intermediate",
     type=click.Choice(list(INTERMEDIATES)),
-    help="How prepared clips are encoded: x264_crf18 (default) or lossless (FFV1, ~20x the "
-    "disk); overrides the config.",
+    help="How prepared clips are encoded: x264_crf18 (default) or lossless (FFV1, 21-27x "
+    "the disk); overrides the config.",
 )
 @click.option(
     "--executor",

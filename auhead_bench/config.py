@@ -35,7 +35,7 @@ INTERMEDIATES: dict[str, str] = {
     "x264_crf18": "H.264 (x264) crf 18 yuv420p + AAC in mp4: small; one lossy encode (the "
     "default, as every earlier version)",
     "lossless": "FFV1 RGB + FLAC in mp4: the decoded frames are exactly the source's decoded "
-    "frames (no added loss); about 20-25x the disk of x264_crf18",
+    "frames (no added loss); 21-27x the disk of x264_crf18 (bench/README.md)",
 }
 Intermediate = Literal["x264_crf18", "lossless"]
 DEFAULT_INTERMEDIATE: Intermediate = "x264_crf18"
