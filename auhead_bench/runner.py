@@ -327,7 +327,8 @@ class Runner:
                 fingerprint=dataset.fingerprint(),
                 plugin=plugin_ref(unit.dataset.entry.plugin),
             ),
-            preparation={**preparation(unit.intermediate), **dataset.preparation()},
+            # The dataset says its framing; the run's encode is not its to override.
+            preparation={**dataset.preparation(), **preparation(unit.intermediate)},
             seeds=self.plan.seeds,
             clip_ids=[c.id for c in clips],
             skipped_clips=dict(sorted(self._bad_clips.get(dataset_key(unit.dataset), {}).items())),
