@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from auhead_bench.config import OVERWRITE_POLICIES
+from auhead_bench.config import INTERMEDIATES, OVERWRITE_POLICIES
 from auhead_bench.errors import BenchError, one_line
 
 
@@ -181,6 +181,12 @@ def _run_help() -> str:
     help="What to make again (overrides the config; default only-missing). See above.",
 )
 @click.option(
+    "--intermediate",
+    type=click.Choice(list(INTERMEDIATES)),
+    help="How prepared clips are encoded: x264_crf18 (default) or lossless (FFV1, 21-27x "
+    "the disk); overrides the config.",
+)
+@click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
     help="Where generation and feature work runs (overrides the config; default local).",
@@ -208,6 +214,7 @@ def run(
     skip_bad_clips: bool | None,
     sweeps: tuple[str, ...],
     overwrite: str | None,
+    intermediate: str | None,
     executor: str | None,
     ray_address: str | None,
     clips_per_task: int | None,
@@ -231,6 +238,7 @@ def run(
         "cache_dir": cache_dir,
         "skip_bad_clips": skip_bad_clips,
         "overwrite": overwrite,
+        "intermediate": intermediate,
         "executor": executor,
         "ray_address": ray_address,
         "clips_per_task": clips_per_task,

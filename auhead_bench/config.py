@@ -28,6 +28,19 @@ OVERWRITE_POLICIES: dict[str, str] = {
 }
 
 
+# How the runner encodes prepared clips: the ground truth every method and metric reads, and
+# every face crop a dataset makes. `run --help`, the README and the records quote these lines;
+# bench/README.md has the measured cost.
+INTERMEDIATES: dict[str, str] = {
+    "x264_crf18": "H.264 (x264) crf 18 yuv420p + AAC in mp4: small; one lossy encode (the "
+    "default, as every earlier version)",
+    "lossless": "FFV1 RGB + FLAC in mp4: the decoded frames are exactly the source's decoded "
+    "frames (no added loss); 21-27x the disk of x264_crf18 (bench/README.md)",
+}
+Intermediate = Literal["x264_crf18", "lossless"]
+DEFAULT_INTERMEDIATE: Intermediate = "x264_crf18"
+
+
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 DEVICES_HELP = "auto, cpu, cuda, cuda:N (N a GPU index) or mps"
 
@@ -112,6 +125,9 @@ class RunConfig(BaseModel):
     device: str = "auto"  # auto: cuda if available, else cpu
     cache_dir: Path | None = None  # default: $AUHEAD_BENCH_CACHE or ~/.cache/auhead-bench
     skip_bad_clips: bool = False  # True: leave out unreadable clips (listed in the record)
+    # How prepared clips (and face crops) are encoded; see INTERMEDIATES. Part of every
+    # prepared clip's cache key and, when not the default, of the record ids.
+    intermediate: Intermediate = DEFAULT_INTERMEDIATE
     # Where generation and feature work runs: this process, or Ray tasks (see README).
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None  # ray: join this cluster ("auto", "ray://host:10001")
@@ -126,6 +142,14 @@ class RunConfig(BaseModel):
     @classmethod
     def _component_list(cls, value: Any) -> Any:
         return _components(value)
+
+    @field_validator("intermediate", mode="before")
+    @classmethod
+    def _known_intermediate(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value not in INTERMEDIATES:
+            choices = "; ".join(f"{name}: {what}" for name, what in INTERMEDIATES.items())
+            raise ValueError(f"unknown intermediate {value!r}; use {choices}")
+        return value
 
     @field_validator("device")
     @classmethod

@@ -36,6 +36,11 @@ X264_OPTIONS = {
     "threads": "1",
     "x264-params": "rc-lookahead=0:mbtree=0:b-adapt=0",
 }
+# The lossless alternative (``write_video(lossless=True)``): FFV1 (RFC 9043) on 8-bit packed
+# RGB (bgr0, its only 8-bit RGB format), intra only, with per-slice CRCs (level 3), and FLAC
+# audio, in the same mp4 container. The decoded RGB frames are the frames that went in, byte
+# for byte; chosen over x264 qp 0 on RGB and PNG by bench/bench_intermediate.py (bench/README).
+FFV1_OPTIONS = {"level": "3", "g": "1", "threads": "1"}
 
 
 @dataclass
@@ -253,12 +258,15 @@ def write_video(
     audio: np.ndarray | None = None,
     fps: int | Fraction = FPS,
     sample_rate: int = SAMPLE_RATE,
+    *,
+    lossless: bool = False,
 ) -> None:
     """Write an H.264/AAC mp4 atomically (temp file in the same folder, then rename).
 
     ``frames`` is a (T, H, W, 3) uint8 RGB array, or an iterable of such chunks (written as
     they come, so a long clip never sits in memory whole); odd sizes are padded by one pixel
-    for yuv420p.
+    for yuv420p. ``lossless``: FFV1 RGB and FLAC (16-bit) instead, frames kept at their size:
+    every reader here decodes exactly the frames (and 16-bit samples) written.
     """
     path = Path(path)
     chunks = iter([frames] if isinstance(frames, np.ndarray) else frames)
@@ -266,20 +274,24 @@ def write_video(
     if first.ndim != 4 or first.shape[-1] != 3 or first.dtype != np.uint8 or not len(first):
         raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {first.shape}")
     height, width = first.shape[1:3]
-    pad_h, pad_w = height % 2, width % 2
+    pad_h, pad_w = (0, 0) if lossless else (height % 2, width % 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     try:
         publish_mode(tmp_name)
         with av.open(tmp_name, mode="w", format="mp4") as container:
-            video = container.add_stream("libx264", rate=fps)
+            video = container.add_stream("ffv1" if lossless else "libx264", rate=fps)
             video.width, video.height = width + pad_w, height + pad_h
-            video.pix_fmt = "yuv420p"
-            video.options = X264_OPTIONS
+            video.pix_fmt = "bgr0" if lossless else "yuv420p"
+            video.options = FFV1_OPTIONS if lossless else X264_OPTIONS
             audio_stream = None
             if audio is not None and len(audio):
-                audio_stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+                audio_stream = container.add_stream(
+                    "flac" if lossless else "aac", rate=sample_rate, layout="mono"
+                )
+                if lossless:
+                    audio_stream.format = "s16"
             for chunk in itertools.chain([first], chunks):
                 chunk = np.asarray(chunk)
                 if chunk.shape[1:] != first.shape[1:] or chunk.dtype != np.uint8:
@@ -287,12 +299,15 @@ def write_video(
                 if pad_h or pad_w:
                     chunk = np.pad(chunk, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
                 for image in chunk:
-                    for packet in video.encode(_yuv_frame(rgb_to_yuv420p(image))):
+                    frame = _bgr0_frame(image) if lossless else _yuv_frame(rgb_to_yuv420p(image))
+                    for packet in video.encode(frame):
                         container.mux(packet)
             for packet in video.encode(None):
                 container.mux(packet)
             if audio_stream is not None:
-                _encode_audio(container, audio_stream, np.asarray(audio, np.float32), sample_rate)
+                _encode_audio(
+                    container, audio_stream, np.asarray(audio, np.float32), sample_rate, lossless
+                )
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -345,13 +360,31 @@ def _yuv_frame(packed: np.ndarray) -> av.VideoFrame:
     return frame
 
 
-def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+def _bgr0_frame(image: np.ndarray) -> av.VideoFrame:
+    """RGB (H, W, 3) uint8 as a packed bgr0 frame, every byte (row padding too) set, as in
+    ``_yuv_frame``: a channel shuffle by hand, so no converter touches the pixels."""
+    height, width = image.shape[:2]
+    frame = av.VideoFrame(width, height, "bgr0")
+    rows = np.zeros((height, frame.planes[0].line_size), np.uint8)
+    pixels = rows[:, : width * 4].reshape(height, width, 4)
+    pixels[..., :3] = image[..., ::-1]
+    frame.planes[0].update(rows.tobytes())
+    return frame
+
+
+def _encode_audio(
+    container, stream, audio: np.ndarray, sample_rate: int, pcm16: bool = False
+) -> None:
     samples = np.clip(audio, -1.0, 1.0).reshape(1, -1)
+    sample_format = "flt"
+    if pcm16:  # lossless: quantised here, as FFmpeg reads 16 bits back (x / 32768)
+        samples = np.clip(np.round(samples * 32768), -32768, 32767).astype(np.int16)
+        sample_format = "s16"
     frame_size = stream.codec_context.frame_size or 1024
     pts = 0
     for start in range(0, samples.shape[1], frame_size):
         chunk = np.ascontiguousarray(samples[:, start : start + frame_size])
-        frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+        frame = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout="mono")
         frame.sample_rate = sample_rate
         frame.pts = pts
         frame.time_base = Fraction(1, sample_rate)

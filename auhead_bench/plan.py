@@ -14,7 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from auhead_bench.cache import content_key
-from auhead_bench.config import ComponentConfig, RunConfig, describe_validation_error
+from auhead_bench.config import (
+    DEFAULT_INTERMEDIATE,
+    ComponentConfig,
+    RunConfig,
+    describe_validation_error,
+)
 from auhead_bench.errors import BenchError, ConfigError
 from auhead_bench.features import extractor_order
 from auhead_bench.options import Options, is_machine_specific
@@ -45,6 +50,7 @@ class WorkUnit:
     method: Component
     dataset: Component
     seeds: tuple[int, ...]
+    intermediate: str = DEFAULT_INTERMEDIATE  # RunConfig.intermediate: the ground truth's encode
 
     @property
     def experiment(self) -> str:
@@ -54,14 +60,19 @@ class WorkUnit:
     def record_id(self) -> str:
         """Stable file name: method, dataset and a hash of options, dataset options and seeds.
 
-        Machine-specific options (paths to checkouts, interpreters) are left out.
+        Machine-specific options (paths to checkouts, interpreters) are left out; the
+        intermediate only when not the default (the ids of earlier runs stay as they were).
         """
+        prepared = {}
+        if self.intermediate != DEFAULT_INTERMEDIATE:
+            prepared["intermediate"] = self.intermediate
         digest = content_key(
             method=self.method.id,
             options=portable_options(self.method.options),
             dataset=self.dataset.id,
             dataset_options=portable_options(self.dataset.options),
             seeds=sorted(self.seeds),
+            **prepared,
         )[:10]
         return f"{self.method.id}__{self.dataset.id}__{digest}"
 
@@ -246,7 +257,7 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
             raise ConfigError(f"metric {metric.id!r}: {exc.message}", path=source,
                               fix=exc.fix) from None
     seeds = tuple(config.seeds)
-    units = [WorkUnit(m, d, seeds) for d in datasets for m in methods]
+    units = [WorkUnit(m, d, seeds, config.intermediate) for d in datasets for m in methods]
     named: dict[str, WorkUnit] = {}
     for unit in units:
         other = named.setdefault(unit.record_id, unit)

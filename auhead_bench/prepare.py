@@ -1,7 +1,9 @@
 """Normalises a dataset's clips once: 25 fps / 16 kHz mono mp4, audio wav, reference png.
 
-Prepared clips are cached by the sha256 of their source files, so a dataset is converted
-once per machine, and every method and metric sees exactly the same ground truth.
+Prepared clips are cached by the sha256 of their source files and the intermediate they are
+encoded with (``RunConfig.intermediate``: x264 crf 18, or lossless FFV1), so a dataset is
+converted once per machine and intermediate, and every method and metric sees exactly the
+same ground truth.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from auhead_bench import media
 from auhead_bench.aus import LABELS_FPS_KEY, SOURCE_FPS_KEY
 from auhead_bench.cache import Cache, content_key
 from auhead_bench.clip import Clip
+from auhead_bench.config import DEFAULT_INTERMEDIATE, INTERMEDIATES
 
 PREPARE_VERSION = "3"  # 3: clips flagged when audio and video durations differ
 # A clip this short cannot be scored: temporal metrics need two frames, and one frame made
@@ -26,6 +29,36 @@ PREPARE_VERSION = "3"  # 3: clips flagged when audio and video durations differ
 MIN_CLIP_FRAMES = 2
 # Audio and video durations further apart than this flag the clip ``audio_video_mismatch``.
 AV_DURATION_TOLERANCE = 0.2  # seconds
+# What each intermediate (config.INTERMEDIATES) writes, as the run record says it.
+ENCODINGS: dict[str, dict[str, Any]] = {
+    "x264_crf18": {
+        "lossless": False,
+        "video": f"H.264 (libx264) crf {media.VIDEO_CRF} yuv420p (BT.601 limited range)",
+        "audio": "AAC",
+    },
+    "lossless": {
+        "lossless": True,
+        "video": "FFV1 level 3, bgr0 (8-bit RGB), intra only",
+        "audio": "FLAC 16-bit",
+    },
+}
+
+
+def preparation(intermediate: str = DEFAULT_INTERMEDIATE) -> dict[str, Any]:
+    """How the runner prepares clips with ``intermediate``: the record's ``preparation``."""
+    _check_intermediate(intermediate)
+    return {
+        "intermediate": intermediate,
+        **ENCODINGS[intermediate],
+        "container": "mp4",
+        "fps": media.FPS,
+        "sample_rate": media.SAMPLE_RATE,
+    }
+
+
+def _check_intermediate(intermediate: str) -> None:
+    if intermediate not in INTERMEDIATES:  # the config refuses these; this is for callers
+        raise ValueError(f"unknown intermediate {intermediate!r}; use {sorted(INTERMEDIATES)}")
 
 
 @dataclass(frozen=True)
@@ -39,14 +72,21 @@ class PreparedClip:
     source_fps: float
     # e.g. "silent_audio", "audio_video_mismatch" (durations AV_DURATION_TOLERANCE apart)
     flags: list[str] = field(default_factory=list)
+    intermediate: str = DEFAULT_INTERMEDIATE  # how its video was encoded (config.INTERMEDIATES)
 
     @property
     def id(self) -> str:
         return self.clip.id
 
 
-def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
-    """Normalise one clip (or fetch it from the cache). Raises MediaError naming the bad file."""
+def prepare_clip(
+    clip: Clip, cache: Cache, intermediate: str = DEFAULT_INTERMEDIATE
+) -> PreparedClip:
+    """Normalise one clip (or fetch it from the cache), its video encoded as ``intermediate``
+    says. Raises MediaError naming the bad file."""
+    _check_intermediate(intermediate)
+    # The default's key is the one earlier versions made: their cached clips stay valid.
+    encoding = {} if intermediate == DEFAULT_INTERMEDIATE else {"intermediate": intermediate}
     sources = {"video": media.sha256_file(_checked(clip.video))}
     if clip.audio is not None:
         sources["audio"] = media.sha256_file(_checked(clip.audio))
@@ -58,11 +98,12 @@ def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
         fps=media.FPS,
         sample_rate=media.SAMPLE_RATE,
         sources=sources,
+        **encoding,
     )
     entry = cache.get("clips", key)
     if entry is None:
         with cache.put("clips", key, label=clip.id) as folder:
-            _normalise(clip, folder)
+            _normalise(clip, folder, lossless=ENCODINGS[intermediate]["lossless"])
         entry = cache.path("clips", key)
     meta = json.loads((entry / "meta.json").read_text())
     if meta["frames"] < MIN_CLIP_FRAMES:  # a reason for the record, or the run stops
@@ -94,7 +135,19 @@ def prepare_clip(clip: Clip, cache: Cache) -> PreparedClip:
         frames=meta["frames"],
         source_fps=meta["source_fps"],
         flags=meta["flags"],
+        intermediate=intermediate,
     )
+
+
+def _even(chunk: np.ndarray) -> np.ndarray:
+    """Odd heights and widths get one more edge-replicated row or column, in either
+    intermediate (x264's yuv420p needs even sizes, and pads so itself): the ground truth has
+    the same size whichever is used, and that of generations written as H.264, so no metric
+    resizes one to the other."""
+    pad_h, pad_w = chunk.shape[1] % 2, chunk.shape[2] % 2
+    if not (pad_h or pad_w):
+        return chunk
+    return np.pad(chunk, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
 
 def _checked(path: Path) -> Path:
@@ -102,7 +155,7 @@ def _checked(path: Path) -> Path:
     return Path(path)
 
 
-def _normalise(clip: Clip, folder: Path) -> None:
+def _normalise(clip: Clip, folder: Path, lossless: bool) -> None:
     """Decode the source once, in chunks, writing the normalised mp4 as frames arrive."""
     info = media.probe_video(clip.video)
     # The reference first: a bad one is found before the video is decoded and encoded.
@@ -128,9 +181,11 @@ def _normalise(clip: Clip, folder: Path) -> None:
         for chunk in media.iter_frames(clip.video):
             seen.setdefault("first", chunk[0].copy())
             seen["frames"] += len(chunk)
-            yield chunk
+            yield _even(chunk)
 
-    media.write_video(folder / "video.mp4", frames(), audio if has_audio else None)
+    media.write_video(
+        folder / "video.mp4", frames(), audio if has_audio else None, lossless=lossless
+    )
     if reference is None:
         reference = seen["first"]
     if has_audio:

@@ -257,7 +257,7 @@ def _worker_context(job: Job, device: str) -> RunContext:
 def _prepare_task(job: Job, clips: list[Clip]) -> list[PreparedClip | str]:
     """Normalise clips into the shared cache, as the local executor does."""
     cache = _worker_context(job, "cpu").cache
-    return [prepare_or_reason(clip, cache) for clip in clips]
+    return [prepare_or_reason(clip, cache, job.config.intermediate) for clip in clips]
 
 
 def _device(job: Job, resources: Resources) -> str:

@@ -114,6 +114,10 @@ class RunRecord(_Model):
     experiment: str
     method: ComponentSpec
     dataset: ComponentSpec
+    # How the ground truth was prepared: the intermediate's encode (lossless or not, codecs),
+    # rates, and the dataset's framing ("native" or "face_crop" with its size); empty in
+    # records written before it existed (x264 crf 18, framing as the dataset's options say).
+    preparation: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int]
     clip_ids: list[str]
     skipped_clips: dict[str, str] = Field(default_factory=dict)  # clip id -> why (unreadable)

@@ -27,7 +27,7 @@ from auhead_bench.config import RunConfig
 from auhead_bench.errors import BenchError, disk_full, is_disk_full
 from auhead_bench.plan import Component, Plan, WorkUnit
 from auhead_bench.plugins import PluginInfo, Registry, get_registry
-from auhead_bench.prepare import PreparedClip
+from auhead_bench.prepare import PreparedClip, preparation
 from auhead_bench.records import (
     ComponentSpec,
     MetricResult,
@@ -209,6 +209,7 @@ class Runner:
         clip its prepared form or why it could not be read; default: here, one by one.
         """
         instance = dataset.entry.cls(dataset.options, self.cache.root / "datasets")
+        instance.intermediate = self.config.intermediate  # its face crops are encoded alike
         self._datasets[dataset_key(dataset)] = instance
         clips = instance.clips()
         limit = getattr(dataset.options, "max_clips", None)
@@ -226,7 +227,7 @@ class Runner:
             task = progress.add_task(f"prepare {dataset.id}", total=len(clips))
             outcomes = []
             for clip in clips:
-                outcomes.append(prepare_or_reason(clip, self.cache))
+                outcomes.append(prepare_or_reason(clip, self.cache, self.config.intermediate))
                 progress.advance(task)
                 if isinstance(outcomes[-1], str) and not self.config.skip_bad_clips:
                     break  # stops the run below: no need to read the rest
@@ -310,6 +311,7 @@ class Runner:
         weights.update(method.weights())
         weights.update(scorer.weights())
         results = [g.result.model_copy(update={"flags": list(g.clip.flags)}) for g in generated]
+        dataset = self._datasets[dataset_key(unit.dataset)]
         return RunRecord(
             record_id=unit.record_id,
             experiment=unit.experiment,
@@ -322,9 +324,11 @@ class Runner:
             dataset=ComponentSpec(
                 id=unit.dataset.id,
                 options=unit.dataset.options_json(),
-                fingerprint=self._datasets[dataset_key(unit.dataset)].fingerprint(),
+                fingerprint=dataset.fingerprint(),
                 plugin=plugin_ref(unit.dataset.entry.plugin),
             ),
+            # The dataset says its framing; the run's encode is not its to override.
+            preparation={**dataset.preparation(), **preparation(unit.intermediate)},
             seeds=self.plan.seeds,
             clip_ids=[c.id for c in clips],
             skipped_clips=dict(sorted(self._bad_clips.get(dataset_key(unit.dataset), {}).items())),

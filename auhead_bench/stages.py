@@ -21,7 +21,7 @@ from rich.console import Console
 from auhead_bench import media, provenance
 from auhead_bench.cache import DEFAULT_CACHE, Cache, content_key
 from auhead_bench.clip import Clip
-from auhead_bench.config import RunConfig
+from auhead_bench.config import DEFAULT_INTERMEDIATE, RunConfig
 from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
 from auhead_bench.features import FeatureStore, serving
 from auhead_bench.malloc import map_large_blocks
@@ -130,10 +130,13 @@ class RunContext:
 # ---- prepare -------------------------------------------------------------------------------
 
 
-def prepare_or_reason(clip: Clip, cache: Cache) -> PreparedClip | str:
-    """The clip normalised (cached), or, if it cannot be read, why (one line)."""
+def prepare_or_reason(
+    clip: Clip, cache: Cache, intermediate: str = DEFAULT_INTERMEDIATE
+) -> PreparedClip | str:
+    """The clip normalised (cached) as ``intermediate`` says, or, if it cannot be read, why
+    (one line)."""
     try:
-        return prepare_clip(clip, cache)
+        return prepare_clip(clip, cache, intermediate)
     except MediaError as exc:
         return one_line(exc)
 

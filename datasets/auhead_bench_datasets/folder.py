@@ -12,14 +12,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from auhead_bench import BenchError, Clip, Dataset, hookimpl
 from auhead_bench.aus import LABELS_FPS_KEY, SOURCE_FPS_KEY
 from auhead_bench.dataset import DatasetOptions
 from auhead_bench.emotions import EMOTIONS, canonical_emotion
 from auhead_bench.errors import MediaError
-from auhead_bench_datasets.splits import NoFaceError, ProbeCache, cached_face_crop
+from auhead_bench_datasets.splits import (
+    NoFaceError,
+    ProbeCache,
+    cached_face_crop,
+    framing,
+    native_crop_size,
+)
 
 log = logging.getLogger("auhead_bench.datasets")
 
@@ -34,12 +40,18 @@ class FolderOptions(DatasetOptions):
     # listed in the record); the runner refuses any clip under 2 frames whatever this says.
     min_frames: int = Field(2, ge=1)
     # A face-centred square crop of this side (dlib HOG), cached; None (the default here,
-    # unlike MEAD/CREMA-D/HDTF's 512) keeps the framing. No face found: the clip is excluded.
+    # unlike MEAD/CREMA-D/HDTF's 512; "native" says the same) keeps the framing. No face
+    # found: the clip is excluded.
     crop_size: int | None = Field(None, ge=16)
     crop_scale: float = Field(1.8, ge=1.0)  # crop side / median HOG face-box side
     # The au_labels files' frame rate. None: a CSV's own timestamp column, else the video's
     # rate; either way they are resampled to 25 fps (auhead_bench.aus).
     au_labels_fps: float | None = Field(None, gt=0)
+
+    @field_validator("crop_size", mode="before")
+    @classmethod
+    def _native(cls, value: Any) -> Any:
+        return native_crop_size(value)
 
 
 class Folder(Dataset):
@@ -125,7 +137,7 @@ class Folder(Dataset):
         try:
             cropped, _ = cached_face_crop(
                 video, self.cache_dir / "folder" / "crops", options.crop_size,
-                options.crop_scale, sha=probes.sha256(video),
+                options.crop_scale, sha=probes.sha256(video), lossless=self.lossless,
             )
         except NoFaceError as exc:
             self._excluded[clip_id] = str(exc)
@@ -133,6 +145,9 @@ class Folder(Dataset):
         except MediaError:
             return video
         return cropped
+
+    def preparation(self) -> dict[str, Any]:
+        return framing(self.options.crop_size, self.options.crop_scale)
 
     def fingerprint(self) -> dict[str, Any]:
         clips = self.clips()

@@ -14,9 +14,11 @@ lives here so that the three behave alike:
   files are left in: the runner's prepare step reports them, and ``skip_bad_clips`` decides
   whether that stops the run.
 - Preprocessing, cached under the dataset's cache folder by source sha256 and parameters:
-  a face-centred square crop (``crop_size``, dlib's HOG detector on a few frames), a
-  reference image taken at ``reference_frame``, optional per-clip AU label CSVs. The runner
-  then normalises every clip to 25 fps / 16 kHz mono as for any dataset.
+  a face-centred square crop (``crop_size``, dlib's HOG detector on a few frames; ``native``
+  or null keeps the source framing), a reference image taken at ``reference_frame``,
+  optional per-clip AU label CSVs. A crop is encoded as the run's ``intermediate`` says
+  (lossless FFV1 or x264 crf 18). The runner then normalises every clip to 25 fps / 16 kHz
+  mono as for any dataset.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any, ClassVar, Literal
 
 import av
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from auhead_bench import BenchError, Clip, Dataset, media
 from auhead_bench.aus import AU_NAMES, LABELS_FPS_KEY, SOURCE_FPS_KEY
@@ -58,7 +60,9 @@ class SelectionOptions(DatasetOptions):
     clip_list: Path | None = None  # text file, one clip id per line ('#' starts a comment)
     strict: bool = False  # True: a file with an unexpected name is an error, not a warning
     min_frames: int = Field(16, ge=1)  # at 25 fps; 16 = one FVD clip
-    crop_size: int | None = Field(512, ge=16)  # None: keep the source framing
+    # A face-centred square crop of this side in pixels; "native" (or null) keeps the source
+    # framing and size. The record's ``preparation.framing`` says which was used.
+    crop_size: int | None = Field(512, ge=16)
     crop_scale: float = Field(1.8, ge=1.0)  # crop side / median HOG face-box side
     reference_frame: int | None = Field(None, ge=0)  # None: the first frame (runner default)
     # <dir>/<clip_id>.csv with AU columns, one row per frame, or <dir>/<clip_id>.npy (T, 24)
@@ -66,6 +70,11 @@ class SelectionOptions(DatasetOptions):
     # The label files' frame rate. None: a CSV's own timestamp column, else the source
     # video's rate (MEAD: 30 fps); either way they are resampled to 25 fps (aus.py).
     au_labels_fps: float | None = Field(None, gt=0)
+
+    @field_validator("crop_size", mode="before")
+    @classmethod
+    def _native(cls, value: Any) -> Any:
+        return native_crop_size(value)
 
 
 class EmotionSelectionOptions(SelectionOptions):
@@ -278,7 +287,7 @@ class BenchmarkDataset(Dataset):
             try:
                 video, crop = cached_face_crop(
                     cand.video, self.folder / "crops", options.crop_size, options.crop_scale,
-                    sha=probes.sha256(cand.video),
+                    sha=probes.sha256(cand.video), lossless=self.lossless,
                 )
                 meta["crop"] = crop
             except NoFaceError as exc:
@@ -408,6 +417,9 @@ class BenchmarkDataset(Dataset):
                 **({"au_labels_fps": options.au_labels_fps} if options.au_labels_fps else {}),
             },
         }
+
+    def preparation(self) -> dict[str, Any]:
+        return framing(self.options.crop_size, self.options.crop_scale)
 
 
 # ---- selection helpers -----------------------------------------------------------------------
@@ -563,6 +575,32 @@ def probe_video(path: Path) -> dict[str, Any]:
 # ---- face-centred crop -----------------------------------------------------------------------
 
 
+def native_crop_size(value: Any) -> Any:
+    """``crop_size: native`` is None (no crop), so both spellings name the same options (and
+    record id); any other text is refused with what the option takes."""
+    if isinstance(value, str):
+        if value.strip().lower() == "native":
+            return None
+        if not value.strip().isdigit():
+            raise ValueError(
+                f"crop_size {value!r}: give a side in pixels (>= 16) for a face-centred "
+                "square crop, or native (null) to keep the source framing"
+            )
+    return value
+
+
+def framing(crop_size: int | None, crop_scale: float) -> dict[str, Any]:
+    """The record's word on framing: ``native`` or ``face_crop`` with its size and scale."""
+    if crop_size is None:
+        return {"framing": "native"}
+    return {
+        "framing": "face_crop",
+        "crop_size": crop_size,
+        "crop_scale": crop_scale,
+        "detector": "dlib HOG frontal face detector",
+    }
+
+
 class NoFaceError(Exception):
     """No face found on any sampled frame: the clip is excluded (listed in the record)."""
 
@@ -612,18 +650,21 @@ def face_box(frames: np.ndarray, scale: float) -> tuple[tuple[int, int, int, int
 
 
 def cached_face_crop(
-    src: Path, folder: Path, size: int, scale: float, sha: str | None = None
+    src: Path, folder: Path, size: int, scale: float, sha: str | None = None,
+    lossless: bool = False,
 ) -> tuple[Path, dict]:
     """The face-centred ``size`` x ``size`` crop of ``src`` (25 fps, audio kept), made once.
 
-    Cached by the source's sha256 (``sha`` if known) and the crop parameters; raises
-    NoFaceError when no face is found and MediaError when the source cannot be read.
+    Cached by the source's sha256 (``sha`` if known), the crop parameters and the encode
+    (``lossless``: FFV1, else x264 crf 18); raises NoFaceError when no face is found and
+    MediaError when the source cannot be read.
     """
     media.check_file(src)
     sha = sha or media.sha256_file(src)
+    encode = {"lossless": True} if lossless else {}  # x264 crops keep their earlier keys
     key = content_key(
         kind="face_crop", version=PREPROCESS_VERSION, source=sha, size=size, scale=scale,
-        samples=DETECT_SAMPLES, detect_long_side=DETECT_LONG_SIDE,
+        samples=DETECT_SAMPLES, detect_long_side=DETECT_LONG_SIDE, **encode,
     )
     dst = folder / key[:2] / f"{key}.mp4"
     sidecar = dst.with_suffix(".json")
@@ -642,7 +683,9 @@ def cached_face_crop(
             for f in decoded.frames
         ]
     )
-    media.write_video(dst, frames, decoded.audio if decoded.has_audio else None)
+    media.write_video(
+        dst, frames, decoded.audio if decoded.has_audio else None, lossless=lossless
+    )
     info = {
         "box": [x0, y0, x1, y1],
         "source_size": [int(decoded.frames.shape[2]), int(decoded.frames.shape[1])],
