@@ -352,9 +352,10 @@ def _prepared_clips(config: Any, registry: Any, cache: Any, prepare: Callable) -
     out: dict[str, Any] = {}
     for dataset in make_plan(config, registry).datasets:
         instance = dataset.entry.cls(dataset.options, cache.root / "datasets")
+        instance.intermediate = config.intermediate  # as the runner sets it
         for clip in instance.clips()[: dataset.options.max_clips]:
             try:
-                out[clip.id] = prepare(clip, cache)
+                out[clip.id] = prepare(clip, cache, config.intermediate)
             except BenchError:
                 continue
     return out
