@@ -6,7 +6,13 @@ median minus the minimum, AV offset = 15 - argmin (``SyncNetInstance.evaluate``)
 with several tracks is reduced by the named ``track_aggregation``: ``best`` (syncnet-python:
 the highest confidence and the lowest distance over tracks, each on its own), ``mean`` over
 tracks, or ``longest`` (the track with the most windows). The ids name the crop protocol:
-``*_s3fd`` (syncnet_python's face tracks) and ``*_wholeframe`` (Wav2Lip's LRS evaluation).
+
+- exact modes (the reference scripts' FFmpeg/OpenCV file round trips, ``syncnet_exact``):
+  ``*_syncnet_python`` (joonson's ``run_pipeline.py`` + Wav2Lip's
+  ``calculate_scores_real_videos.py``, tracks averaged as Wav2Lip's users average its lines)
+  and ``*_wav2lip_lrs`` (Wav2Lip's ``calculate_scores_LRS.py``);
+- fast modes (decoded frames in memory, no JPEG round trip): ``*_s3fd`` (syncnet_python's
+  face tracks, syncnet-python's 50-frame minimum) and ``*_wholeframe`` (Wav2Lip LRS framing).
 
 A video without a usable face track or audio is skipped with the reason, never scored as
 inf; silent audio is scored (the number is then meaningless) and flagged ``silent_audio``.
@@ -21,6 +27,7 @@ import numpy as np
 
 from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
 from auhead_bench.weights import locate
+from auhead_bench_metrics.syncnet_exact import SyncNetPythonPipeline, SyncNetWav2LipLRS
 from auhead_bench_metrics.syncnet_features import (
     WEIGHTS,
     SyncNetCurves,
@@ -33,6 +40,12 @@ class LSEOptions(Options):
     """How the tracks of one video become one number (one track: all agree)."""
 
     track_aggregation: Literal["best", "mean", "longest"] = "best"
+
+
+class LSEExactOptions(LSEOptions):
+    """Wav2Lip's users average every (dist, conf) line its script prints: each track alike."""
+
+    track_aggregation: Literal["best", "mean", "longest"] = "mean"
 
 
 def track_scores(dists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +67,7 @@ class _LSE(PerClipMetric):
         """Fail early, with the pull command, when a weight file is not in the cache."""
         for spec in self.extractor.weight_specs():
             locate(spec)
+        self.extractor.check_tools()
 
     def protocol(self) -> dict[str, Any]:
         formula = {
@@ -138,16 +152,68 @@ class LSEDWholeFrame(_LSE):
     needs = (SyncNetWholeFrame.id,)
 
 
+class LSECSyncNetPython(_LSE):
+    id = "lse_c_syncnet_python"
+    description = ("LSE-C exact: joonson's run_pipeline.py face tracks and file round trips, "
+                   "tracks averaged (Wav2Lip real videos).")
+    higher_is_better = True
+    statistic = "confidence"
+    Options = LSEExactOptions
+    extractor = SyncNetPythonPipeline
+    needs = (SyncNetPythonPipeline.id,)
+
+
+class LSEDSyncNetPython(_LSE):
+    id = "lse_d_syncnet_python"
+    description = ("LSE-D exact: joonson's run_pipeline.py face tracks and file round trips, "
+                   "tracks averaged (Wav2Lip real videos).")
+    higher_is_better = False
+    statistic = "distance"
+    Options = LSEExactOptions
+    extractor = SyncNetPythonPipeline
+    needs = (SyncNetPythonPipeline.id,)
+
+
+class LSECWav2LipLRS(_LSE):
+    id = "lse_c_wav2lip_lrs"
+    description = "LSE-C exact: Wav2Lip calculate_scores_LRS.py (JPEG dumps, whole frame to 224)."
+    higher_is_better = True
+    statistic = "confidence"
+    extractor = SyncNetWav2LipLRS
+    needs = (SyncNetWav2LipLRS.id,)
+
+
+class LSEDWav2LipLRS(_LSE):
+    id = "lse_d_wav2lip_lrs"
+    description = "LSE-D exact: Wav2Lip calculate_scores_LRS.py (JPEG dumps, whole frame to 224)."
+    higher_is_better = False
+    statistic = "distance"
+    extractor = SyncNetWav2LipLRS
+    needs = (SyncNetWav2LipLRS.id,)
+
+
+METRICS = (LSECS3FD, LSEDS3FD, LSECWholeFrame, LSEDWholeFrame,
+           LSECSyncNetPython, LSEDSyncNetPython, LSECWav2LipLRS, LSEDWav2LipLRS)
+
+
 @hookimpl
 def register_metrics(register):
-    for metric in (LSECS3FD, LSEDS3FD, LSECWholeFrame, LSEDWholeFrame):
+    for metric in METRICS:
         register(metric)
 
 
 @hookimpl
 def register_extractors(register):
-    register(SyncNetS3FD)
-    register(SyncNetWholeFrame)
+    for extractor in (SyncNetS3FD, SyncNetWholeFrame, SyncNetPythonPipeline, SyncNetWav2LipLRS):
+        register(extractor)
+
+
+@hookimpl
+def register_parity_checks(register):
+    from auhead_bench_metrics.lse_parity import CHECKS
+
+    for check in CHECKS:
+        register(check)
 
 
 @hookimpl

@@ -322,6 +322,26 @@ def track_crops(chunks: Iterable[FrameChunk], track: dict) -> Iterator[np.ndarra
             return
 
 
+def curve_arrays(
+    dists: list[np.ndarray], windows: list[int], starts: list[int], ends: list[int], *,
+    video_frames: int, audio_frames: int, has_audio: bool, silent: bool, reason: str,
+) -> dict[str, np.ndarray]:
+    """The arrays every SyncNet extractor returns (see ``SyncNetCurves``), one row per track."""
+    curves = np.array(dists, np.float32).reshape(-1, 2 * VSHIFT + 1)
+    return {
+        "dists": curves,
+        "offsets": (VSHIFT - curves.argmin(axis=1)).astype(np.int64),
+        "windows": np.array(windows, np.int64),
+        "track_start": np.array(starts, np.int64),
+        "track_end": np.array(ends, np.int64),
+        "video_frames": np.array(video_frames, np.int64),
+        "audio_frames": np.array(audio_frames, np.int64),
+        "has_audio": np.array(has_audio),
+        "silent": np.array(silent),
+        "skipped": np.array("" if len(dists) else reason),
+    }
+
+
 @dataclass
 class CropTrack:
     """Frames [start, end) of a video; ``crops()`` yields their 224x224 BGR crops in blocks.
@@ -364,6 +384,10 @@ class SyncNetCurves(Extractor):
         if self._syncnet is None or device != self.device:
             self.device = device
             self._syncnet = load_syncnet(device)
+
+    @classmethod
+    def check_tools(cls) -> None:
+        """Raise NotComputed naming the install when a tool this extractor runs is missing."""
 
     @classmethod
     def weight_specs(cls) -> list[WeightsSpec]:
@@ -416,19 +440,11 @@ class SyncNetCurves(Extractor):
             audio_frames = len(pcm) / SAMPLES_PER_FRAME
             reason = (f"fewer than {WINDOW + 1} frames with both video and audio "
                       f"({frame_count} video frames, {audio_frames:.1f} frames of audio)")
-        curves = np.array(dists, np.float32).reshape(-1, 2 * VSHIFT + 1)
-        arrays.update(
-            dists=curves,
-            offsets=(VSHIFT - curves.argmin(axis=1)).astype(np.int64),
-            windows=np.array(windows, np.int64),
-            track_start=np.array(starts, np.int64),
-            track_end=np.array(ends, np.int64),
-            video_frames=np.array(frame_count, np.int64),
-            audio_frames=np.array(len(pcm) // SAMPLES_PER_FRAME, np.int64),
-            has_audio=np.array(video.has_audio),
-            silent=np.array(video.silent),
-            skipped=np.array("" if dists else reason),
-        )
+        arrays.update(curve_arrays(
+            dists, windows, starts, ends, video_frames=frame_count,
+            audio_frames=len(pcm) // SAMPLES_PER_FRAME, has_audio=video.has_audio,
+            silent=video.silent, reason=reason,
+        ))
         return arrays
 
     @abstractmethod
