@@ -288,8 +288,9 @@ def test_run_parity_end_to_end(weights, one_face, tmp_path):
         if check.startswith("syncnet_python"):
             # every clip skipped by ours: the metric failed with the reason and nothing was
             # compared, which is not a pass (run_parity does not hand skipped clips over)
-            assert demo.status == "error" and "no face track of more than 100 frames" in \
-                demo.note, demo
+            assert demo.status == "error", demo  # the reason's numbers read N in a summary
+            assert demo.note.startswith("no face track of more than N frames")
+            assert demo.note.endswith("(2/2)")
         else:
             assert demo.status == "pass" and demo.clips == 2, (check, demo)
     # the reference also finds no track on the demo clips, run on them directly

@@ -118,7 +118,7 @@ class _LSE(PerClipMetric):
 
 class LSECS3FD(_LSE):
     id = "lse_c_s3fd"
-    description = "LSE-C: SyncNet confidence on S3FD face tracks (syncnet_python pipeline)."
+    description = "LSE-C fast: S3FD face tracks cropped in memory (min track 50, no JPEG)."
     higher_is_better = True
     statistic = "confidence"
     extractor = SyncNetS3FD
@@ -127,7 +127,7 @@ class LSECS3FD(_LSE):
 
 class LSEDS3FD(_LSE):
     id = "lse_d_s3fd"
-    description = "LSE-D: SyncNet min AV distance on S3FD face tracks (syncnet_python pipeline)."
+    description = "LSE-D fast: S3FD face tracks cropped in memory (min track 50, no JPEG)."
     higher_is_better = False
     statistic = "distance"
     extractor = SyncNetS3FD
@@ -136,7 +136,7 @@ class LSEDS3FD(_LSE):
 
 class LSECWholeFrame(_LSE):
     id = "lse_c_wholeframe"
-    description = "LSE-C: SyncNet confidence on whole frames resized to 224 (Wav2Lip LRS)."
+    description = "LSE-C fast: decoded frames resized to 224 in memory (Wav2Lip LRS framing)."
     higher_is_better = True
     statistic = "confidence"
     extractor = SyncNetWholeFrame
@@ -145,7 +145,7 @@ class LSECWholeFrame(_LSE):
 
 class LSEDWholeFrame(_LSE):
     id = "lse_d_wholeframe"
-    description = "LSE-D: SyncNet min AV distance on whole frames resized to 224 (Wav2Lip LRS)."
+    description = "LSE-D fast: decoded frames resized to 224 in memory (Wav2Lip LRS framing)."
     higher_is_better = False
     statistic = "distance"
     extractor = SyncNetWholeFrame
