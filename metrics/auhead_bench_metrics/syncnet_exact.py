@@ -24,6 +24,7 @@ the reference's own.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -33,8 +34,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.interpolate import interp1d
-from scipy.io import wavfile
 
 from auhead_bench import VideoView
 from auhead_bench.errors import BenchError
@@ -86,6 +85,17 @@ def ffmpeg_binary() -> str:
     return found
 
 
+@functools.lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    """``ffmpeg -version``'s first line, or "missing": its JPEG bytes differ across builds,
+    so the exact modes' parameters (and cache keys) name the build."""
+    found = shutil.which("ffmpeg")
+    if found is None:
+        return "missing"
+    done = subprocess.run([found, "-version"], capture_output=True, text=True)
+    return (done.stdout.splitlines() or ["unknown"])[0]
+
+
 def ffmpeg(template: str, **values: Any) -> None:
     """One reference command line, each path one argument (the scripts' shell would split a
     path with spaces; the arguments are otherwise the same)."""
@@ -99,6 +109,8 @@ def ffmpeg(template: str, **values: Any) -> None:
 
 def read_wav(path: Path) -> np.ndarray:
     """The int16 samples the scripts' ``wavfile.read`` gives (empty when ffmpeg wrote none)."""
+    from scipy.io import wavfile
+
     if not path.is_file():
         return np.zeros(0, np.int16)
     _, pcm = wavfile.read(path)
@@ -125,6 +137,8 @@ def track_shot(shot_faces: list[list[dict]]) -> list[dict]:
     a face more than 25 frames after the track's last ends the frame's visit; tracks need
     more than 100 frames; gaps are linearly interpolated; mean side over 100 px.
     """
+    from scipy.interpolate import interp1d
+
     tracks = []
     while True:
         track: list[dict] = []
@@ -190,6 +204,9 @@ class SyncNetExact(SyncNetCurves):
     @classmethod
     def check_tools(cls) -> None:
         ffmpeg_binary()
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "ffmpeg": ffmpeg_version(), "opencv": cv2.__version__}
 
     def crop_tracks(self, video, arrays):  # the exact modes override extract instead
         raise NotImplementedError
