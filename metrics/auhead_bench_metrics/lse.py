@@ -6,7 +6,13 @@ median minus the minimum, AV offset = 15 - argmin (``SyncNetInstance.evaluate``)
 with several tracks is reduced by the named ``track_aggregation``: ``best`` (syncnet-python:
 the highest confidence and the lowest distance over tracks, each on its own), ``mean`` over
 tracks, or ``longest`` (the track with the most windows). The ids name the crop protocol:
-``*_s3fd`` (syncnet_python's face tracks) and ``*_wholeframe`` (Wav2Lip's LRS evaluation).
+
+- exact modes (the reference scripts' FFmpeg/OpenCV file round trips, ``syncnet_exact``):
+  ``*_syncnet_python`` (joonson's ``run_pipeline.py`` + Wav2Lip's
+  ``calculate_scores_real_videos.py``, tracks averaged as Wav2Lip's users average its lines)
+  and ``*_wav2lip_lrs`` (Wav2Lip's ``calculate_scores_LRS.py``);
+- fast modes (decoded frames in memory, no JPEG round trip): ``*_s3fd`` (syncnet_python's
+  face tracks, syncnet-python's 50-frame minimum) and ``*_wholeframe`` (Wav2Lip LRS framing).
 
 A video without a usable face track or audio is skipped with the reason, never scored as
 inf; silent audio is scored (the number is then meaningless) and flagged ``silent_audio``.
@@ -21,6 +27,7 @@ import numpy as np
 
 from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
 from auhead_bench.weights import locate
+from auhead_bench_metrics.syncnet_exact import SyncNetPythonPipeline, SyncNetWav2LipLRS
 from auhead_bench_metrics.syncnet_features import (
     WEIGHTS,
     SyncNetCurves,
@@ -33,6 +40,12 @@ class LSEOptions(Options):
     """How the tracks of one video become one number (one track: all agree)."""
 
     track_aggregation: Literal["best", "mean", "longest"] = "best"
+
+
+class LSEExactOptions(LSEOptions):
+    """Wav2Lip's users average every (dist, conf) line its script prints: each track alike."""
+
+    track_aggregation: Literal["best", "mean", "longest"] = "mean"
 
 
 def track_scores(dists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +67,7 @@ class _LSE(PerClipMetric):
         """Fail early, with the pull command, when a weight file is not in the cache."""
         for spec in self.extractor.weight_specs():
             locate(spec)
+        self.extractor.check_tools()
 
     def protocol(self) -> dict[str, Any]:
         formula = {
@@ -104,7 +118,7 @@ class _LSE(PerClipMetric):
 
 class LSECS3FD(_LSE):
     id = "lse_c_s3fd"
-    description = "LSE-C: SyncNet confidence on S3FD face tracks (syncnet_python pipeline)."
+    description = "LSE-C fast: S3FD face tracks cropped in memory (min track 50, no JPEG)."
     higher_is_better = True
     statistic = "confidence"
     extractor = SyncNetS3FD
@@ -113,7 +127,7 @@ class LSECS3FD(_LSE):
 
 class LSEDS3FD(_LSE):
     id = "lse_d_s3fd"
-    description = "LSE-D: SyncNet min AV distance on S3FD face tracks (syncnet_python pipeline)."
+    description = "LSE-D fast: S3FD face tracks cropped in memory (min track 50, no JPEG)."
     higher_is_better = False
     statistic = "distance"
     extractor = SyncNetS3FD
@@ -122,7 +136,7 @@ class LSEDS3FD(_LSE):
 
 class LSECWholeFrame(_LSE):
     id = "lse_c_wholeframe"
-    description = "LSE-C: SyncNet confidence on whole frames resized to 224 (Wav2Lip LRS)."
+    description = "LSE-C fast: decoded frames resized to 224 in memory (Wav2Lip LRS framing)."
     higher_is_better = True
     statistic = "confidence"
     extractor = SyncNetWholeFrame
@@ -131,23 +145,75 @@ class LSECWholeFrame(_LSE):
 
 class LSEDWholeFrame(_LSE):
     id = "lse_d_wholeframe"
-    description = "LSE-D: SyncNet min AV distance on whole frames resized to 224 (Wav2Lip LRS)."
+    description = "LSE-D fast: decoded frames resized to 224 in memory (Wav2Lip LRS framing)."
     higher_is_better = False
     statistic = "distance"
     extractor = SyncNetWholeFrame
     needs = (SyncNetWholeFrame.id,)
 
 
+class LSECSyncNetPython(_LSE):
+    id = "lse_c_syncnet_python"
+    description = ("LSE-C exact: joonson's run_pipeline.py face tracks and file round trips, "
+                   "tracks averaged (Wav2Lip real videos).")
+    higher_is_better = True
+    statistic = "confidence"
+    Options = LSEExactOptions
+    extractor = SyncNetPythonPipeline
+    needs = (SyncNetPythonPipeline.id,)
+
+
+class LSEDSyncNetPython(_LSE):
+    id = "lse_d_syncnet_python"
+    description = ("LSE-D exact: joonson's run_pipeline.py face tracks and file round trips, "
+                   "tracks averaged (Wav2Lip real videos).")
+    higher_is_better = False
+    statistic = "distance"
+    Options = LSEExactOptions
+    extractor = SyncNetPythonPipeline
+    needs = (SyncNetPythonPipeline.id,)
+
+
+class LSECWav2LipLRS(_LSE):
+    id = "lse_c_wav2lip_lrs"
+    description = "LSE-C exact: Wav2Lip calculate_scores_LRS.py (JPEG dumps, whole frame to 224)."
+    higher_is_better = True
+    statistic = "confidence"
+    extractor = SyncNetWav2LipLRS
+    needs = (SyncNetWav2LipLRS.id,)
+
+
+class LSEDWav2LipLRS(_LSE):
+    id = "lse_d_wav2lip_lrs"
+    description = "LSE-D exact: Wav2Lip calculate_scores_LRS.py (JPEG dumps, whole frame to 224)."
+    higher_is_better = False
+    statistic = "distance"
+    extractor = SyncNetWav2LipLRS
+    needs = (SyncNetWav2LipLRS.id,)
+
+
+METRICS = (LSECS3FD, LSEDS3FD, LSECWholeFrame, LSEDWholeFrame,
+           LSECSyncNetPython, LSEDSyncNetPython, LSECWav2LipLRS, LSEDWav2LipLRS)
+
+
 @hookimpl
 def register_metrics(register):
-    for metric in (LSECS3FD, LSEDS3FD, LSECWholeFrame, LSEDWholeFrame):
+    for metric in METRICS:
         register(metric)
 
 
 @hookimpl
 def register_extractors(register):
-    register(SyncNetS3FD)
-    register(SyncNetWholeFrame)
+    for extractor in (SyncNetS3FD, SyncNetWholeFrame, SyncNetPythonPipeline, SyncNetWav2LipLRS):
+        register(extractor)
+
+
+@hookimpl
+def register_parity_checks(register):
+    from auhead_bench_metrics.lse_parity import CHECKS
+
+    for check in CHECKS:
+        register(check)
 
 
 @hookimpl

@@ -9,17 +9,20 @@ the window's video embedding and the audio embedding k windows away (zero vector
 the clip). Video and audio are truncated to the shorter (``min(frames, samples // 640)``)
 and, as in the reference, the last usable window is dropped (``that - 5`` windows).
 
-Two ways to get the crops, two extractors:
+Two ways to get the crops, two extractors (the fast modes; ``syncnet_exact`` has the
+exact ones, which reproduce the reference scripts' file round trips):
 
-- ``syncnet_s3fd``: syncnet_python's real-videos pipeline: S3FD faces at 1/4 scale
-  (confidence > 0.9), PySceneDetect shot cuts, IOU tracks of more than ``MIN_TRACK`` frames
-  (50, syncnet-python's value; joonson's ``run_pipeline.py`` uses 100) with a mean face
-  side over 100 px, median-smoothed square crops padded with grey 110;
-- ``syncnet_wholeframe``: Wav2Lip's LRS evaluation: every whole frame resized to 224x224.
+- ``syncnet_s3fd``: syncnet_python's real-videos protocol on decoded frames: S3FD faces at
+  1/4 scale (confidence > 0.9), PySceneDetect shot cuts, syncnet-python's ``_track`` (IOU
+  tracks of more than ``MIN_TRACK`` = 50 frames, syncnet-python's value; joonson's
+  ``run_pipeline.py`` needs more than 100 and lets the next face try after an IOU failure)
+  with a mean face side over 100 px, median-smoothed square crops padded with grey 110;
+- ``syncnet_wholeframe``: Wav2Lip's LRS framing: every decoded 25 fps frame resized to 224.
 
-Deviations, recorded in ``params()``: frames and crops are never written to files (the
-reference round-trips them through an XVID avi and JPEG dumps), and each track's audio is
-the exact sample range of its frames (the reference cuts it with ``ffmpeg -ss/-to``).
+Deviations from the reference scripts, recorded in ``params()`` and measured in
+docs/metrics.md: frames and crops are never written to files (the scripts re-encode to
+MPEG-4, round-trip crops through an XVID avi and read JPEG dumps), and each track's audio
+is the exact sample range of its frames (the scripts cut it with ``ffmpeg -ss/-to``).
 Frames arrive in chunks: detection and shot cuts share one walk over the video, crops are
 made a chunk at a time and SyncNet holds one batch of windows (plus 4 frames) at a time.
 """
@@ -322,6 +325,26 @@ def track_crops(chunks: Iterable[FrameChunk], track: dict) -> Iterator[np.ndarra
             return
 
 
+def curve_arrays(
+    dists: list[np.ndarray], windows: list[int], starts: list[int], ends: list[int], *,
+    video_frames: int, audio_frames: int, has_audio: bool, silent: bool, reason: str,
+) -> dict[str, np.ndarray]:
+    """The arrays every SyncNet extractor returns (see ``SyncNetCurves``), one row per track."""
+    curves = np.array(dists, np.float32).reshape(-1, 2 * VSHIFT + 1)
+    return {
+        "dists": curves,
+        "offsets": (VSHIFT - curves.argmin(axis=1)).astype(np.int64),
+        "windows": np.array(windows, np.int64),
+        "track_start": np.array(starts, np.int64),
+        "track_end": np.array(ends, np.int64),
+        "video_frames": np.array(video_frames, np.int64),
+        "audio_frames": np.array(audio_frames, np.int64),
+        "has_audio": np.array(has_audio),
+        "silent": np.array(silent),
+        "skipped": np.array("" if len(dists) else reason),
+    }
+
+
 @dataclass
 class CropTrack:
     """Frames [start, end) of a video; ``crops()`` yields their 224x224 BGR crops in blocks.
@@ -364,6 +387,10 @@ class SyncNetCurves(Extractor):
         if self._syncnet is None or device != self.device:
             self.device = device
             self._syncnet = load_syncnet(device)
+
+    @classmethod
+    def check_tools(cls) -> None:
+        """Raise NotComputed naming the install when a tool this extractor runs is missing."""
 
     @classmethod
     def weight_specs(cls) -> list[WeightsSpec]:
@@ -416,19 +443,11 @@ class SyncNetCurves(Extractor):
             audio_frames = len(pcm) / SAMPLES_PER_FRAME
             reason = (f"fewer than {WINDOW + 1} frames with both video and audio "
                       f"({frame_count} video frames, {audio_frames:.1f} frames of audio)")
-        curves = np.array(dists, np.float32).reshape(-1, 2 * VSHIFT + 1)
-        arrays.update(
-            dists=curves,
-            offsets=(VSHIFT - curves.argmin(axis=1)).astype(np.int64),
-            windows=np.array(windows, np.int64),
-            track_start=np.array(starts, np.int64),
-            track_end=np.array(ends, np.int64),
-            video_frames=np.array(frame_count, np.int64),
-            audio_frames=np.array(len(pcm) // SAMPLES_PER_FRAME, np.int64),
-            has_audio=np.array(video.has_audio),
-            silent=np.array(video.silent),
-            skipped=np.array("" if dists else reason),
-        )
+        arrays.update(curve_arrays(
+            dists, windows, starts, ends, video_frames=frame_count,
+            audio_frames=len(pcm) // SAMPLES_PER_FRAME, has_audio=video.has_audio,
+            silent=video.silent, reason=reason,
+        ))
         return arrays
 
     @abstractmethod
@@ -442,7 +461,8 @@ class SyncNetWholeFrame(SyncNetCurves):
     """Wav2Lip's LRS protocol: the whole frame resized to 224x224 is the 'face'."""
 
     id = "syncnet_wholeframe"
-    description = "SyncNet distance per AV offset on whole frames resized to 224 (Wav2Lip LRS)."
+    description = ("SyncNet distance per AV offset on decoded frames resized to 224 in memory "
+                   "(Wav2Lip LRS framing, fast mode).")
     crop = "whole_frame"
 
     def params(self) -> dict[str, Any]:
@@ -470,7 +490,8 @@ class SyncNetS3FD(SyncNetCurves):
     """
 
     id = "syncnet_s3fd"
-    description = "SyncNet distance per AV offset on S3FD face tracks (syncnet_python pipeline)."
+    description = ("SyncNet distance per AV offset on S3FD face tracks cropped in memory "
+                   "(syncnet-python's tracker, min track 50; fast mode).")
     crop = "s3fd_tracks"
     weight_names = (SYNCNET_WEIGHTS.name, S3FD_WEIGHTS.name)
 
