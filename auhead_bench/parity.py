@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from auhead_bench.errors import BenchError, one_line
+from auhead_bench.metric import PerClipMetric
 
 Status = Literal["pass", "fail", "missing", "not_computed", "error"]
 # |ours - reference| <= tolerance * max(|reference|, SCALE_FLOOR): relative for values above 1
@@ -136,10 +137,12 @@ def compare(
         ours_by_clip = {v.clip_id: v.value for v in result.per_clip if v.seed == seed}
         worst = -1.0
         problems = []
+        skipped_by_both = 0
         for clip_id in sorted(set(ours_by_clip) | set(theirs)):
             a, b = ours_by_clip.get(clip_id), theirs.get(clip_id)
             row.per_clip[clip_id] = {"ours": a, "theirs": b}
-            if a is None and b is None:
+            if a is None and b is None:  # both leave it out (e.g. no track of > 100 frames)
+                skipped_by_both += 1
                 continue
             if a is None or b is None:
                 side = "ours" if a is None else "the reference"
@@ -158,13 +161,15 @@ def compare(
         row.ours = sum(ours) / len(ours) if ours else None
         if row.ours is not None and row.theirs is not None:
             row.delta = abs(row.ours - row.theirs)
-        if not row.clips:
+        if not row.clips and not skipped_by_both:
             row.status, row.note = "fail", "no clip was scored by both"
         else:
             row.status = "fail" if problems else "pass"
         if problems:
             row.note = "; ".join(problems[:3]) + (f" (+{len(problems) - 3})"
                                                   if len(problems) > 3 else "")
+        elif skipped_by_both:
+            row.note = f"{skipped_by_both} clip(s) left out by both"
         return row
     row.ours, row.theirs = result.per_seed.get(str(seed), result.value), float(theirs)
     row.clips = sum(v.seed == seed and v.value is not None for v in result.per_clip) or result.n
@@ -300,18 +305,25 @@ def run_parity(
         files = _record_files(record, prepared, cache)
         for check in runnable:
             result = record.metrics.get(check.metric)
-            if result is None or result.status != "ok":
+            per_clip = issubclass(registry.get("metric", check.metric).cls, PerClipMetric)
+            # A per-clip metric that skipped every clip is compared too: the reference must
+            # skip them as well.
+            comparable = result is not None and (
+                result.status == "ok" or (per_clip and result.status == "failed"
+                                          and bool(result.per_clip)))
+            if not comparable:
                 reason = result.reason if result is not None else "not in the record"
                 status: Status = "not_computed" if result and result.status == "not_computed" \
                     else "error"
                 rows.append(ParityRow(check.id, check.metric, record.record_id, check.reference,
                                       status, note=reason))
                 continue
-            # the clips our metric left out (with a reason) are left out of the reference's
-            # input too; a distribution metric records only those, a per-clip one every clip
+            # A per-clip reference sees every clip (and must skip what we skipped); a
+            # distribution metric folds only the clips it did not leave out, so its
+            # reference is given those.
             skipped = {v.clip_id for v in result.per_clip
                        if v.seed == record.seeds[0] and v.value is None}
-            scored = [f for f in files if f.clip_id not in skipped]
+            scored = files if per_clip else [f for f in files if f.clip_id not in skipped]
             workdir = Path(tempfile.mkdtemp(prefix=f"{check.id}-", dir=_scratch(out_dir)))
             inputs = ParityInputs(scored, _device(device), workdir, dict(result.options))
             say(f"{check.id}: running {check.reference} on {len(scored)} clip(s) of "

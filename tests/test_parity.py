@@ -139,3 +139,15 @@ def test_compare_needs_both_sides_for_a_clip():
 def test_unknown_check_names_the_closest(registry, config, tmp_path):
     with pytest.raises(BenchError, match="did you mean 'skimage-psnr'"):
         run_parity(config, tmp_path, wanted=["skimage-psnrr"], registry=registry)
+
+
+def test_clips_left_out_by_both_sides_agree():
+    """A clip our metric skips and the reference skips too (e.g. no face track of more than
+    100 frames) is agreement, not a failure; one side alone skipping is a failure."""
+    result = MetricResult(metric_id="lse_d", higher_is_better=False, status="failed", n=0,
+                          per_clip=[ClipValue(clip_id=c, seed=0, value=None, reason="short")
+                                    for c in ("a", "b")])
+    row = compare(OffByOne(), "r", result, {"a": None, "b": None})
+    assert row.status == "pass" and row.note == "2 clip(s) left out by both"
+    row = compare(OffByOne(), "r", result, {"a": None, "b": 7.0})
+    assert row.status == "fail" and "clip b: no value from ours" in row.note
