@@ -69,3 +69,40 @@ def sd15_specs() -> dict[str, WeightsSpec]:
         "vae": spec("sd15-vae", "vae/diffusion_pytorch_model.safetensors", "VAE weights"),
         "vae_config": spec("sd15-vae-config", "vae/config.json", "VAE config"),
     }
+
+
+# ---- Hallo v1 (backbone: hallo_v1; hallo/net.py loads them) -----------------------------------
+
+HALLO_REPO = "fudan-generative-ai/hallo"
+HALLO_LICENCE = "MIT (Hallo); CreativeML-OpenRAIL-M (SD1.5, sd-vae-ft-mse); Apache-2.0 (wav2vec2)"
+
+
+def hallo_specs() -> dict[str, WeightsSpec]:
+    """The files of Hallo v1's HF release that the hallo_v1 backbone loads (``weights pull``).
+
+    HF shows LFS hashes, but none could be read from this workplace, so none is pinned; the
+    sha256 of each pulled file is recorded in every run's provenance.
+    """
+    from auhead_bench.weights import WeightsSpec
+
+    def spec(name: str, path: str, what: str) -> WeightsSpec:
+        return WeightsSpec(name, Path(path).name, f"hf://{HALLO_REPO}/{path}", None,
+                           HALLO_LICENCE, f"Hallo v1 {what} (AUHead's hallo_v1 backbone)")
+
+    return {
+        "net": spec("hallo-net", "hallo/net.pth",
+                    "reference net, denoising UNet with audio and motion modules, face "
+                    "locator, image and audio projections"),
+        "motion_module": spec("hallo-motion-module", "motion_module/mm_sd_v15_v2.ckpt",
+                              "AnimateDiff motion modules (stage-2 training starts from them)"),
+        "vae": spec("hallo-vae", "sd-vae-ft-mse/diffusion_pytorch_model.safetensors",
+                    "VAE (sd-vae-ft-mse)"),
+        "vae_config": spec("hallo-vae-config", "sd-vae-ft-mse/config.json", "VAE config"),
+        "wav2vec2": spec("hallo-wav2vec2", "wav2vec/wav2vec2-base-960h/model.safetensors",
+                         "wav2vec2-base-960h audio encoder"),
+        "wav2vec2_config": spec("hallo-wav2vec2-config", "wav2vec/wav2vec2-base-960h/config.json",
+                                "wav2vec2-base-960h config"),
+        "face_embedder": spec("hallo-face-arcface", "face_analysis/models/glintr100.onnx",
+                              "insightface ArcFace (glintr100) face-identity embedder"),
+    }
+

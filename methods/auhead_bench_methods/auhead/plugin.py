@@ -33,6 +33,7 @@ from auhead_bench_methods.auhead.declarations import (
     DEFAULT_MODEL_NAME,
     STAGE2_VERSION,
     Stage2Options,
+    hallo_specs,
     sd15_specs,
 )
 from auhead_bench_methods.auhead.stage1 import STAGE1_WEIGHTS, AUPredictor, Stage1Options
@@ -234,6 +235,8 @@ def register_methods(register):
 @hookimpl
 def register_weights(register):
     for spec in sd15_specs().values():
+        register(spec)
+    for spec in hallo_specs().values():
         register(spec)
     for spec in STAGE1_WEIGHTS:  # the audio-language models stage 1 can start from
         register(spec)
