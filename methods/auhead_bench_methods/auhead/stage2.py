@@ -40,7 +40,7 @@ from auhead_bench_methods.auhead.declarations import (
     Stage2Options,
     sd15_specs,
 )
-from auhead_bench_methods.auhead.guidance import ROWS, conditional_noise, guided_noise
+from auhead_bench_methods.auhead.guidance import FORMS, conditional_noise, guided_noise
 
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
@@ -215,7 +215,7 @@ class Stage2Model:
         scheduler.set_timesteps(options.steps, device=noise.device)
         latents = noise * scheduler.init_noise_sigma
         batch = len(noise)
-        copies = len(ROWS) if options.guidance else 1
+        copies = len(FORMS[options.guidance_form]) if options.guidance else 1
         reference = reference_latent.expand(batch * copies, -1, -1, -1)
         audio = audio_tokens.repeat(copies, 1, 1)
         au = au_tokens.repeat(copies, 1, 1)
@@ -227,7 +227,8 @@ class Stage2Model:
                 return self.backbone.denoise(zs, t, reference, audio, h_on, au, au_on)
 
             if options.guidance:
-                eps = guided_noise(denoise, z, options.s_h, options.s_au)
+                eps = guided_noise(denoise, z, options.s_h, options.s_au,
+                                   options.guidance_form)
             else:
                 eps = conditional_noise(denoise, z)
             latents = scheduler.step(eps, timestep, latents).prev_sample
