@@ -150,3 +150,59 @@ def test_same_seed_same_video(model):
 def test_guided_noise_rejects_unknown_forms():
     with pytest.raises(ValueError, match="unknown guidance form"):
         guided_noise(lambda z, h, a: z, torch.zeros(1, 2), 1.0, 1.0, "other")
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+
+def test_train_stage2_trains_only_the_adapter_and_resumes_after_a_stop(tmp_path, video_factory):
+    import json
+
+    from click.testing import CliRunner
+    from safetensors.torch import load_file
+
+    from auhead_bench_methods.auhead.train_stage2 import command
+    from tests.hallo_tiny import save_tiny_backbone
+
+    video_factory("train/a.mp4", frames=8, size=40)
+    np.save(tmp_path / "train" / "a.npy",
+            np.random.default_rng(0).random((8, N_AUS)).astype(np.float32))
+    backbone_dir = save_tiny_backbone(tmp_path / "backbone")
+    before = torch.load(backbone_dir / "net.pth", weights_only=True)
+
+    def run(out: str, steps: int):
+        result = CliRunner().invoke(command, [
+            "--data", str(tmp_path / "train"), "--init", str(backbone_dir), "--out",
+            str(tmp_path / out), "--steps", str(steps), "--batch-size", "1", "--save-every",
+            "1", "--device", "cpu", "--face-embedding", "zeros",
+        ])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output.strip().splitlines()[-1])
+
+    assert run("out", 2)["resumed_from"] == 0
+    out = tmp_path / "out"
+    after = torch.load(out / "backbone" / "net.pth", weights_only=True)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the backbone is frozen
+    adapter = load_file(out / "adapter" / "diffusion_pytorch_model.safetensors")
+    outputs = [k for k in adapter if k.endswith("to_out.weight") or "landmarks.conv_out" in k]
+    assert outputs and all(adapter[k].abs().sum() > 0 for k in outputs)  # left zero init
+    # a stopped run, continued: steps 1-2 then 3 equal steps 1-3 in one go
+    summary = run("out", 3)
+    assert summary["resumed_from"] == 2
+    log = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3]
+    run("straight", 3)
+    resumed = load_file(out / "adapter" / "diffusion_pytorch_model.safetensors")
+    straight = load_file(tmp_path / "straight" / "adapter" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+
+
+def test_train_stage2_refuses_backbone_training_on_hallo(tmp_path):
+    from click.testing import CliRunner
+
+    from auhead_bench_methods.auhead.train_stage2 import command
+
+    (tmp_path / "d").mkdir()
+    result = CliRunner().invoke(command, ["--data", str(tmp_path / "d"), "--out",
+                                          str(tmp_path / "o"), "--trainable", "backbone"])
+    assert result.exit_code != 0 and "only for sd15_au_concat" in str(result.exception)

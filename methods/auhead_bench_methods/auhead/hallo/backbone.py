@@ -100,9 +100,11 @@ class HalloBackbone:
         self.wav2vec2.save_pretrained(folder / "wav2vec2")
 
     def to(self, device: str | torch.device, dtype: torch.dtype) -> HalloBackbone:
-        self.net.to(device, dtype)
-        self.vae.to(device, dtype)
-        self.wav2vec2.to(device, dtype)
+        for module in (self.net, self.wav2vec2):
+            module.to(device, dtype)
+        self.vae.to(device)
+        if self.vae.dtype != dtype:  # diffusers warns on every dtype cast, even a no-op
+            self.vae.to(dtype=dtype)
         return self
 
     @property
