@@ -316,8 +316,13 @@ def test_missing_stage2_model_names_the_commands(tmp_path, monkeypatch):
     from auhead_bench import Clip
 
     clip = Clip(id="c", video=clip_video, audio=clip_video, reference=clip_video)
-    with pytest.raises(WeightsMissing) as info:
+    with pytest.raises(WeightsMissing) as info:  # the default backbone: hallo_v1
         AUHead().generate(clip, AUHead.Options(), 0, tmp_path / "out.mp4")
+    assert "auhead-bench weights pull hallo-net" in str(info.value)
+    assert "auhead-bench train stage2 --data CLIPS --out" in str(info.value)
+    with pytest.raises(WeightsMissing) as info:
+        options = AUHead.Options(backbone="sd15_au_concat")
+        AUHead().generate(clip, options, 0, tmp_path / "out.mp4")
     assert "auhead-bench weights pull sd15-unet" in str(info.value)
     assert "auhead-bench train stage2" in str(info.value)
     assert not built  # stage 1 is never loaded for nothing
@@ -380,9 +385,9 @@ def test_auhead_pipeline_end_to_end_in_the_runner(tiny_model, tmp_path, video_fa
     })
     records = Runner(config, tmp_path / "out").run()
     assert [r.experiment for r in records] == [
-        "auhead[backbone=sd15_au_concat,steps=2]",
-        "auhead[backbone=sd15_au_concat,guidance=false,steps=2]",
-        "auhead_gt_aus[backbone=sd15_au_concat,s_au=5.0,steps=2]",
+        'auhead[backbone="sd15_au_concat",steps=2]',
+        'auhead[backbone="sd15_au_concat",guidance=false,steps=2]',
+        'auhead_gt_aus[backbone="sd15_au_concat",s_au=5.0,steps=2]',
     ]
     cache = Cache(tmp_path / "cache")
     for record in records:
@@ -460,5 +465,7 @@ def test_stage2_content_changes_when_a_model_file_is_rewritten_in_place(tmp_path
     assert set(before["stage2_model"]) == files
     (tmp_path / "m/backbone/unet.safetensors").write_bytes(b"v" * 100)  # same name and size
     assert AUHeadGTAUs().content_fingerprint(options) != before
-    assert stage2_content("org/some-hub-model") == "org/some-hub-model"
-    assert stage2_content(str(tmp_path / "absent")) == str(tmp_path / "absent")
+    hub = "org/some-hub-model"
+    assert stage2_content(Path(hub), hub) == hub
+    absent = str(tmp_path / "absent")
+    assert stage2_content(Path(absent), absent) == absent

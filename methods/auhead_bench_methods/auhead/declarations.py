@@ -104,7 +104,9 @@ def hallo_specs() -> dict[str, WeightsSpec]:
                     "reference net, denoising UNet with audio and motion modules, face "
                     "locator, image and audio projections"),
         "motion_module": spec("hallo-motion-module", "motion_module/mm_sd_v15_v2.ckpt",
-                              "AnimateDiff motion modules (stage-2 training starts from them)"),
+                              "AnimateDiff motion modules Hallo's own training starts "
+                              "from (AUHead does not need them: net.pth holds Hallo's "
+                              "trained ones)"),
         "vae": spec("hallo-vae", "sd-vae-ft-mse/diffusion_pytorch_model.safetensors",
                     "VAE (sd-vae-ft-mse)"),
         "vae_config": spec("hallo-vae-config", "sd-vae-ft-mse/config.json", "VAE config"),

@@ -1,4 +1,6 @@
-"""Stage 2 of AUHead: AU-guided diffusion from a reference image, audio and an AU track.
+"""Stage 2 of AUHead on the sd15_au_concat stand-in backbone (backbone.py): a small per-frame
+SD1.5 model of our own, CPU-trainable, not the paper's. The paper's setting, the adapter on
+Hallo v1, is hallo/sampler.py.
 
 A stage-2 model is a folder: ``backbone/`` (a portrait backbone, backbone.py) and
 ``adapter/`` (the AU adapter, adapter.py), as ``auhead-bench train stage2`` writes it. The
@@ -75,8 +77,9 @@ def missing_model_message(path: Path) -> str:
     return (
         f"weights missing: no AUHead stage-2 model at {path} (the authors released none); "
         f"build one: run `auhead-bench weights pull {pulls}`, then "
-        "`auhead-bench train stage2 --trainable backbone --data CLIPS --out BACKBONE` and "
-        f"`auhead-bench train stage2 --init BACKBONE --data CLIPS --out {path}`"
+        "`auhead-bench train stage2 --backbone sd15_au_concat --trainable backbone --data CLIPS "
+        "--out BACKBONE` and `auhead-bench train stage2 --backbone sd15_au_concat --init "
+        f"BACKBONE --data CLIPS --out {path}`"
     )
 
 

@@ -24,7 +24,7 @@ from auhead_bench.errors import BenchError
 from auhead_bench.weights import WeightsMissing, file_sha256
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.adapter import SpatialAUAdapter, attach, au_windows
-from auhead_bench_methods.auhead.declarations import STAGE2_VERSION, Stage2Options
+from auhead_bench_methods.auhead.declarations import STAGE2_VERSION, Stage2Options, hallo_specs
 from auhead_bench_methods.auhead.guidance import conditional_noise, guided_noise
 from auhead_bench_methods.auhead.hallo.backbone import HalloBackbone
 from auhead_bench_methods.auhead.hallo.conditions import (
@@ -86,8 +86,12 @@ class HalloStage2Model:
             raise BenchError(f"this stage-2 model was trained on {meta['backbone']!r}",
                              path=folder, fix="set the method's backbone option to match")
         if not (folder / "adapter").is_dir():
-            raise WeightsMissing(f"weights missing: no AU adapter in {folder} (train one with "
-                                 "`auhead-bench train stage2 --backbone hallo_v1`)")
+            pulls = " ".join(spec.name for spec in hallo_specs().values()
+                             if spec.name != "hallo-motion-module")
+            raise WeightsMissing(
+                f"weights missing: no AUHead adapter for hallo_v1 at {folder} (the authors "
+                f"released none); run `auhead-bench weights pull {pulls}`, then "
+                f"`auhead-bench train stage2 --data CLIPS --out {folder}`")
         dtype = resolve_dtype(precision, device)
         local = folder / "backbone"
         backbone = HalloBackbone.load(local if local.is_dir() else None).to(device, dtype)

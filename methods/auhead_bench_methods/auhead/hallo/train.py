@@ -3,7 +3,8 @@
 Hallo's own stage-2 recipe (``configs/train/stage2.yaml``, ``scripts/train_stage2.py``),
 applied to the adapter: v-prediction on the zero-SNR DDPM schedule (``enable_zero_snr``),
 min-SNR loss weighting (``snr_gamma`` 5, SNR + 1 for v-prediction), ``noise_offset`` 0.05,
-AdamW (lr 1e-5, betas 0.9/0.999, weight decay 1e-2), gradient norm clipped at 1.0, clips of
+AdamW (lr 1e-5, betas 0.9/0.999, weight decay 1e-2; Hallo uses bitsandbytes' 8-bit AdamW),
+gradient norm clipped at 1.0, clips of
 ``n_sample_frames`` (14 in its config; 16 at inference, used here so train = sample) with
 ``n_motion_frames`` 2. Condition dropout: Hallo's rates, per sample, the reference image
 (``uncond_img_ratio`` 0.05: reference attention off) and the audio (``uncond_audio_ratio``
@@ -257,6 +258,7 @@ def train_hallo(data: Path, out: Path, init: str | None, steps: int, batch_size:
     adapter = new_adapter(backbone).to(device)
     adapter.train()
     attach(backbone.net.denoising_unet, adapter)
+    backbone.net.denoising_unet.gradient_checkpointing = True  # as Hallo trains
     optimiser = torch.optim.AdamW(adapter.parameters(), lr=rates["lr"], betas=(0.9, 0.999),
                                   weight_decay=1e-2, eps=1e-8)
     rng, generator = random.Random(seed), torch.Generator("cpu").manual_seed(seed)

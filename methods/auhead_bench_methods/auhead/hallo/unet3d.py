@@ -158,6 +158,8 @@ class DenoisingUNet3D(nn.Module):
         self.conv_act = nn.SiLU()
         self.conv_out = nn.Conv2d(channels[0], cfg.latent_channels, 3, padding=1)
         self.context = AttentionContext()
+        # Hallo trains with it on: each resnet and layer recomputed in the backward pass
+        self.gradient_checkpointing = False
         for name in self_attention_names(self):
             self.get_submodule(name).set_processor(ReadProcessor(name, self.context))
 
@@ -180,13 +182,19 @@ class DenoisingUNet3D(nn.Module):
         x = self.conv_in(sample.transpose(1, 2).reshape(batch * frames, -1, height, width))
         if cond.mask_features is not None:
             x = x + cond.mask_features.transpose(1, 2).reshape(x.shape).to(x.dtype)
+        # Kept after the call (until the next): a checkpointed backward pass recomputes the
+        # self-attentions, which read the reference bank from here.
         self.context.bank, self.context.frames, self.context.h_on = cond.bank, frames, cond.h_on
-        try:
-            x = self._unet(x, emb, frames, cond)
-        finally:
-            self.context.bank, self.context.h_on = None, None
+        x = self._unet(x, emb, frames, cond)
         x = self.conv_out(self.conv_act(self.conv_norm_out(x)))
         return x.reshape(batch, frames, -1, height, width).transpose(1, 2)
+
+    def _run(self, function: Any, *args: Any) -> torch.Tensor:
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(function, *args, use_reentrant=False)
+        return function(*args)
 
     def _unet(self, x: torch.Tensor, emb: torch.Tensor, frames: int,
               cond: Conditions) -> torch.Tensor:
@@ -194,18 +202,20 @@ class DenoisingUNet3D(nn.Module):
         skips = [x]
         for i, block in enumerate(self.down_blocks):
             for j, resnet in enumerate(block.resnets):
-                x = block.layer(j, resnet(x, emb), frames, cond, i, f"down_blocks.{i}")
+                x = self._run(resnet, x, emb)
+                x = self._run(block.layer, j, x, frames, cond, i, f"down_blocks.{i}")
                 skips.append(x)
             if hasattr(block, "downsamplers"):
                 x = block.downsamplers[0](x)
                 skips.append(x)
         mid = self.mid_block
-        x = mid.layer(0, mid.resnets[0](x, emb), frames, cond, last, "mid_block")
-        x = mid.resnets[1](x, emb)
+        x = self._run(mid.resnets[0], x, emb)
+        x = self._run(mid.layer, 0, x, frames, cond, last, "mid_block")
+        x = self._run(mid.resnets[1], x, emb)
         for i, block in enumerate(self.up_blocks):
             for j, resnet in enumerate(block.resnets):
-                x = resnet(torch.cat([x, skips.pop()], dim=1), emb)
-                x = block.layer(j, x, frames, cond, last - i, f"up_blocks.{i}")
+                x = self._run(resnet, torch.cat([x, skips.pop()], dim=1), emb)
+                x = self._run(block.layer, j, x, frames, cond, last - i, f"up_blocks.{i}")
             if hasattr(block, "upsamplers"):
                 x = block.upsamplers[0](x, output_size=skips[-1].shape[-2:])
         return x
