@@ -26,6 +26,12 @@ class HalloConfig:
     latent_channels: int = 4
     # AnimateDiff motion module (motion_module_kwargs)
     motion_heads: int = 8
+    motion_norm_groups: int = 32  # Hallo's motion module never passes the UNet's group count
+    # Whether the blocks without attention (down_blocks.3, up_blocks.0) run their motion
+    # modules. Hallo's does not: its inference and training both run the UNet in training
+    # mode with gradient checkpointing on, whose branch in DownBlock3D/UpBlock3D calls only
+    # the resnets; their motion modules are in net.pth but never used. False reproduces it.
+    plain_block_motion: bool = False
     motion_max_len: int = 32  # temporal_position_encoding_max_len
     # Hallo's audio attention (audio_attention_dim)
     audio_attention_dim: int = 768
@@ -75,6 +81,7 @@ class HalloConfig:
             cross_attention_dim=16,
             norm_num_groups=4,
             motion_heads=2,
+            motion_norm_groups=4,
             audio_attention_dim=16,
             audio_blocks=2,
             audio_channels=8,
