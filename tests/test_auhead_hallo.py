@@ -206,3 +206,55 @@ def test_train_stage2_refuses_backbone_training_on_hallo(tmp_path):
     result = CliRunner().invoke(command, ["--data", str(tmp_path / "d"), "--out",
                                           str(tmp_path / "o"), "--trainable", "backbone"])
     assert result.exit_code != 0 and "only for sd15_au_concat" in str(result.exception)
+
+
+@torch.no_grad()
+def test_audio_features_are_wav2vec2s_layer_states_at_25_fps():
+    """Where no resampling is needed, the per-layer states equal transformers' own
+    ``hidden_states[1:]``; otherwise one row per video frame, each with its 5-frame window."""
+    from auhead_bench_methods.auhead.hallo.conditions import (
+        audio_windows,
+        encoder_layer_states,
+        wav2vec2_frames,
+    )
+
+    model = tiny_backbone().wav2vec2
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    from transformers import Wav2Vec2FeatureExtractor
+
+    values = Wav2Vec2FeatureExtractor(do_normalize=True)(
+        audio, sampling_rate=16000, return_tensors="pt").input_values
+    native = model(values, output_hidden_states=True).hidden_states
+    hidden, _ = model.feature_projection(model.feature_extractor(values).transpose(1, 2))
+    for ours, theirs in zip(encoder_layer_states(model.encoder, hidden), native[1:], strict=True):
+        torch.testing.assert_close(ours, theirs)
+    frames = wav2vec2_frames(model, audio, 25)
+    assert frames.shape == (25, model.config.num_hidden_layers, model.config.hidden_size)
+    windows = audio_windows(frames)
+    assert windows.shape == (25, 5, *frames.shape[1:])
+    torch.testing.assert_close(windows[0, 0], frames[0])  # clamped at the start
+    torch.testing.assert_close(windows[10, 4], frames[12])
+
+
+def test_cache_key_follows_hallos_files(tmp_path, monkeypatch):
+    """Generations are keyed by the pulled Hallo files too: a re-pulled net.pth is new work."""
+    from auhead_bench.weights import local_path
+    from auhead_bench_methods.auhead.declarations import hallo_specs
+    from auhead_bench_methods.auhead.plugin import AUHeadGTAUs
+
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
+    (tmp_path / "m" / "adapter").mkdir(parents=True)
+    (tmp_path / "m" / "adapter" / "a.safetensors").write_bytes(b"a")
+    options = Stage2Options(model=str(tmp_path / "m"))
+    empty = AUHeadGTAUs().content_fingerprint(options)
+    assert empty["hallo"]["hallo-net"] is None
+    net = local_path(hallo_specs()["net"])
+    net.parent.mkdir(parents=True)
+    net.write_bytes(b"n" * 10)
+    first = AUHeadGTAUs().content_fingerprint(options)
+    net.write_bytes(b"m" * 10)
+    second = AUHeadGTAUs().content_fingerprint(options)
+    assert len({str(empty), str(first), str(second)}) == 3
+    stand_in = AUHeadGTAUs().content_fingerprint(options.model_copy(
+        update={"backbone": "sd15_au_concat"}))
+    assert "hallo" not in stand_in
