@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hallo_tiny import tiny_backbone
 from test_auhead_stage2 import randomise_outputs, tiny_parts
 
 from auhead_bench.cache import Cache
@@ -18,7 +19,6 @@ from auhead_bench.runner import Runner
 from auhead_bench_methods.auhead.au_space import N_AUS
 from auhead_bench_methods.auhead.stage1 import save_tiny_random_qwen2_audio
 from auhead_bench_methods.auhead.stage2 import save_stage2
-from tests.hallo_tiny import tiny_backbone
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hallo_tiny import tiny_backbone
 
 from auhead_bench_methods.auhead.adapter import attach
 from auhead_bench_methods.auhead.au_space import N_AUS
@@ -13,7 +14,6 @@ from auhead_bench_methods.auhead.declarations import Stage2Options
 from auhead_bench_methods.auhead.guidance import guided_noise
 from auhead_bench_methods.auhead.hallo.sampler import HalloStage2Model, new_adapter
 from auhead_bench_methods.auhead.hallo.unet3d import Conditions, RegionMasks
-from tests.hallo_tiny import tiny_backbone
 
 OPTIONS = {"steps": 2, "face_embedding": "zeros"}
 
@@ -159,10 +159,10 @@ def test_train_stage2_trains_only_the_adapter_and_resumes_after_a_stop(tmp_path,
     import json
 
     from click.testing import CliRunner
+    from hallo_tiny import save_tiny_backbone
     from safetensors.torch import load_file
 
     from auhead_bench_methods.auhead.train_stage2 import command
-    from tests.hallo_tiny import save_tiny_backbone
 
     video_factory("train/a.mp4", frames=8, size=40)
     np.save(tmp_path / "train" / "a.npy",
