@@ -1,6 +1,7 @@
 """The whole `auhead` method inside the runner: a tiny random Qwen2-Audio for stage 1 (real
-classes, loaded through the real code) and a tiny random stage 2, every prompt mode, guidance
-on and off. Weights are random, so the numbers mean nothing; the pipeline must still run,
+classes, loaded through the real code) and a tiny random stage 2 (the sd15_au_concat stand-in
+for every prompt mode, guidance on and off; Hallo v1's classes for `auhead` and
+`auhead_gt_aus`). Weights are random, so the numbers mean nothing; the pipeline must still run,
 parse what it can, and return a valid video and AU track per clip."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hallo_tiny import tiny_backbone
 from test_auhead_stage2 import randomise_outputs, tiny_parts
 
 from auhead_bench.cache import Cache
@@ -36,7 +38,7 @@ def test_auhead_runs_end_to_end_for_every_prompt_mode(models, tmp_path, video_fa
 
     def auhead(mode: str, guidance: bool = True) -> dict:
         return {"id": "auhead", "options": {
-            "model": str(stage2), "steps": 2, "guidance": guidance,
+            "model": str(stage2), "backbone": "sd15_au_concat", "steps": 2, "guidance": guidance,
             "stage1": {"model": str(stage1), "prompt_mode": mode, "max_new_tokens": 24},
         }}
 
@@ -62,3 +64,40 @@ def test_auhead_runs_end_to_end_for_every_prompt_mode(models, tmp_path, video_fa
     # Guidance changes the frames the same stage-1 output is rendered into.
     with_guidance, without = records[1].generations[0], records[3].generations[0]
     assert with_guidance.content_sha256 != without.content_sha256
+
+
+def test_auhead_on_hallo_v1_runs_end_to_end(models, tmp_path, video_factory):
+    """Both methods on the default backbone, hallo_v1, at a tiny config of its classes: 6
+    frames are two windows of 4, the second continuing from the first's motion frames."""
+    from auhead_bench_methods.auhead.hallo.sampler import new_adapter, save_model
+
+    stage1, _ = models
+    backbone = tiny_backbone()
+    adapter = new_adapter(backbone, hidden_dim=16)
+    save_model(tmp_path / "hallo-stage2", adapter, backbone)
+    video_factory("data/talk.mp4", frames=6, size=40)
+    np.save(tmp_path / "talk_aus.npy",
+            np.random.default_rng(0).random((6, N_AUS)).astype(np.float32))
+    (tmp_path / "labels.csv").write_text(
+        "clip_id,emotion,au_labels\ntalk,happy,talk_aus.npy\n")
+    common = {"model": str(tmp_path / "hallo-stage2"), "steps": 2, "face_embedding": "zeros"}
+    config = RunConfig.model_validate({
+        "datasets": [{"id": "folder", "options": {"root": str(tmp_path / "data"),
+                                                  "labels": str(tmp_path / "labels.csv")}}],
+        "methods": [
+            {"id": "auhead", "options": {**common, "stage1": {
+                "model": str(stage1), "prompt_mode": "A->AU", "max_new_tokens": 24}}},
+            {"id": "auhead_gt_aus", "options": common},
+        ],
+        "metrics": ["psnr_rgb"],
+        "device": "cpu",
+        "cache_dir": str(tmp_path / "cache"),
+    })
+    records = Runner(config, tmp_path / "out").run()
+    assert len(records) == 2
+    for record in records:
+        (generation,) = record.generations
+        assert generation.status == "ok", generation.error
+        assert generation.info["backbone"] == "hallo_v1" and generation.info["windows"] == 2
+        assert record.metrics["psnr_rgb"].status == "ok"
+        assert any(k.startswith("stage2/backbone/net.pth") for k in record.provenance.weights)

@@ -210,7 +210,7 @@ def test_adapter_attaches_without_touching_the_backbone_and_starts_at_zero():
         assert torch.equal(backbone.denoise(**inputs, au_tokens=tokens), plain)
 
 
-def test_guidance_combines_four_predictions_from_one_batched_call():
+def test_guidance_combines_predictions_from_one_batched_call():
     calls = []
     factors = {(0.0, 1.0): 2.0, (1.0, 0.0): 3.0, (0.0, 0.0): 5.0, (1.0, 1.0): 7.0}
 
@@ -222,15 +222,19 @@ def test_guidance_combines_four_predictions_from_one_batched_call():
 
     z = torch.randn(3, 4, 2, 2)
     s_h, s_au = 1.7, 3.5
-    eps = guided_noise(denoise, z, s_h, s_au)
-    assert calls == [12]
     e_au, e_h, e_none, e_both = 2 * z, 3 * z, 5 * z, 7 * z
+    eps = guided_noise(denoise, z, s_h, s_au)  # the telescoping form: three rows
+    assert calls == [9]
+    assert torch.allclose(eps, e_none + s_h * (e_h - e_none) + s_au * (e_both - e_h))
+    calls.clear()
+    eps = guided_noise(denoise, z, s_h, s_au, "as_written")
+    assert calls == [12]
     by_hand = e_au + s_h * (e_h - e_none) + s_au * (e_both - e_h)
     assert torch.allclose(eps, by_hand)
     assert torch.allclose(combine(e_au, e_h, e_none, e_both, s_h, s_au), by_hand)
 
 
-def test_sampler_calls_the_unet_once_per_step_with_four_conditions(tiny_model):
+def test_sampler_calls_the_unet_once_per_step_with_three_conditions(tiny_model):
     model = Stage2Model.load(str(tiny_model), "cpu")
     batches = []
     unet = model.backbone.unet
@@ -239,7 +243,7 @@ def test_sampler_calls_the_unet_once_per_step_with_four_conditions(tiny_model):
     aus = np.random.default_rng(1).random((3, N_AUS)).astype(np.float32)
     audio = np.zeros(3 * 640, np.float32)
     guided, _ = model.generate(reference, audio, aus, Stage2Options(steps=2), seed=0)
-    assert batches == [12, 12]
+    assert batches == [9, 9]
     batches.clear()
     plain, _ = model.generate(reference, audio, aus, Stage2Options(steps=2, guidance=False), 0)
     assert batches == [3, 3]
@@ -312,8 +316,13 @@ def test_missing_stage2_model_names_the_commands(tmp_path, monkeypatch):
     from auhead_bench import Clip
 
     clip = Clip(id="c", video=clip_video, audio=clip_video, reference=clip_video)
-    with pytest.raises(WeightsMissing) as info:
+    with pytest.raises(WeightsMissing) as info:  # the default backbone: hallo_v1
         AUHead().generate(clip, AUHead.Options(), 0, tmp_path / "out.mp4")
+    assert "auhead-bench weights pull hallo-net" in str(info.value)
+    assert "auhead-bench train stage2 --data CLIPS --out" in str(info.value)
+    with pytest.raises(WeightsMissing) as info:
+        options = AUHead.Options(backbone="sd15_au_concat")
+        AUHead().generate(clip, options, 0, tmp_path / "out.mp4")
     assert "auhead-bench weights pull sd15-unet" in str(info.value)
     assert "auhead-bench train stage2" in str(info.value)
     assert not built  # stage 1 is never loaded for nothing
@@ -360,15 +369,15 @@ def test_auhead_pipeline_end_to_end_in_the_runner(tiny_model, tmp_path, video_fa
     labels = np.random.default_rng(0).random((4, N_AUS)).astype(np.float32)
     np.save(tmp_path / "talk_aus.npy", labels)
     (tmp_path / "labels.csv").write_text("clip_id,emotion,au_labels\ntalk,happy,talk_aus.npy\n")
-    model = str(tiny_model)
+    stand_in = {"model": str(tiny_model), "backbone": "sd15_au_concat"}
     config = RunConfig.model_validate({
         "name": "stage2",
         "datasets": [{"id": "folder", "options": {"root": str(root),
                                                   "labels": str(tmp_path / "labels.csv")}}],
         "methods": [
-            {"id": "auhead", "options": {"model": model, "steps": 2}},
-            {"id": "auhead", "options": {"model": model, "steps": 2, "guidance": False}},
-            {"id": "auhead_gt_aus", "options": {"model": model, "steps": 2, "s_au": 5.0}},
+            {"id": "auhead", "options": {**stand_in, "steps": 2}},
+            {"id": "auhead", "options": {**stand_in, "steps": 2, "guidance": False}},
+            {"id": "auhead_gt_aus", "options": {**stand_in, "steps": 2, "s_au": 5.0}},
         ],
         "metrics": ["psnr_rgb"],
         "device": "cpu",
@@ -376,7 +385,9 @@ def test_auhead_pipeline_end_to_end_in_the_runner(tiny_model, tmp_path, video_fa
     })
     records = Runner(config, tmp_path / "out").run()
     assert [r.experiment for r in records] == [
-        "auhead[steps=2]", "auhead[guidance=false,steps=2]", "auhead_gt_aus[s_au=5.0,steps=2]"
+        'auhead[backbone="sd15_au_concat",steps=2]',
+        'auhead[backbone="sd15_au_concat",guidance=false,steps=2]',
+        'auhead_gt_aus[backbone="sd15_au_concat",s_au=5.0,steps=2]',
     ]
     cache = Cache(tmp_path / "cache")
     for record in records:
@@ -407,6 +418,7 @@ def test_train_stage2_runs_one_adapter_step_with_the_backbone_frozen(tiny_model,
     np.save(tmp_path / "train" / "a.npy", np.full((6, N_AUS), 0.3, np.float32))
     out = tmp_path / "trained"
     result = CliRunner().invoke(train_command, [
+        "--backbone", "sd15_au_concat",
         "--data", str(tmp_path / "train"), "--init", str(tiny_model / "backbone"),
         "--out", str(out), "--steps", "1", "--batch-size", "2", "--device", "cpu",
     ])
@@ -428,6 +440,7 @@ def test_train_stage2_backbone_from_an_sd15_folder(tmp_path, video_factory):
     video_factory("train/a.mp4", frames=6, size=40)
     out = tmp_path / "backbone"
     result = CliRunner().invoke(train_command, [
+        "--backbone", "sd15_au_concat",
         "--data", str(tmp_path / "train"), "--init", str(tmp_path / "sd"), "--out", str(out),
         "--trainable", "backbone", "--resolution", str(RESOLUTION), "--audio-feature", "logmel",
         "--steps", "1", "--batch-size", "2", "--device", "cpu",
@@ -452,5 +465,7 @@ def test_stage2_content_changes_when_a_model_file_is_rewritten_in_place(tmp_path
     assert set(before["stage2_model"]) == files
     (tmp_path / "m/backbone/unet.safetensors").write_bytes(b"v" * 100)  # same name and size
     assert AUHeadGTAUs().content_fingerprint(options) != before
-    assert stage2_content("org/some-hub-model") == "org/some-hub-model"
-    assert stage2_content(str(tmp_path / "absent")) == str(tmp_path / "absent")
+    hub = "org/some-hub-model"
+    assert stage2_content(Path(hub), hub) == hub
+    absent = str(tmp_path / "absent")
+    assert stage2_content(Path(absent), absent) == absent

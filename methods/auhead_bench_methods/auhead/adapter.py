@@ -241,3 +241,83 @@ class Attachment:
 def attach(unet: nn.Module, adapter: AUAdapter) -> Attachment:
     """Install ``adapter`` in ``unet`` without changing any of the UNet's parameters."""
     return Attachment(unet, adapter)
+
+
+# ---- the adapter on a released backbone (Hallo v1) ---------------------------------------------
+
+
+class AUWindowEncoder(nn.Module):
+    """c_t = Conv_AU([au_{t-2} .. au_{t+2}]): (N, 5, 24) -> (N, 5, token_dim) tokens."""
+
+    def __init__(self, token_dim: int, hidden_dim: int, n_aus: int = N_AUS,
+                 window: int = AU_WINDOW):
+        super().__init__()
+        self.au_conv = nn.Conv1d(n_aus, hidden_dim, kernel_size=3, padding=1)  # Conv_AU
+        self.au_proj = nn.Linear(hidden_dim, token_dim)
+        self.au_position = nn.Parameter(torch.randn(window, token_dim) * 0.02)
+        self.norm = nn.LayerNorm(token_dim)
+
+    def forward(self, au_window: torch.Tensor) -> torch.Tensor:
+        hidden = F.gelu(self.au_conv(au_window.transpose(1, 2))).transpose(1, 2)
+        return self.norm(self.au_proj(hidden) + self.au_position)
+
+
+def spatial_cross_attention_layers(unet: nn.Module) -> list[dict[str, Any]]:
+    """The UNet's spatial cross-attentions (``...transformer_blocks.0.attn2``), not Hallo's
+    audio attentions (``attn2_0..2``), which the audio modules own."""
+    return [layer for layer in cross_attention_layers(unet)
+            if layer["name"].endswith(".attn2.processor")]
+
+
+class SpatialAUAdapter(ModelMixin, ConfigMixin):
+    """AUHead's adapter on a frozen backbone, the only part of stage 2 that trains:
+
+    - AU tokens: Conv_AU over each frame's 5-frame AU window;
+    - one zero-initialised AU cross-attention beside every spatial cross-attention layer of
+      the denoiser (at every resolution), masked per sample by ``au_mask``;
+    - the AU landmark image injected spatially as the backbone's face locator injects its
+      mask: a strided convolution encoder whose zero-initialised output is added to the
+      denoiser's first features (``landmark_features``), not pooled to tokens.
+
+    At initialisation both paths add exactly zero: the backbone's output is unchanged.
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        layers: list[dict[str, Any]],
+        feature_channels: int = 320,
+        token_dim: int = 768,
+        hidden_dim: int = 256,
+        landmark_channels: tuple[int, ...] = (16, 32, 64, 128),
+    ):
+        super().__init__()
+        from auhead_bench_methods.auhead.hallo.projections import FaceLocator
+
+        self.encoder = AUWindowEncoder(token_dim, hidden_dim)
+        self.landmarks = FaceLocator(feature_channels, block_out_channels=tuple(landmark_channels))
+        self.branches = nn.ModuleDict(
+            {
+                _key(layer["name"]): AUCrossAttention(
+                    layer["query_dim"], layer["heads"], layer["head_dim"], token_dim
+                )
+                for layer in layers
+            }
+        )
+
+    @classmethod
+    def for_unet(cls, unet: nn.Module, feature_channels: int, **kwargs: Any) -> SpatialAUAdapter:
+        return cls(layers=spatial_cross_attention_layers(unet),
+                   feature_channels=feature_channels, **kwargs)
+
+    def tokens(self, au_window: torch.Tensor) -> torch.Tensor:
+        return self.encoder(au_window)
+
+    def landmark_features(self, landmarks: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) landmark images in [-1, 1] -> (N, feature_channels, h, w)."""
+        return self.landmarks(landmarks)
+
+    def branch(self, processor_name: str) -> AUCrossAttention:
+        return self.branches[_key(processor_name)]

@@ -1,8 +1,8 @@
-"""The audio-driven portrait backbone stage 2 plugs its AU adapter into, built from diffusers.
+"""The sd15_au_concat stand-in backbone: a small per-frame SD1.5 portrait model of our own.
 
-The paper's backbones (MEMO, Hallo) have no diffusers-format release with reusable code here,
-so this is our own SD1.5-family portrait backbone, configurable and loadable from pretrained
-weights (AUHEAD.md):
+Not the paper's: AUHead plugs its adapter into Hallo v1 or MEMO; the Hallo v1 backbone is
+hallo/ (backbone option ``hallo_v1``, the default). This one stays as a variant that trains on
+a CPU from any SD1.5-family model (AUHEAD.md):
 
 - denoiser: a diffusers ``UNet2DConditionModel`` whose input is the noisy latent concatenated
   with the reference image's latent (reference conditioning by channel concatenation, as in
@@ -22,7 +22,8 @@ On disk a backbone is a folder: ``unet/``, ``vae/``, ``audio_encoder/`` (diffuse
 ``portrait.json``. ``from_sd15`` initialises one from any SD1.5-family model (a hub id or a
 folder in diffusers layout, or the pulled ``sd15-*`` weights): the UNet's first convolution
 gains zero-initialised reference channels and the audio encoder starts random, so such a
-backbone must be trained (``auhead-bench train stage2 --trainable backbone``) before use.
+backbone must be trained (``auhead-bench train stage2 --backbone sd15_au_concat --trainable
+backbone``) before use.
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ class PortraitBackbone(nn.Module):
         if not meta_path.is_file():
             raise BenchError(
                 f"not a portrait backbone (no {PORTRAIT_FILE})", path=folder,
-                fix="build one with `auhead-bench train stage2 --trainable backbone`",
+                fix="build one with `auhead-bench train stage2 --backbone sd15_au_concat "
+                "--trainable backbone`",
             )
         meta = json.loads(meta_path.read_text())
         if meta.get("format") != PORTRAIT_FORMAT:

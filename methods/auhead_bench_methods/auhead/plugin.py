@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -26,19 +26,17 @@ from pydantic import BaseModel, Field, field_validator
 from auhead_bench import Clip, Generation, Method, hookimpl, media
 from auhead_bench.errors import MediaError
 from auhead_bench.resources import Resources
-from auhead_bench.weights import file_sha256, weights_root
+from auhead_bench.weights import file_sha256, local_path, weights_root
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.au_labels import conditioning_track, fit_length
 from auhead_bench_methods.auhead.declarations import (
     DEFAULT_MODEL_NAME,
     STAGE2_VERSION,
     Stage2Options,
+    hallo_specs,
     sd15_specs,
 )
 from auhead_bench_methods.auhead.stage1 import STAGE1_WEIGHTS, AUPredictor, Stage1Options
-
-if TYPE_CHECKING:
-    from auhead_bench_methods.auhead.stage2 import Stage2Model
 
 
 class _Stage2Method(Method):
@@ -51,7 +49,7 @@ class _Stage2Method(Method):
 
     def __init__(self) -> None:
         self._device = "cpu"
-        self._stage2: tuple[tuple[Any, ...], Stage2Model] | None = None
+        self._stage2: tuple[tuple[Any, ...], Any] | None = None
 
     def setup(self, device: str) -> None:
         self._device = device
@@ -66,20 +64,27 @@ class _Stage2Method(Method):
     def content_fingerprint(self, options: Stage2Options) -> dict[str, Any]:
         """The stage-2 model folder's files, all hashed: `train stage2` rewrites the adapter
         (and with --trainable backbone the UNet) in place, same names and sizes."""
-        return {"stage2_model": stage2_content(options.model)}
+        content: dict[str, Any] = {
+            "stage2_model": stage2_content(stage2_folder(options), options.model)
+        }
+        if options.backbone == "hallo_v1":  # Hallo's files, unless the folder holds a backbone
+            content["hallo"] = {
+                spec.name: file_sha256(local_path(spec)) if local_path(spec).is_file() else None
+                for spec in hallo_specs().values()
+            }
+        return content
 
     def weights(self) -> dict[str, str]:
         if self._stage2 is None:
             return {}
         return {f"stage2/{name}": sha for name, sha in self._stage2[1].files.items()}
 
-    def stage2(self, options: Stage2Options) -> Stage2Model:
-        from auhead_bench_methods.auhead.stage2 import Stage2Model
-
-        key = (options.model, options.precision, self._device)
+    def stage2(self, options: Stage2Options) -> Any:
+        """The stage-2 model of ``options.backbone``, loaded once per (model, precision)."""
+        key = (options.backbone, options.model, options.precision, self._device)
         if self._stage2 is None or self._stage2[0] != key:
             self._stage2 = None  # free the previous model before loading another
-            self._stage2 = (key, Stage2Model.load(options.model, self._device, options.precision))
+            self._stage2 = (key, load_stage2_model(options, self._device))
         return self._stage2[1]
 
     def render(
@@ -194,11 +199,29 @@ class AUHead(_Stage2Method):
         )
 
 
-def stage2_content(model: str | None) -> dict[str, str] | str | None:
+def stage2_folder(options: Stage2Options) -> Path:
+    """Where the stage-2 model of these options lives (the cache's per-backbone default)."""
+    if options.model:
+        return Path(options.model).expanduser()
+    if options.backbone == "sd15_au_concat":
+        return weights_root() / DEFAULT_MODEL_NAME
+    return weights_root() / f"{DEFAULT_MODEL_NAME}-{options.backbone}"
+
+
+def load_stage2_model(options: Stage2Options, device: str) -> Any:
+    if options.backbone == "sd15_au_concat":
+        from auhead_bench_methods.auhead.stage2 import Stage2Model
+
+        return Stage2Model.load(options.model, device, options.precision)
+    from auhead_bench_methods.auhead.hallo.sampler import HalloStage2Model
+
+    return HalloStage2Model.load(stage2_folder(options), device, options.precision)
+
+
+def stage2_content(folder: Path, model: str | None) -> dict[str, str] | str | None:
     """sha256 of every file of a local stage-2 model folder (memoised per file, so a run
     hashes a multi-GB UNet once); a hub id as given; None when there is no model yet (its
     generations fail with the weights-missing message and are not cached)."""
-    folder = Path(model).expanduser() if model else weights_root() / DEFAULT_MODEL_NAME
     if not folder.is_dir():
         return model
     return {
@@ -234,6 +257,8 @@ def register_methods(register):
 @hookimpl
 def register_weights(register):
     for spec in sd15_specs().values():
+        register(spec)
+    for spec in hallo_specs().values():
         register(spec)
     for spec in STAGE1_WEIGHTS:  # the audio-language models stage 1 can start from
         register(spec)

@@ -1,4 +1,6 @@
-"""Stage 2 of AUHead: AU-guided diffusion from a reference image, audio and an AU track.
+"""Stage 2 of AUHead on the sd15_au_concat stand-in backbone (backbone.py): a small per-frame
+SD1.5 model of our own, CPU-trainable, not the paper's. The paper's setting, the adapter on
+Hallo v1, is hallo/sampler.py.
 
 A stage-2 model is a folder: ``backbone/`` (a portrait backbone, backbone.py) and
 ``adapter/`` (the AU adapter, adapter.py), as ``auhead-bench train stage2`` writes it. The
@@ -40,7 +42,7 @@ from auhead_bench_methods.auhead.declarations import (
     Stage2Options,
     sd15_specs,
 )
-from auhead_bench_methods.auhead.guidance import ROWS, conditional_noise, guided_noise
+from auhead_bench_methods.auhead.guidance import FORMS, conditional_noise, guided_noise
 
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
@@ -75,8 +77,9 @@ def missing_model_message(path: Path) -> str:
     return (
         f"weights missing: no AUHead stage-2 model at {path} (the authors released none); "
         f"build one: run `auhead-bench weights pull {pulls}`, then "
-        "`auhead-bench train stage2 --trainable backbone --data CLIPS --out BACKBONE` and "
-        f"`auhead-bench train stage2 --init BACKBONE --data CLIPS --out {path}`"
+        "`auhead-bench train stage2 --backbone sd15_au_concat --trainable backbone --data CLIPS "
+        "--out BACKBONE` and `auhead-bench train stage2 --backbone sd15_au_concat --init "
+        f"BACKBONE --data CLIPS --out {path}`"
     )
 
 
@@ -215,7 +218,7 @@ class Stage2Model:
         scheduler.set_timesteps(options.steps, device=noise.device)
         latents = noise * scheduler.init_noise_sigma
         batch = len(noise)
-        copies = len(ROWS) if options.guidance else 1
+        copies = len(FORMS[options.guidance_form]) if options.guidance else 1
         reference = reference_latent.expand(batch * copies, -1, -1, -1)
         audio = audio_tokens.repeat(copies, 1, 1)
         au = au_tokens.repeat(copies, 1, 1)
@@ -227,7 +230,8 @@ class Stage2Model:
                 return self.backbone.denoise(zs, t, reference, audio, h_on, au, au_on)
 
             if options.guidance:
-                eps = guided_noise(denoise, z, options.s_h, options.s_au)
+                eps = guided_noise(denoise, z, options.s_h, options.s_au,
+                                   options.guidance_form)
             else:
                 eps = conditional_noise(denoise, z)
             latents = scheduler.step(eps, timestep, latents).prev_sample

@@ -1,4 +1,7 @@
-"""`auhead-bench train stage2`: train the AU adapter on a frozen portrait backbone.
+"""`auhead-bench train stage2`: train the AU adapter on a frozen backbone.
+
+``--backbone hallo_v1`` (default) is the paper's setting, in hallo/train.py. What follows is
+the sd15_au_concat stand-in's training (``--backbone sd15_au_concat``).
 
 The paper trains only the adapter (AUHEAD.md). Training data: a folder of talking-face
 videos (any fps; decoded to 25 fps / 16 kHz), each with its AU labels next to it
@@ -252,6 +255,13 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
 
 
 @click.command("stage2")
+@click.option("--backbone", type=click.Choice(["hallo_v1", "sd15_au_concat"]), default="hallo_v1",
+              show_default=True,
+              help="hallo_v1: the adapter on frozen Hallo v1 (the paper's setting; --init a "
+              "backbone folder, else the pulled hallo-* weights). sd15_au_concat: the small "
+              "per-frame stand-in.")
+@click.option("--face-embedding", type=click.Choice(["arcface", "zeros"]), default="arcface",
+              show_default=True, help="hallo_v1: the identity input (zeros: Hallo's no-face).")
 @click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False),
               required=True, help="Folder of training videos, AU labels <stem>.npy/.csv beside.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
@@ -263,11 +273,15 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
               show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=10000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
-@click.option("--au-dropout", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Probability of dropping the AU condition per sample.")
-@click.option("--h-dropout", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Probability of dropping the backbone's conditions per sample.")
+@click.option("--lr", type=float, default=None,
+              help="Default: 1e-5 (hallo_v1, Hallo's stage 2), 1e-4 (sd15_au_concat).")
+@click.option("--au-dropout", type=click.FloatRange(0, 1), default=None,
+              help="Probability of dropping the AU condition per sample (default 0.05 for "
+              "hallo_v1, Hallo's rate for its own conditions; 0.1 for sd15_au_concat).")
+@click.option("--h-dropout", type=click.FloatRange(0, 1), default=None,
+              help="Probability of dropping the backbone's conditions per sample; hallo_v1 "
+              "drops reference image and audio independently (default 0.05 each, Hallo's "
+              "uncond_img_ratio/uncond_audio_ratio); sd15_au_concat default 0.1.")
 @click.option("--resolution", type=int, default=512, show_default=True,
               help="Backbone resolution (only when initialising from SD1.5).")
 @click.option("--audio-feature", type=click.Choice(["wav2vec2", "logmel"]), default="wav2vec2",
@@ -276,11 +290,28 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
               help="wav2vec2 hub id or folder (with --audio-feature wav2vec2).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--save-every", type=click.IntRange(min=0), default=1000, show_default=True)
-def command(**kwargs: Any) -> None:
-    """Train AUHead's stage-2 AU adapter (or, with --trainable backbone, its backbone)."""
+@click.option("--save-every", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="hallo_v1: checkpoint interval; rerunning the command resumes from it.")
+def command(backbone: str, face_embedding: str, **kwargs: Any) -> None:
+    """Train AUHead's stage-2 AU adapter (or, with --trainable backbone, the stand-in's
+    backbone). Only the adapter trains on hallo_v1."""
     try:
-        summary = train(**kwargs)
+        if backbone == "hallo_v1":
+            if kwargs["trainable"] != "adapter":
+                raise BenchError("--trainable backbone exists only for sd15_au_concat",
+                                 fix="Hallo v1 is used as released: train the adapter")
+            from auhead_bench_methods.auhead.hallo.train import train_hallo
+
+            h = kwargs["h_dropout"]
+            summary = train_hallo(
+                kwargs["data"], kwargs["out"], kwargs["init"], kwargs["steps"],
+                kwargs["batch_size"], kwargs["lr"], kwargs["au_dropout"], h, h,
+                kwargs["device"], kwargs["seed"], kwargs["save_every"], face_embedding,
+            )
+        else:
+            for key, default in (("lr", 1e-4), ("au_dropout", 0.1), ("h_dropout", 0.1)):
+                kwargs[key] = default if kwargs[key] is None else kwargs[key]
+            summary = train(**kwargs)
     except NotComputed as exc:  # missing weights: one line naming the pull command
         raise BenchError(one_line(exc)) from None
     click.echo(json.dumps(summary))
