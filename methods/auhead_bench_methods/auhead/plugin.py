@@ -28,7 +28,7 @@ from auhead_bench.errors import MediaError
 from auhead_bench.resources import Resources
 from auhead_bench.weights import file_sha256, local_path, weights_root
 from auhead_bench_methods.auhead import au_mesh
-from auhead_bench_methods.auhead.au_labels import conditioning_track, fit_length
+from auhead_bench_methods.auhead.au_labels import clip_conditioning_track, fit_length
 from auhead_bench_methods.auhead.declarations import (
     DEFAULT_MODEL_NAME,
     STAGE2_VERSION,
@@ -110,7 +110,7 @@ class AUHeadGTAUs(_Stage2Method):
                 fix="give the dataset an au_labels column (.npy or .csv, (T, 24) at 25 fps)",
             )
         frames = media.count_frames(clip.video)
-        aus = conditioning_track(clip.au_labels, frames)
+        aus = clip_conditioning_track(clip, frames)  # at the labels' own rate -> 25 fps
         audio, _ = media.decode_audio(clip.audio)
         info = self.render(clip, aus, audio, options, seed, out_path)
         return Generation(arrays={"au_track": aus}, info={"au_source": "labels", **info})

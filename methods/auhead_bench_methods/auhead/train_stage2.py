@@ -93,7 +93,9 @@ class TrainingData:
         count = len(frames)
         features = self.backbone.audio_features(video.audio, count).float().cpu().numpy()
         labels = _labels_for(path)
-        aus = conditioning_track(labels, count) if labels is not None else None
+        # labels are per frame of their own video (MEAD: 30 fps): resampled to 25 fps
+        rate = media.probe_video(path).source_fps
+        aus = conditioning_track(labels, count, source_fps=rate) if labels is not None else None
         height, width = video.frames.shape[1:3]
         placement, _ = au_mesh.place_on(video.frames[0])
         windows = au_windows(aus) if aus is not None else None

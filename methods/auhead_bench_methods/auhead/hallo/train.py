@@ -109,7 +109,9 @@ class HalloTrainingData:
         height, width = video.frames.shape[1:3]
         placement, landmarks = au_mesh.place_on(video.frames[0])
         on_square = placement.scaled(size / width, size / height)
-        aus = conditioning_track(_labels_for(path), count)
+        # labels are per frame of their own video (MEAD: 30 fps): resampled to 25 fps
+        aus = conditioning_track(_labels_for(path), count,
+                                 source_fps=media.probe_video(path).source_fps)
         images = au_mesh.render_track(aus, on_square, size, size, landmark_thickness(size))
         audio = audio_windows(wav2vec2_frames(bb.wav2vec2, video.audio, count))
         dim = bb.cfg.face_embedding_dim
