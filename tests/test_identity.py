@@ -266,7 +266,7 @@ def build_det_10g(path: Path, gain: float = 1.5) -> None:
     9 outputs (scores (N, 1), box distances (N, 4), keypoint offsets (N, 10) for strides 8, 16,
     32; 2 anchors a cell, cell-major). Not SCRFD-10GF's layers: what our code re-implements is
     the decoding of these outputs, which this contract fixes. Score bias -3: a uniform gray
-    image gives no face (score 0.05); face frames give a few hundred candidates >= 0.5."""
+    square gives no face (score 0.05); face frames give hundreds of candidates >= 0.5."""
     import torch
     from torch import nn
 
@@ -296,8 +296,12 @@ def build_det_10g(path: Path, gain: float = 1.5) -> None:
             def flat(t, c):
                 return t.permute(0, 2, 3, 1).reshape(-1, c)
 
+            # box sides ~2000 px from every anchor (in units of its stride): the candidates
+            # overlap so much that NMS keeps one face, as on a talking head (FaceAnalysis.get
+            # embeds every kept face; dozens per frame would only cost time)
             return (*[flat(torch.sigmoid(self.score(f)), 1) for f in levels],
-                    *[flat(torch.exp(self.box(f).clamp(-2, 2)), 4) for f in levels],
+                    *[flat(2000 / s + torch.exp(self.box(f).clamp(-2, 2)), 4)
+                      for f, s in zip(levels, (8, 16, 32), strict=True)],
                     *[flat(self.kps(f), 10) for f in levels])
 
     torch.manual_seed(0)
