@@ -473,6 +473,8 @@ def test_insightface_csim_without_weights_is_not_computed(monkeypatch, tmp_path)
     with pytest.raises(WeightsMissing, match="auhead-bench weights pull "
                        "insightface_buffalo_l_det_10g insightface_buffalo_l_w600k_r50"):
         arcface_aligned.ArcFaceBuffaloL().setup("cpu")
+    with pytest.raises(WeightsMissing, match="insightface_buffalo_l_w600k_r50"):
+        InsightFaceCSIM().setup("cpu")  # the metric says so before its extractor runs
     assert arcface_aligned.ArcFaceBuffaloL().weights() == {
         "det_10g.onnx": "missing", "w600k_r50.onnx": "missing"}
 

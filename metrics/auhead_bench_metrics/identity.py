@@ -272,6 +272,11 @@ class InsightFaceCSIM(_CSIM):
     def protocol(self) -> dict[str, Any]:
         return {**super().protocol(), **arcface_aligned.ArcFaceBuffaloL().params()}
 
+    def setup(self, device: str) -> None:
+        """Missing buffalo_l files make the metric not computed (naming the pull command)
+        before any video is decoded for its extractor."""
+        arcface_aligned.weights_paths()
+
     def embed_reference(self, image: VideoView) -> np.ndarray | None:
         faces = image[arcface_aligned.ArcFaceBuffaloL.id]
         return faces["embedding"][0] if faces["detected"][0] else None
