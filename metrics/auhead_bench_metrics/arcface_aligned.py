@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from auhead_bench import Extractor, VideoView
+from auhead_bench.errors import BenchError
 from auhead_bench.weights import WeightsSpec, file_sha256, local_path, locate_all
 
 # InsightFace face_align.arcface_dst: where the 5 keypoints (left eye, right eye, nose tip,
@@ -120,8 +121,11 @@ class SCRFDKeypoints:
         self.input_name = session.get_inputs()[0].name
         outputs = session.get_outputs()
         if len(outputs) != 3 * len(STRIDES):
-            raise ValueError(f"expected det_10g's 9 outputs (scores, boxes, keypoints per "
-                             f"stride), the ONNX file has {len(outputs)}")
+            raise BenchError(
+                f"{DET_10G.filename} has {len(outputs)} outputs, not det_10g's 9 (scores, "
+                "boxes, keypoints per stride)", path=local_path(DET_10G),
+                fix=f"run `{DET_10G.pull_command()} --force`",
+            )
         self.output_names = [o.name for o in outputs]
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
@@ -146,7 +150,7 @@ class SCRFDKeypoints:
         if key not in self._centres:
             grid = np.stack(np.mgrid[:height, :width][::-1], axis=-1).astype(np.float32)
             grid = (grid * stride).reshape(-1, 2)
-            self._centres[key] = np.repeat(grid, ANCHORS, axis=0)  # anchor-major per cell
+            self._centres[key] = np.repeat(grid, ANCHORS, axis=0)  # a cell's anchors in a row
         return self._centres[key]
 
     def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, float, np.ndarray] | None:
