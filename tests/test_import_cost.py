@@ -159,7 +159,8 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         print(json.dumps({
             "options": stage2.Stage2Options is declarations.Stage2Options
                        and plugin.AUHeadOptions.__mro__[1] is stage2.Stage2Options,
-            "version": stage2.STAGE2_VERSION == plugin.STAGE2_VERSION == "1",
+            "version": stage2.STAGE2_VERSION == plugin.STAGE2_VERSION
+                       == declarations.STAGE2_VERSION,
             "specs": backbone.sd15_specs is declarations.sd15_specs,
             "repo": backbone.SD15_REPO == declarations.SD15_REPO,
             "scales": (guidance.DEFAULT_S_AU, guidance.DEFAULT_S_H) == (3.5, 3.5),
