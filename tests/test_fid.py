@@ -165,8 +165,8 @@ def _stream_of(x: np.ndarray) -> RunningGaussian:
 def test_offset_rule_is_pytorch_fids_in_both_branches(monkeypatch):
     """``pytorch_fid_offset`` against ``calculate_frechet_distance`` on the same statistics
     (64-d, 12 samples: singular). scipy 1.17's sqrtm returns a finite root here (no offset);
-    older scipy returned NaN for singular products, which a stand-in sqrtm reproduces (the
-    same function for both sides), so the offset branch is exercised too."""
+    a stand-in sqrtm that returns NaN for singular input (the same function for both sides)
+    exercises the offset branch too."""
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     rng = np.random.default_rng(7)

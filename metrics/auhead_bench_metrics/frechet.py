@@ -184,7 +184,8 @@ def sqrtm_is_finite(sigma_1: np.ndarray, sigma_2: np.ndarray) -> bool:
 
     Run with scipy's own ``sqrtm`` because no cheaper test predicts it: whether a singular
     product gives NaN or a finite (inaccurate) root depends on the scipy version (1.17's
-    Schur method returns finite roots for rank-deficient covariances; older ones did not).
+    Schur method returns finite roots for rank-deficient covariances; users of older ones
+    commonly report pytorch-fid's "singular product" message, i.e. non-finite roots).
     It costs seconds to a minute at 2048x2048 on a CPU, paid once per record, exact mode only.
     """
     import scipy.linalg
