@@ -9,9 +9,10 @@ chain on the same frames: our extractor + metric vs pytorch-fid's PNG loading, m
 ``np.cov`` and ``calculate_frechet_distance``.
 
 Inception costs ~0.1-0.5 s per frame on a CPU, so the parity test uses 4 frames per side.
-Four samples give rank-3 covariances (full rank needs 2049): both sides then add pytorch-fid's
-own regulariser, 1e-6 * I, to both covariances, so the test checks features, means,
-covariances and the distance formula, not the statistical quality of a 4-frame FID.
+Four samples give rank-3 covariances (full rank needs 2049): pytorch-fid's
+``calculate_frechet_distance`` then runs with its own singular-product rule, untouched, and
+ours with ``singular="pytorch_fid_offset"``; both branches of that rule are checked at a small
+dimension below. The end-to-end check on demo clips is tests/test_parity_fid_fvd.py.
 """
 
 from __future__ import annotations
@@ -34,10 +35,15 @@ from auhead_bench.faces import crop_faces
 from auhead_bench.features import FeatureStore
 from auhead_bench.plugins import PluginInfo, Registry, load_plugins
 from auhead_bench.weights import WeightsMissing, local_path, registered_weights
-from auhead_bench_metrics import fid
-from auhead_bench_metrics.frechet import RunningGaussian, frechet_distance, trace_sqrt_product
+from auhead_bench_metrics import fid, frechet
+from auhead_bench_metrics.frechet import (
+    RunningGaussian,
+    distance_between,
+    frechet_distance,
+    trace_sqrt_product,
+)
 
-EPS = 1e-6  # pytorch-fid's calculate_frechet_distance regulariser
+EPS = 1e-6  # a ridge for tests that need a value from a few frames (diagonal_eps)
 
 
 def random_inception_state() -> dict[str, torch.Tensor]:
@@ -137,15 +143,93 @@ def test_fid_matches_pytorch_fid_on_the_same_frames(
             calculate_activation_statistics(files, reference_model, 4, 2048, "cpu", 0)
         )
     (mu_gen, sigma_gen), (mu_gt, sigma_gt) = stats
-    offset = EPS * np.eye(2048)
-    reference = calculate_frechet_distance(mu_gen, sigma_gen + offset, mu_gt, sigma_gt + offset)
+    # pytorch-fid's own rule on its own statistics: nothing of ours added to its inputs
+    reference = calculate_frechet_distance(mu_gen, sigma_gen, mu_gt, sigma_gt)
 
-    metric = fid.FIDFull(fid.FIDOptions(diagonal_eps=EPS))
+    metric = fid.FIDFullPNG()  # singular="pytorch_fid_offset"
     update(metric, with_pool3(our_features[0]), with_pool3(our_features[1]), clip())
     ours = metric.compute()
     np.testing.assert_allclose(our_features[0].mean(axis=0), mu_gen, rtol=1e-4, atol=1e-5)
-    assert metric.summary() == {"clips": 1, "generated_frames": 4, "ground_truth_frames": 4}
+    summary = metric.summary()
+    assert summary == {"clips": 1, "generated_frames": 4, "ground_truth_frames": 4,
+                       "offset_applied": summary["offset_applied"]}
     assert ours == pytest.approx(reference, rel=1e-4) and ours > 0
+
+
+def _stream_of(x: np.ndarray) -> RunningGaussian:
+    stream = RunningGaussian()
+    stream.update(x, "test")
+    return stream
+
+
+def test_offset_rule_is_pytorch_fids_in_both_branches(monkeypatch):
+    """``pytorch_fid_offset`` against ``calculate_frechet_distance`` on the same statistics
+    (64-d, 12 samples: singular). scipy 1.17's sqrtm returns a finite root here (no offset);
+    a stand-in sqrtm that returns NaN for singular input (the same function for both sides)
+    exercises the offset branch too."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(7)
+    x, y = np.abs(rng.normal(size=(12, 64))), np.abs(rng.normal(size=(12, 64))) + 0.3
+    mu_x, mu_y = x.mean(0), y.mean(0)
+    s_x, s_y = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+
+    def ours() -> frechet.Distance:
+        return distance_between(_stream_of(x), _stream_of(y), metric_id="t", unit="frames",
+                                ddof=1, singular="pytorch_fid_offset")
+
+    finite = ours()
+    assert not finite.offset_applied
+    assert finite.value == pytest.approx(calculate_frechet_distance(mu_x, s_x, mu_y, s_y),
+                                         rel=1e-6)
+    real_sqrtm = scipy.linalg.sqrtm
+
+    def sqrtm_nan_when_singular(matrix, *args, **kwargs):
+        if np.linalg.matrix_rank(matrix) < len(matrix):
+            root = np.full(matrix.shape, np.nan)
+            return (root, np.inf) if kwargs.get("disp") is False else root
+        return real_sqrtm(matrix, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.linalg, "sqrtm", sqrtm_nan_when_singular)
+    offset = ours()
+    theirs = calculate_frechet_distance(mu_x, s_x, mu_y, s_y)  # prints its offset message
+    assert offset.offset_applied and offset.value == pytest.approx(theirs, rel=1e-6)
+    # the offset is inside the square root only: the traces are the unregularised ones
+    ridge = distance_between(_stream_of(x), _stream_of(y), metric_id="t", unit="frames",
+                             ddof=1, diagonal_eps=1e-6)
+    assert ridge.value - offset.value == pytest.approx(2 * 64 * 1e-6, rel=1e-3)
+
+
+def test_png_frames_are_lossless_and_jpeg95_is_what_cv2_writes(tmp_path):
+    """The PNG mode shares the decoded frames' features because the round trip is the
+    identity; the JPEG mode's in-memory round trip gives what pytorch-fid reads from
+    ``cv2.imwrite`` JPEG dumps (default quality 95), pixel for pixel."""
+    import cv2
+
+    frames = random_frames(3, seed=9)
+    for t, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{t}.png"), frame[..., ::-1])
+        cv2.imwrite(str(tmp_path / f"{t}.jpg"), frame[..., ::-1])  # cv2's default quality
+    png = np.stack([np.asarray(Image.open(tmp_path / f"{t}.png").convert("RGB"))
+                    for t in range(3)])
+    jpeg = np.stack([np.asarray(Image.open(tmp_path / f"{t}.jpg").convert("RGB"))
+                     for t in range(3)])
+    np.testing.assert_array_equal(png, frames)
+    np.testing.assert_array_equal(fid.jpeg_round_trip(frames), jpeg)
+    assert np.abs(jpeg.astype(int) - frames).max() > 0  # lossy: the mode is not a no-op
+    extractor = fid.InceptionPool3Jpeg()
+    chunks = list(extractor.frame_chunks(video(frames)))
+    np.testing.assert_array_equal(np.concatenate(chunks), jpeg)
+    assert fid.FIDFullPNG.needs == ("inception_pool3_full",)
+    assert fid.FIDFullJPEG.needs == (extractor.id,) and "JPEG quality 95" in str(extractor.params())
+
+
+def test_a_ridge_and_the_offset_rule_cannot_both_be_set():
+    rng = np.random.default_rng(3)
+    metric = fid.FIDFullPNG(fid.FIDExactOptions(diagonal_eps=1e-6))
+    update(metric, with_pool3(rng.random((3, 2048))), with_pool3(rng.random((3, 2048))), clip())
+    with pytest.raises(BenchError, match="two different rules"):
+        metric.compute()
 
 
 def test_fid_of_identical_frames_is_zero(our_features):
@@ -350,8 +434,14 @@ def test_plugins_declare_weights_extractors_and_metrics():
     assert spec.source.endswith("/fid_weights/pt_inception-2015-12-05-6726825d.pth")
     assert spec.sha256.startswith("6726825d")
     registry = load_plugins()
-    for ident in ("inception_pool3_full", "inception_pool3_face"):
+    for ident in ("inception_pool3_full", "inception_pool3_face", "inception_pool3_full_jpeg95"):
         assert registry.get("extractor", ident)
+    for ident in ("fid_inception_pool3_full_png", "fid_inception_pool3_full_jpeg95"):
+        protocol = registry.get("metric", ident).cls().protocol()
+        assert protocol["singular"] == "pytorch_fid_offset"
+        assert "calculate_fid_given_paths" in protocol["reference"]
+    assert registry.get("metric", "fid_inception_pool3_full").cls().protocol()["singular"] == \
+        "refuse"
     full = registry.get("metric", "fid_inception_pool3_full").cls()
     face = registry.get("metric", "fid_inception_pool3_face").cls()
     assert full.protocol()["crop"] == "full" and face.protocol()["crop"] == "face"

@@ -366,6 +366,88 @@ def test_face_variant_crops_224_from_the_face_track(tmp_path):
     assert fvd.FVDFace().protocol()["crop"] == "face" and fvd.FVDFace.needs == (extractor.id,)
 
 
+def test_stylegan_v_clips_are_frame_0_and_a_seeded_start_recorded(cached_i3d):
+    """The fvd2048_16f extractor embeds frames [0, 16) and [s, s + 16) with s drawn from the
+    seed and the video's sha256; the metric folds generated-first vs ground-truth-seeded and
+    records every start; the value is StyleGAN-V's formula on those clips (singular here:
+    3 videos, used as they are)."""
+    extractor = fvd.I3DLogitsStyleGANV()
+    extractor.setup("cpu")
+    detector = torch.jit.load(str(cached_i3d)).eval()
+    metric = fvd.FVDStyleGANVFull()
+    gens, reals = [], []
+    for k, (length, chunk) in enumerate([(40, 7), (37, 32), (16, 5)]):
+        gen = synthetic_video(length + 3, seed=30 + k, chunk_frames=chunk)
+        real = VideoView.from_arrays(synthetic_video(length, seed=40 + k).all_frames(),
+                                     content_sha256=f"sha{k}", chunk_frames=chunk)
+        out_gen, out_real = extractor.extract(gen), extractor.extract(real)
+        start = fvd.seeded_start(length, f"sha{k}")
+        assert int(out_real["seeded_start"][0]) == start and 0 <= start <= length - 16
+        frames = real.all_frames()
+        ref = stylegan_v_features(detector, frames[start : start + 16])
+        np.testing.assert_allclose(out_real["seeded"], ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out_gen["first"],
+                                   stylegan_v_features(detector, gen.all_frames()[:16]),
+                                   rtol=1e-5, atol=1e-5)
+        key = extractor.id
+        update(metric, gen.with_features({key: out_gen}), real.with_features({key: out_real}),
+               clip(f"c{k}"))
+        gens.append(out_gen["first"])
+        reals.append(ref)
+    assert fvd.seeded_start(37, "sha1") == fvd.seeded_start(37, "sha1")  # no hidden state
+    assert len({fvd.seeded_start(100, f"v{i}") for i in range(20)}) > 5  # starts do vary
+    summary = metric.summary()
+    assert summary["ground_truth_starts"] == {
+        f"c{k}": fvd.seeded_start(n, f"sha{k}") for k, n in enumerate([40, 37, 16])
+    }
+    assert summary["generated_start"] == 0 and summary["start_seed"] == fvd.START_SEED
+    assert summary["generated_clips"] == summary["ground_truth_clips"] == 3
+    reference = stylegan_v_fvd(np.concatenate(gens), np.concatenate(reals))
+    assert metric.compute() == pytest.approx(reference, rel=1e-3)
+    short = extractor.extract(synthetic_video(12, seed=1))
+    assert short["first"].shape == (0, 400) and int(short["seeded_start"][0]) == -1
+    with pytest.raises(ClipSkipped, match="shorter than 16 frames .generated 12"):
+        update(metric, synthetic_video(12, seed=1).with_features({extractor.id: short}),
+               real.with_features({extractor.id: out_real}), clip("short"))
+
+
+def test_stylegan_v_state_merges_starts_and_refuse_is_available():
+    rng = np.random.default_rng(6)
+    key = fvd.I3DLogitsStyleGANV.id
+
+    def view(start: int) -> VideoView:
+        return VideoView.from_arrays(np.zeros((20, 2, 2, 3), np.uint8), features={key: {
+            "first": rng.normal(size=(1, 400)), "seeded": rng.normal(size=(1, 400)),
+            "seeded_start": np.array([start]), "frame_count": np.array([20])}})
+
+    metric = fvd.FVDStyleGANVFull()
+    first, second = metric.accumulator(), metric.accumulator()
+    update(first, view(0), view(3), clip("a"))
+    update(second, view(0), view(4), clip("b"))
+    received = metric.accumulator()
+    received.import_state(second.export_state())
+    first.merge(received)
+    assert first.summary()["ground_truth_starts"] == {"a": 3, "b": 4}
+    refuse = fvd.FVDStyleGANVFull(fvd.StyleGANVOptions(singular="refuse"))
+    update(refuse, view(0), view(1), clip("a"))
+    with pytest.raises(BenchError, match="need at least 401"):
+        refuse.compute()
+
+
+def test_the_all_windows_ids_are_named_for_what_they_are_and_old_ids_still_work():
+    from auhead_bench.plugins import load_plugins
+
+    registry = load_plugins()
+    for old, new in (("fvd_i3d_16f_full", "fvd_i3d_16f_allwin_full"),
+                     ("fvd_i3d_16f_face", "fvd_i3d_16f_allwin_face")):
+        old_cls, new_cls = registry.get("metric", old).cls, registry.get("metric", new).cls
+        assert issubclass(old_cls, new_cls) and "Deprecated alias" in old_cls.description
+        assert "NOT its fvd2048_16f" in new_cls().protocol()["reference"]
+    exact = registry.get("metric", "fvd_i3d_16f_stylegan_v_face").cls()
+    assert exact.needs == ("i3d_logits_16f_stylegan_v_face",)
+    assert exact.protocol()["clips_per_video"] == 1 and exact.protocol()["crop"] == "face"
+
+
 def test_runner_scores_fvd_and_reports_missing_fid_weights(cached_i3d, video_factory, tmp_path):
     """The full run on a folder dataset: FVD computed (0 for the ground truth itself), FID
     reported as not computed with its pull command (its weights are not in the cache)."""
@@ -375,16 +457,17 @@ def test_runner_scores_fvd_and_reports_missing_fid_weights(cached_i3d, video_fac
         "name": "t",
         "datasets": [{"id": "folder", "options": {"root": str(tmp_path / "data")}}],
         "methods": ["ground_truth", "static_frame"],
-        "metrics": [{"id": "fvd_i3d_16f_full", "options": {"diagonal_eps": 1e-3}},
+        "metrics": [{"id": "fvd_i3d_16f_allwin_full", "options": {"diagonal_eps": 1e-3}},
                     "fid_inception_pool3_full"],
         "cache_dir": str(tmp_path / "cache"),
         "device": "cpu",
     })
     records = {r.method.id: r for r in Runner(config, tmp_path / "out").run()}
     truth, static = records["ground_truth"].metrics, records["static_frame"].metrics
-    assert truth["fvd_i3d_16f_full"].status == "ok" and truth["fvd_i3d_16f_full"].n == 2
-    assert abs(truth["fvd_i3d_16f_full"].value) < 1e-6
-    assert static["fvd_i3d_16f_full"].value > 1e-3
+    fvd_id = "fvd_i3d_16f_allwin_full"
+    assert truth[fvd_id].status == "ok" and truth[fvd_id].n == 2
+    assert abs(truth[fvd_id].value) < 1e-6
+    assert static[fvd_id].value > 1e-3
     fid = static["fid_inception_pool3_full"]
     assert fid.status == "not_computed"
     assert "auhead-bench weights pull pytorch_fid_inception" in fid.reason

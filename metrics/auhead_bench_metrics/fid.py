@@ -7,6 +7,16 @@ per side; unbiased covariances (``np.cov``); Fréchet distance. The crop policy 
 metric: ``full`` frames, or ``face`` crops (the shared dlib face track, ``crop_faces`` at
 299x299, 1.3x the box) so background and framing do not count.
 
+Two kinds of ids:
+- ``fid_inception_pool3_full`` / ``_face``: the decoded frames in memory; fewer than 2049
+  frames per side is refused unless the options say how to treat singular covariances.
+- exact modes, pytorch-fid's ``python -m pytorch_fid DIR1 DIR2`` on frame dumps of the mp4
+  files, with its singular-product rule (``singular="pytorch_fid_offset"``):
+  ``fid_inception_pool3_full_png`` (PNG: lossless, so the features are those of the decoded
+  frames, shared with ``inception_pool3_full``) and ``fid_inception_pool3_full_jpeg95``
+  (JPEG quality 95, 4:2:0, libjpeg-turbo: what ``cv2.imwrite`` writes by default, and
+  Pillow at ``quality=95``, byte for byte).
+
 Features come from a shared extractor (cached per video, so the ground truth is embedded
 once per run, however many methods and seeds are scored); the metric keeps only running
 sums per side.
@@ -15,6 +25,7 @@ sums per side.
 from __future__ import annotations
 
 import importlib.util
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,9 +39,10 @@ from auhead_bench.errors import BenchError
 from auhead_bench.faces import face_crop_chunks
 from auhead_bench.frames import rebatch, writable
 from auhead_bench.metric import NotComputed
+from auhead_bench.parity import ParityCheck, ParityInputs
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsSpec, file_sha256, load_state_dict, local_path, locate
-from auhead_bench_metrics.frechet import FrechetMetric
+from auhead_bench_metrics.frechet import PYTORCH_FID_EPS, FrechetMetric
 
 # The sha256 is not printed on pytorch-fid's release page; the file name carries its first
 # 8 hex digits (torch.hub's convention, `6726825d`), and the full digest below is the one
@@ -156,11 +168,66 @@ class InceptionPool3Face(InceptionPool3):
         return face_crop_chunks(video, FACE_CROP_SIZE, FACE_CROP_SCALE)
 
 
-class FIDOptions(Options):
-    """``diagonal_eps``: added to both covariances' diagonals; > 0 allows fewer than 2049
-    frames per side, at the price of a biased value (comparable only at equal N and eps)."""
+JPEG_QUALITY = 95  # cv2.imwrite's default (IMWRITE_JPEG_QUALITY), as evaluation scripts dump
 
+
+def jpeg_round_trip(frames: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
+    """(n, H, W, 3) uint8 frames as a JPEG file of ``quality`` decodes them with Pillow.
+
+    Pillow and OpenCV both encode with libjpeg-turbo (4:2:0, baseline, islow DCT): their
+    files were byte-identical at qualities 75-100 on the demo frames, and decode to the same
+    pixels (tested); pytorch-fid reads files with Pillow, so this is exactly what it embeds
+    from ``cv2.imwrite`` dumps."""
+    from PIL import Image
+
+    out = np.empty_like(frames)
+    for index, frame in enumerate(frames):
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        out[index] = np.asarray(Image.open(buffer).convert("RGB"))
+    return out
+
+
+class InceptionPool3Jpeg(InceptionPool3):
+    """As ``inception_pool3_full``, on the frames after a JPEG round trip at quality 95."""
+
+    id = "inception_pool3_full_jpeg95"
+    description = "pytorch-fid Inception-v3 pool3 features of full frames read back from JPEG q95."
+
+    def params(self) -> dict[str, Any]:
+        from PIL import features
+
+        return {
+            **super().params(),
+            "frame_files": f"JPEG quality {JPEG_QUALITY}, 4:2:0, read back with Pillow",
+            "libjpeg": f"{features.version('jpg')} (turbo: {features.check('libjpeg_turbo')})",
+        }
+
+    def frame_chunks(self, video: VideoView) -> Iterator[np.ndarray]:
+        return (jpeg_round_trip(chunk.frames) for chunk in video.chunks())
+
+
+class FIDOptions(Options):
+    """How singular covariances are treated (fewer than 2049 frames per side).
+
+    ``singular``: ``refuse`` (an error naming the fix) or ``pytorch_fid_offset``
+    (pytorch-fid's ``calculate_frechet_distance``: never refuses; only when
+    ``scipy.linalg.sqrtm`` of the covariance product is not finite, ``offset_eps * I`` is
+    added to both covariances inside the square root; traces untouched).
+    ``diagonal_eps`` (``refuse`` only): a ridge, ``eps * I`` added to both covariances
+    always, traces included; allows fewer frames, biases the value; not pytorch-fid's rule.
+    """
+
+    singular: Literal["refuse", "pytorch_fid_offset"] = "refuse"
+    offset_eps: float = Field(PYTORCH_FID_EPS, gt=0.0)
     diagonal_eps: float = Field(0.0, ge=0.0)
+
+
+class FIDExactOptions(FIDOptions):
+    """The exact modes follow pytorch-fid's rule by default."""
+
+    singular: Literal["refuse", "pytorch_fid_offset"] = "pytorch_fid_offset"
 
 
 class FIDFull(FrechetMetric):
@@ -174,6 +241,7 @@ class FIDFull(FrechetMetric):
     extractor: ClassVar[type[InceptionPool3]] = InceptionPool3
     dim, unit, ddof = POOL3_DIM, "frames", 1
     videos_key, samples_key = "clips", "frames"
+    frames: ClassVar[str] = "decoded frames in memory (FFmpeg, RGB24)"
 
     def setup(self, device: str) -> None:
         require_pytorch_fid()
@@ -185,6 +253,7 @@ class FIDFull(FrechetMetric):
             "reference": "pytorch-fid 0.3.0 (InceptionV3 pool3, calculate_frechet_distance)",
             "features": self.extractor.id,
             "crop": self.extractor.crop,
+            "frames": self.frames,
             "samples": "every frame of every scored clip, pooled per side",
             "covariance": "unbiased (N - 1), as numpy.cov in pytorch-fid",
         }
@@ -203,6 +272,89 @@ class FIDFace(FIDFull):
     extractor = InceptionPool3Face
 
 
+class FIDFullPNG(FIDFull):
+    """pytorch-fid on PNG dumps of every frame. PNG is lossless and pytorch-fid's
+    ``ToTensor`` is our ``/ 255``, so the features are the decoded frames' (shared)."""
+
+    id = "fid_inception_pool3_full_png"
+    description = ("FID as pytorch-fid computes it on PNG dumps of every full frame "
+                   "(its singular-product offset rule).")
+    Options = FIDExactOptions
+    frames = "PNG files of the decoded frames, read by pytorch-fid's ImagePathDataset " \
+        "(lossless: identical to the decoded frames)"
+
+    def protocol(self) -> dict[str, Any]:
+        return {**super().protocol(), "reference": "pytorch-fid 0.3.0 "
+                "fid_score.calculate_fid_given_paths (python -m pytorch_fid DIR1 DIR2)"}
+
+
+class FIDFullJPEG(FIDFullPNG):
+    id = "fid_inception_pool3_full_jpeg95"
+    description = ("FID as pytorch-fid computes it on JPEG quality-95 dumps of every full "
+                   "frame (cv2.imwrite's default; its singular-product offset rule).")
+    needs = ("inception_pool3_full_jpeg95",)
+    extractor = InceptionPool3Jpeg
+    frames = f"JPEG files (quality {JPEG_QUALITY}, 4:2:0, libjpeg-turbo; cv2.imwrite's " \
+        "default) of the decoded frames, read by pytorch-fid's ImagePathDataset"
+
+
+class PytorchFidOnDumps(ParityCheck):
+    """pytorch-fid's own ``calculate_fid_given_paths`` on frame dumps of the scored mp4s.
+
+    The frames are read with ``cv2.VideoCapture`` and written with ``cv2.imwrite`` into one
+    folder per side (every clip's frames pooled), as evaluation scripts dump them; pytorch-fid
+    then reads, embeds and compares them with its own code, offset rule included. Its
+    Inception loads our sha256-checked weights file from a torch.hub cache folder of its
+    own (no download); nothing of ours touches its inputs.
+    """
+
+    id = "pytorch-fid"
+    metric = FIDFullPNG.id
+    reference = "pytorch_fid.fid_score.calculate_fid_given_paths on cv2.imwrite PNG dumps"
+    requires = {"pytorch_fid": "pytorch-fid==0.3.0", "cv2": "opencv-python"}
+    extension = "png"
+    batch_size = 50  # pytorch-fid's CLI default
+
+    def imwrite_params(self) -> list[int]:
+        return []
+
+    def reference_values(self, inputs: ParityInputs) -> float:
+        import cv2
+        import torch
+        from pytorch_fid.fid_score import calculate_fid_given_paths
+
+        from auhead_bench_metrics.pixel import cv2_frames
+
+        folders = {side: inputs.workdir / side for side in ("generated", "ground_truth")}
+        for clip in inputs.clips:
+            for side, folder in folders.items():
+                folder.mkdir(parents=True, exist_ok=True)
+                for t, frame in enumerate(cv2_frames(getattr(clip, side))):
+                    name = folder / f"{clip.clip_id}_{t:06d}.{self.extension}"
+                    cv2.imwrite(str(name), frame, self.imwrite_params())
+        hub = inputs.workdir / "torch_hub"
+        (hub / "checkpoints").mkdir(parents=True)
+        (hub / "checkpoints" / INCEPTION.filename).symlink_to(locate(INCEPTION).resolve())
+        with mock.patch.object(torch.hub, "get_dir", lambda: str(hub)):
+            return float(calculate_fid_given_paths(
+                [str(folders["generated"]), str(folders["ground_truth"])],
+                self.batch_size, inputs.device, POOL3_DIM, num_workers=0,
+            ))
+
+
+class PytorchFidOnJpegDumps(PytorchFidOnDumps):
+    id = "pytorch-fid-jpeg95"
+    metric = FIDFullJPEG.id
+    reference = ("pytorch_fid.fid_score.calculate_fid_given_paths on cv2.imwrite JPEG "
+                 "(quality 95) dumps")
+    extension = "jpg"
+
+    def imwrite_params(self) -> list[int]:
+        import cv2
+
+        return [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+
+
 @hookimpl
 def register_weights(register):
     register(INCEPTION)
@@ -212,9 +364,18 @@ def register_weights(register):
 def register_extractors(register):
     register(InceptionPool3)
     register(InceptionPool3Face)
+    register(InceptionPool3Jpeg)
 
 
 @hookimpl
 def register_metrics(register):
     register(FIDFull)
     register(FIDFace)
+    register(FIDFullPNG)
+    register(FIDFullJPEG)
+
+
+@hookimpl
+def register_parity_checks(register):
+    register(PytorchFidOnDumps)
+    register(PytorchFidOnJpegDumps)

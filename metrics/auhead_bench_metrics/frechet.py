@@ -13,8 +13,9 @@ several times faster.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -135,9 +136,16 @@ def trace_sqrt_product(sigma_1: np.ndarray, sigma_2: np.ndarray) -> float:
 
 
 def frechet_distance(
-    mu_1: np.ndarray, sigma_1: np.ndarray, mu_2: np.ndarray, sigma_2: np.ndarray
+    mu_1: np.ndarray,
+    sigma_1: np.ndarray,
+    mu_2: np.ndarray,
+    sigma_2: np.ndarray,
+    traces: float | None = None,
 ) -> float:
-    """``||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))``, float64."""
+    """``||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))``, float64.
+
+    ``traces`` replaces ``Tr(S_1) + Tr(S_2)`` (pytorch-fid's offset enters the square root
+    only, not these traces)."""
     mu_1, mu_2 = np.asarray(mu_1, np.float64), np.asarray(mu_2, np.float64)
     sigma_1, sigma_2 = np.asarray(sigma_1, np.float64), np.asarray(sigma_2, np.float64)
     if mu_1.shape != mu_2.shape or sigma_1.shape != sigma_2.shape:
@@ -146,20 +154,54 @@ def frechet_distance(
             f"covariances {sigma_1.shape} vs {sigma_2.shape}"
         )
     diff = mu_1 - mu_2
-    value = (
-        float(diff @ diff)
-        + float(np.trace(sigma_1) + np.trace(sigma_2))
-        - 2.0 * trace_sqrt_product(sigma_1, sigma_2)
-    )
+    if traces is None:
+        traces = float(np.trace(sigma_1) + np.trace(sigma_2))
+    value = float(diff @ diff) + traces - 2.0 * trace_sqrt_product(sigma_1, sigma_2)
     if not np.isfinite(value):
         raise BenchError(f"the Fréchet distance is not finite ({value})")
     # A distance is >= 0: identical inputs give about -1e-10 from rounding in the square
     # root, which would print as "-0.0000" for the ground truth's own FID. A clearly
     # negative value is a numerical problem and is left visible.
-    scale = float(np.trace(sigma_1) + np.trace(sigma_2)) + float(diff @ diff)
+    scale = traces + float(diff @ diff)
     if -1e-9 * max(scale, 1.0) < value < 0:
         return 0.0
     return value
+
+
+# What to do when a side has too few samples for a full-rank covariance (N <= dim), or the
+# product of the covariances is singular:
+# - "refuse": an error naming the fix (the value would be dominated by estimation error);
+# - "pytorch_fid_offset": pytorch-fid's ``calculate_frechet_distance``: never refuse; only when
+#   ``scipy.linalg.sqrtm(S_1 S_2)`` has a non-finite entry, take the trace term of
+#   ``(S_1 + eps I)(S_2 + eps I)`` instead (traces of S_1 and S_2 untouched);
+# - "unregularised": StyleGAN-V's ``compute_fvd``: never refuse, no offset ever.
+Singular = Literal["refuse", "pytorch_fid_offset", "unregularised"]
+PYTORCH_FID_EPS = 1e-6  # calculate_frechet_distance's default eps
+
+
+def sqrtm_is_finite(sigma_1: np.ndarray, sigma_2: np.ndarray) -> bool:
+    """pytorch-fid's test for its offset: ``scipy.linalg.sqrtm(S_1 . S_2)`` is finite.
+
+    Run with scipy's own ``sqrtm`` because no cheaper test predicts it: whether a singular
+    product gives NaN or a finite (inaccurate) root depends on the scipy version (1.17's
+    Schur method returns finite roots for rank-deficient covariances; users of older ones
+    commonly report pytorch-fid's "singular product" message, i.e. non-finite roots).
+    It costs seconds to a minute at 2048x2048 on a CPU, paid once per record, exact mode only.
+    """
+    import scipy.linalg
+
+    with warnings.catch_warnings():  # "Matrix is singular": the finiteness test decides
+        warnings.simplefilter("ignore")
+        root = scipy.linalg.sqrtm(sigma_1.dot(sigma_2))
+    return bool(np.isfinite(root).all())
+
+
+@dataclass
+class Distance:
+    """A Fréchet distance and how singular covariances were handled for it."""
+
+    value: float
+    offset_applied: bool = False  # pytorch_fid_offset: sqrtm was not finite, eps * I used
 
 
 def distance_between(
@@ -169,30 +211,41 @@ def distance_between(
     metric_id: str,
     unit: str,
     ddof: int,
-    diagonal_eps: float,
-) -> float:
+    singular: Singular = "refuse",
+    diagonal_eps: float = 0.0,
+    offset_eps: float = PYTORCH_FID_EPS,
+) -> Distance:
     """The Fréchet distance of two feature streams, or a BenchError saying what is missing.
 
-    With ``diagonal_eps == 0`` each side needs more samples than feature dimensions: fewer
-    give a singular covariance and a value dominated by estimation error. ``diagonal_eps > 0``
-    adds ``eps * I`` to both covariances (pytorch-fid's fallback regulariser, 1e-6 there),
-    which allows fewer samples; the value is then biased and only comparable at equal
-    sample counts and eps.
+    ``singular`` (see ``Singular``) says what happens with fewer samples than feature
+    dimensions + 1 per side. ``diagonal_eps > 0`` (with ``refuse`` only) is a ridge: it adds
+    ``eps * I`` to both covariances, traces included, always, which lifts the refusal; the
+    value is then biased and comparable only at equal sample counts and eps. It is NOT
+    pytorch-fid's rule (that is ``pytorch_fid_offset``).
+
+    The trace term is always our symmetric eigenvalue form, which equals the real part of
+    the trace of scipy's ``sqrtm`` (tested, singular products included).
     """
+    if diagonal_eps and singular != "refuse":
+        raise BenchError(
+            f"{metric_id}: diagonal_eps and singular={singular!r} are two different rules",
+            fix="set one of them (diagonal_eps: 0, or singular: refuse)",
+        )
     sides = (("generated", generated), ("ground-truth", reference))
     for side, stream in sides:
         if stream.count == 0:
             raise BenchError(f"{metric_id}: no {side} {unit} were scored")
     dim = generated.dim or 0
-    needed = dim + 1 if diagonal_eps == 0 else 2
+    needed = dim + 1 if (singular == "refuse" and not diagonal_eps) else 2
     short = [f"{stream.count} {side}" for side, stream in sides if stream.count < needed]
     if short:
-        if diagonal_eps == 0:
+        if needed > 2:
             raise BenchError(
                 f"{metric_id}: {' and '.join(short)} {unit} are too few for a full-rank "
                 f"{dim}x{dim} covariance (need at least {needed} per side)",
-                fix="score more clips, or set the metric option diagonal_eps (e.g. 1e-6; "
-                "recorded, and the value is then biased)",
+                fix="score more clips, or set the metric option singular (pytorch_fid_offset "
+                "for FID, unregularised for FVD) or diagonal_eps (e.g. 1e-6); recorded, and "
+                "the value is then biased",
             )
         raise BenchError(
             f"{metric_id}: {' and '.join(short)} {unit} are too few for a covariance "
@@ -200,19 +253,28 @@ def distance_between(
             fix="score more clips",
         )
     gen, ref = generated.gaussian(ddof), reference.gaussian(ddof)
+    offset_applied = False
+    traces = None
     if diagonal_eps:
         offset = diagonal_eps * np.eye(dim)
         gen.covariance, ref.covariance = gen.covariance + offset, ref.covariance + offset
+    elif singular == "pytorch_fid_offset" and not sqrtm_is_finite(gen.covariance, ref.covariance):
+        offset_applied = True
+        traces = float(np.trace(gen.covariance) + np.trace(ref.covariance))
+        offset = offset_eps * np.eye(dim)
+        gen.covariance, ref.covariance = gen.covariance + offset, ref.covariance + offset
     try:
-        return frechet_distance(gen.mean, gen.covariance, ref.mean, ref.covariance)
+        value = frechet_distance(gen.mean, gen.covariance, ref.mean, ref.covariance, traces)
     except BenchError as exc:
         raise BenchError(f"{metric_id}: {exc.message}") from None
+    return Distance(value, offset_applied)
 
 
 class FrechetMetric(DistributionMetric):
     """FID and FVD alike: features of both sides folded into running Gaussians, then the
     Fréchet distance. Subclasses name the feature size, the sample unit, the covariance
-    normalisation of their reference (``ddof``) and the counts that ``summary`` reports."""
+    normalisation of their reference (``ddof``) and the counts that ``summary`` reports.
+    Their options carry ``singular`` and ``diagonal_eps`` (and ``offset_eps`` for FID)."""
 
     dim: ClassVar[int]
     unit: ClassVar[str]  # what one sample is, for the too-few-samples error
@@ -229,6 +291,7 @@ class FrechetMetric(DistributionMetric):
         self.add_state("generated", RunningGaussian(self.dim), merge=RunningGaussian.merge)
         self.add_state("ground_truth", RunningGaussian(self.dim), merge=RunningGaussian.merge)
         self.add_state("videos", 0, merge="sum")
+        self._memo: tuple[tuple[Any, ...], Distance | BenchError] | None = None
 
     def fold(self, generated: np.ndarray, ground_truth: np.ndarray, clip_id: str) -> None:
         """Check both sides' features (shape, NaN) before folding either in."""
@@ -239,20 +302,48 @@ class FrechetMetric(DistributionMetric):
         self.ground_truth.update(ground_truth, f"{self.id}: clip {clip_id} (ground truth)")
         self.videos += 1
 
-    def compute(self) -> float:
-        return distance_between(
-            self.generated,
-            self.ground_truth,
-            metric_id=self.id,
-            unit=self.unit,
-            ddof=self.ddof,
-            diagonal_eps=self.options.diagonal_eps,
+    def _distance(self) -> Distance:
+        """The distance, computed once per state (``summary`` and ``compute`` both need it:
+        the offset decision costs a ``sqrtm``)."""
+        key = tuple(
+            (s.count, None if s._sum is None else float(s._sum.sum()), id(s))
+            for s in (self.generated, self.ground_truth)
         )
+        if self._memo is None or self._memo[0] != key:
+            options = self.options
+            try:
+                found: Distance | BenchError = distance_between(
+                    self.generated,
+                    self.ground_truth,
+                    metric_id=self.id,
+                    unit=self.unit,
+                    ddof=self.ddof,
+                    singular=getattr(options, "singular", "refuse"),
+                    diagonal_eps=getattr(options, "diagonal_eps", 0.0),
+                    offset_eps=getattr(options, "offset_eps", PYTORCH_FID_EPS),
+                )
+            except BenchError as exc:
+                found = exc
+            self._memo = (key, found)
+        found = self._memo[1]
+        if isinstance(found, BenchError):
+            raise found
+        return found
+
+    def compute(self) -> float:
+        return self._distance().value
 
     def summary(self) -> dict[str, Any]:
-        """The sample counts behind the value (biased at small N; singular below dim + 1)."""
-        return {
+        """The sample counts behind the value (biased at small N; singular below dim + 1),
+        and, for pytorch-fid's rule, whether its offset was applied."""
+        out: dict[str, Any] = {
             self.videos_key: self.videos,
             f"generated_{self.samples_key}": self.generated.count,
             f"ground_truth_{self.samples_key}": self.ground_truth.count,
         }
+        if getattr(self.options, "singular", "refuse") == "pytorch_fid_offset":
+            try:
+                out["offset_applied"] = self._distance().offset_applied
+            except BenchError:
+                pass  # compute() reports it
+        return out
