@@ -24,7 +24,7 @@ from auhead_bench_metrics import face_track, fid, fvd, pyfeat
 
 FACE_METRICS = [
     "fid_inception_pool3_face",
-    "fvd_i3d_16f_face",
+    "fvd_i3d_16f_stylegan_v_face",
     "emotion_acc_hsemotion_video",
     "csim_dlib_resnet",
     "lmd_mouth_dlib68",

@@ -542,3 +542,40 @@ def test_a_skops_file_naming_an_unexpected_type_is_refused(tmp_path):
         assert feat.detector.load(good, trusted=trusted).classifiers
     # outside the context py-feat's own (trust-all) behaviour is untouched
     assert feat.detector.get_untrusted_types(file=bad) == ["fractions.Fraction"]
+
+
+# ---- parity: py-feat's own video pipeline --------------------------------------------------------
+
+
+def test_au_mae_equals_pyfeat_detect_on_the_same_mp4_files(pyfeat_env, tmp_path):
+    """`auhead-bench parity` for au_mae_pyfeat_xgb: py-feat decodes the very mp4 files
+    itself and runs with its default settings; the AU MAE of its best face per frame equals
+    ours (random weights in the real formats, two small clips, two methods)."""
+    from auhead_bench.config import RunConfig
+    from auhead_bench.media import write_video
+    from auhead_bench.parity import run_parity
+    from auhead_bench.plugins import load_plugins
+
+    root = tmp_path / "videos"
+    root.mkdir()
+    rng = np.random.default_rng(3)
+    for name in ("a", "b"):
+        frames = rng.integers(0, 256, (4, 64, 80, 3), dtype=np.uint8)
+        write_video(root / f"{name}.mp4", frames, np.zeros(4 * 640, np.float32))
+    config = RunConfig.model_validate({
+        "methods": ["ground_truth", "static_frame"],
+        "datasets": [{"id": "folder", "options": {"root": str(root)}}],
+        "metrics": ["au_mae_pyfeat_xgb"],
+        "cache_dir": str(tmp_path / "cache"),
+        "device": "cpu",
+    })
+    report = run_parity(config, tmp_path / "parity", wanted=["pyfeat-detect"], clips=2,
+                        registry=load_plugins(), say=lambda m: None)
+    assert len(report.rows) == 2
+    for row in report.rows:
+        assert row.status == "pass", row
+        assert row.clips == 2
+    ground_truth = next(r for r in report.rows if r.record.startswith("ground_truth"))
+    assert ground_truth.ours == 0.0 and ground_truth.theirs == 0.0
+    static = next(r for r in report.rows if r.record.startswith("static_frame"))
+    assert static.theirs > 0  # a held frame has other AUs than the moving video

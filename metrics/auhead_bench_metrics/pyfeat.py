@@ -60,6 +60,7 @@ from auhead_bench.emotions import (
 from auhead_bench.errors import BenchError
 from auhead_bench.faces import crop_faces
 from auhead_bench.frames import rebatch, writable
+from auhead_bench.parity import ParityCheck, ParityInputs
 from auhead_bench.resources import Resources
 from auhead_bench.weights import WeightsMissing, WeightsSpec, file_sha256, locate, locate_all
 
@@ -880,3 +881,68 @@ def register_metrics(register):
     register(AUF1)
     for metric in RESMASKNET_METRICS + HSEMOTION_METRICS:
         register(metric)
+
+
+# ---- parity: py-feat's own video pipeline ------------------------------------------------------
+
+
+def best_face_per_frame(fex: Any) -> Any:
+    """The highest-scoring face of each frame (py-feat keeps every face it finds by default)."""
+    fex = fex.dropna(subset=["FaceScore"])
+    return fex.sort_values("FaceScore", ascending=False).drop_duplicates("frame").set_index(
+        "frame").sort_index()
+
+
+class AUMAEPyFeatDetect(ParityCheck):
+    """``au_mae_pyfeat_xgb`` against ``Detectorv1.detect(path, data_type="video")``: py-feat
+    decodes each mp4 itself (torchcodec) and runs its default settings; a user then keeps
+    the best face per frame and averages |AU_gen - AU_gt| over the frames with a face on
+    both sides, per AU, then over AUs. Our extractor feeds py-feat our decoded frames in
+    blocks of 32.
+
+    RetinaFace's ``keep_top_k`` is set to 1 here too: it keeps the highest-scoring face
+    after NMS, which is the best face a user picks from the default's rows, and every face
+    goes through the other networks on its own, so the values are the same; it only spares
+    the other faces' networks (hundreds per frame with untrained weights). A clip py-feat's
+    own pipeline cannot align (a singular transform, where ours leaves that frame out) has
+    no reference value, and the check fails on it."""
+
+    id = "pyfeat-detect"
+    metric = "au_mae_pyfeat_xgb"
+    reference = "feat.Detectorv1(...).detect(mp4, data_type='video', batch_size=8)"
+    requires = {"feat": "py-feat==2.1.5", "torchcodec": "torchcodec"}
+
+    def reference_values(self, inputs: ParityInputs) -> dict[str, float | None]:
+        files = find_pyfeat_files(PyFeatExpression.specs)
+        with pyfeat_hub(files):
+            from feat import Detectorv1
+
+            detector = Detectorv1(**PyFeatExpression.models, device=torch.device(inputs.device))
+        detector.facepose_detector.keep_top_k = 1
+        values: dict[str, float | None] = {}
+        for clip in inputs.clips:
+            sides = []
+            for path in (clip.generated, clip.ground_truth):
+                try:
+                    with pyfeat_hub(files):
+                        fex = detector.detect(
+                            str(path), data_type="video", batch_size=8,
+                            face_detection_threshold=PyFeatExpression.threshold,
+                            progress_bar=False)
+                except torch.linalg.LinAlgError:
+                    break
+                sides.append(best_face_per_frame(fex)[list(AU_NAMES)].dropna())
+            if len(sides) < 2:
+                values[clip.clip_id] = None
+                continue
+            gen, gt = sides
+            both = gen.index.intersection(gt.index)
+            values[clip.clip_id] = (
+                float(np.abs(gen.loc[both].to_numpy(float) - gt.loc[both].to_numpy(float))
+                      .mean(axis=0).mean()) if len(both) else None)
+        return values
+
+
+@hookimpl
+def register_parity_checks(register):
+    register(AUMAEPyFeatDetect)
