@@ -1,12 +1,11 @@
 """Full-reference pixel metrics: PSNR and SSIM against the frame-aligned ground truth.
 
-PSNR comes from torchmetrics; SSIM is torchmetrics' computation with a separable Gaussian
-(``ssim_map``: equal within 1e-6, ~3x faster). Both are per frame, averaged over the frames
-of a clip and then over clips. Alignment is named and recorded: the two videos are
-truncated to the shorter one, and a generated video of another size is resized to the
-ground truth's (bilinear, antialiased) before comparison. torchmetrics is imported on the
-first score, not at plugin registration: it imports torchvision and transformers (over a
-second), and every CLI command and Ray worker registers the plugins.
+Both come from torchmetrics, per frame, averaged over the frames of a clip and then over
+clips. Alignment is named and recorded: the two videos are truncated to the shorter one,
+and a generated video of another size is resized to the ground truth's (bilinear,
+antialiased) before comparison. torchmetrics is imported on the first score, not at plugin
+registration: it imports torchvision and transformers (over a second), and every CLI command
+and Ray worker registers the plugins.
 """
 
 from __future__ import annotations
@@ -99,9 +98,6 @@ class SSIM(PerClipMetric):
             "k2": 0.03,
             "data_range": 255,
             "channels": "RGB, averaged",
-            "padding": "reflect, 5 px (torchmetrics)",
-            "implementation": "torchmetrics' structural_similarity_index_measure, separable "
-            "Gaussian (equal within 1e-6)",
         }
 
     def score(self, view: ClipView) -> ClipScore:
@@ -113,68 +109,33 @@ class SSIM(PerClipMetric):
 SSIM_ARGS = dict(
     gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=255.0, k1=0.01, k2=0.03
 )
-KERNEL = 11  # torchmetrics' Gaussian size for sigma 1.5: int(3.5 * 1.5 + 0.5) * 2 + 1
-HALO = KERNEL // 2  # rows each side an 11x11 window reaches
+HALO = 5  # rows each side an 11x11 window reaches
 STRIP_PIXELS = 1 << 20  # frames above 2 Mpx (4K: 8.3 Mpx) are scored a strip at a time
 
 
-def gaussian_window(dtype: torch.dtype) -> torch.Tensor:
-    """torchmetrics' 1-D Gaussian (size 11, sigma 1.5, normalised to sum 1)."""
-    x = torch.arange((1 - KERNEL) / 2, (1 + KERNEL) / 2, 1, dtype=dtype)
-    window = torch.exp(-torch.pow(x / SSIM_ARGS["sigma"], 2) / 2)
-    return window / window.sum()
-
-
-def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The SSIM map (B, 3, H, W) of torchmetrics' ``structural_similarity_index_measure``
-    with ``SSIM_ARGS``: reflect padding of 5, the Gaussian-weighted moments, clamped
-    variances, the same formula.
-
-    Written here rather than called: torchmetrics convolves with the full 11x11 kernel (121
-    multiply-adds per pixel and moment); the kernel is an outer product of two 1-D
-    Gaussians, so two 1-D passes (22) give the same map, ~3x faster on the demo, equal to
-    torchmetrics within float rounding (tested to 1e-6).
-    """
-    data_range = SSIM_ARGS["data_range"]
-    c1 = (SSIM_ARGS["k1"] * data_range) ** 2
-    c2 = (SSIM_ARGS["k2"] * data_range) ** 2
-    count, channels = a.shape[:2]
-    a = F.pad(a, (HALO, HALO, HALO, HALO), mode="reflect")
-    b = F.pad(b, (HALO, HALO, HALO, HALO), mode="reflect")
-    moments = torch.cat((a, b, a * a, b * b, a * b))  # (5B, C, H + 10, W + 10)
-    planes = moments.shape[0] * channels
-    moments = moments.reshape(1, planes, *moments.shape[-2:])
-    window = gaussian_window(a.dtype)
-    moments = F.conv2d(moments, window.view(1, 1, 1, KERNEL).expand(planes, 1, 1, KERNEL),
-                       groups=planes)
-    moments = F.conv2d(moments, window.view(1, 1, KERNEL, 1).expand(planes, 1, KERNEL, 1),
-                       groups=planes)
-    mu_a, mu_b, aa, bb, ab = moments.reshape(5, count, channels, *moments.shape[-2:])
-    mu_a2, mu_b2, mu_ab = mu_a.pow(2), mu_b.pow(2), mu_a * mu_b
-    var_a = torch.clamp(aa - mu_a2, min=0.0)
-    var_b = torch.clamp(bb - mu_b2, min=0.0)
-    return ((2 * mu_ab + c1) * (2 * (ab - mu_ab) + c2)) / (
-        (mu_a2 + mu_b2 + c1) * (var_a + var_b + c2))
-
-
 def ssim_frames(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """SSIM per frame of (B, 3, H, W) batches (the mean of ``ssim_map``). Frames over
-    ``2 * STRIP_PIXELS`` are scored in horizontal strips: the moments hold ~15 float copies
-    of the input (one 4K frame: ~2 GB), a strip of ~1 Mpx a few hundred MB.
+    """torchmetrics' SSIM per frame of (B, 3, H, W) batches. Frames over ``2 * STRIP_PIXELS``
+    are scored in horizontal strips: torchmetrics holds ~15 float copies of its input (one
+    4K frame: ~10 GB), a strip of ~1 Mpx a few hundred MB.
 
     Each strip is handed over with ``HALO`` real rows above and below, so every kept pixel's
-    11x11 window sees the frame's own rows and the reflect padding applies only at the
-    frame's true top and bottom: the SSIM map is the whole frame's (tested); only the
+    11x11 window sees the frame's own rows and torchmetrics' reflect padding applies only at
+    the frame's true top and bottom: the SSIM map is the whole frame's (tested); only the
     mean's summation order differs (float64 here)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     height, width = a.shape[-2:]
     if height * width <= 2 * STRIP_PIXELS:
-        return ssim_map(a, b).reshape(len(a), -1).mean(-1)
+        return structural_similarity_index_measure(a, b, reduction="none", **SSIM_ARGS)
     rows = max(1, STRIP_PIXELS // width)
     totals = torch.zeros(len(a), dtype=torch.float64)
     for top in range(0, height, rows):
         bottom = min(height, top + rows)
         start, stop = max(0, top - HALO), min(height, bottom + HALO)
-        full = ssim_map(a[..., start:stop, :], b[..., start:stop, :])
+        _, full = structural_similarity_index_measure(
+            a[..., start:stop, :], b[..., start:stop, :], reduction="none",
+            return_full_image=True, **SSIM_ARGS,
+        )
         kept = full[..., top - start : top - start + bottom - top, :]
         totals += kept.double().sum(dim=(1, 2, 3))
     return (totals / (a.shape[1] * height * width)).float()
