@@ -588,14 +588,21 @@ SCORING_COMMANDS = {"run", "parity"}  # long runs of many frames (see auhead_ben
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in SCORING_COMMANDS:
-        from auhead_bench.malloc import with_huge_pages
-
-        with_huge_pages(sys.argv[1:])
+    """The command line in this process (scripts and tests call it after their own setup)."""
     # Plugins warn through `logging` (e.g. a dataset skipping a wrongly named file).
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     cli()
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The `auhead-bench` executable (and `python -m auhead_bench.cli`): scoring commands
+    restart once with glibc's huge pages for malloc (``auhead_bench.malloc``), then ``main``."""
+    if len(sys.argv) > 1 and sys.argv[1] in SCORING_COMMANDS:
+        from auhead_bench.malloc import with_huge_pages
+
+        with_huge_pages(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    entry()
