@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -598,6 +599,10 @@ def entry() -> None:
     """The `auhead-bench` executable (and `python -m auhead_bench.cli`): scoring commands
     restart once with glibc's huge pages for malloc (``auhead_bench.malloc``), then ``main``."""
     if len(sys.argv) > 1 and sys.argv[1] in SCORING_COMMANDS:
+        # Idle OpenMP workers (torch's) sleep instead of spinning: between the small torch
+        # calls of a chunked run they spun on the second core beside dlib, ffmpeg and x264
+        # (~9 s of CPU on the cold demo, bench/README.md). Read when torch loads, so set here.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from auhead_bench.malloc import with_huge_pages
 
         with_huge_pages(sys.argv[1:])

@@ -8,11 +8,15 @@ Fixing the threshold (``mallopt(M_MMAP_THRESHOLD)``, also what the ``MALLOC_MMAP
 environment variable does) keeps such blocks in their own mappings. Written by hand: no
 library exposes mallopt; elsewhere than glibc this does nothing.
 
-Each fresh mapping is then faulted in page by page: on the cold demo, 6.7 M minor faults and
-~7% more wall time than glibc's default. ``glibc.malloc.hugetlb=1`` has glibc ask for
-transparent huge pages for those mappings (1.1 M faults; the demo back at its old time), but
-glibc reads tunables only when a process starts, so ``with_huge_pages`` restarts the
-command once with it set.
+Each fresh mapping is then faulted in and zeroed page by page, which costs time on every
+clip: the cold demo (clips of 2 s) ran ~15% slower with the threshold fixed from the start
+(bench/README.md). So the threshold is fixed only once a video longer than
+``LONG_VIDEO_BYTES`` of decoded frames is met (``media.iter_frames`` calls
+``map_large_blocks``): short clips keep glibc's reuse of freed blocks, long ones (whose
+fragmentation grows with their length) get the mappings, for the rest of the process.
+``glibc.malloc.hugetlb=1`` has glibc ask for transparent huge pages for those mappings (fewer
+faults), but glibc reads tunables only when a process starts, so ``with_huge_pages`` restarts
+the command once with it set.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 THRESHOLD = 2 << 20  # blocks from 2 MB up: a few frames, every chunk and batch
+LONG_VIDEO_BYTES = 128 << 20  # decoded frames of one video (10 s at 512 px is 197 MB)
 
 _done = False
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from auhead_bench.cache import publish_mode
 from auhead_bench.errors import MediaError, one_line
+from auhead_bench.malloc import LONG_VIDEO_BYTES, map_large_blocks
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -203,6 +204,8 @@ def iter_frames(
                 while len(pending) >= limit:
                     chunk, pending[:] = np.stack(pending[:limit]), pending[limit:]
                     seen += len(chunk)
+                    if seen * chunk[0].nbytes > LONG_VIDEO_BYTES:
+                        map_large_blocks()  # a long video: keep the heap from fragmenting
                     yield chunk
             source.push(None)
             drain()

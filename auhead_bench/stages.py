@@ -24,7 +24,6 @@ from auhead_bench.clip import Clip
 from auhead_bench.config import DEFAULT_INTERMEDIATE, RunConfig
 from auhead_bench.errors import BenchError, MediaError, disk_full, is_disk_full, one_line
 from auhead_bench.features import FeatureStore, serving
-from auhead_bench.malloc import map_large_blocks
 from auhead_bench.method import Generation, Method
 from auhead_bench.plan import Component, Plan, WorkUnit, make_plan
 from auhead_bench.plugins import Registry
@@ -66,7 +65,6 @@ class RunContext:
         self.registry = registry
         self.config_path = config_path
         self.console = console or Console(stderr=True)
-        map_large_blocks()  # frame chunks and batches freed go back to the OS (glibc)
         self.plan: Plan = make_plan(config, registry, config_path)
         self.cache = Cache(config.cache_dir or DEFAULT_CACHE)
         # A Ray driver need not have the GPUs its workers have: the executor checks the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
+import numpy as np
 import pytest
 
 from auhead_bench import malloc
@@ -34,3 +35,29 @@ def test_no_restart_when_set_or_turned_off(monkeypatch, env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     malloc.with_huge_pages(["run"])  # returns: the command runs in this process
+
+
+def test_only_a_long_video_fixes_the_mmap_threshold(tmp_path, monkeypatch):
+    """Short clips keep glibc's reuse of freed blocks (the fixed threshold's page faults
+    cost the cold demo ~15%); a video past LONG_VIDEO_BYTES of decoded frames switches the
+    process to mapped large blocks, before its next chunk is read."""
+    from auhead_bench import media
+
+    calls = []
+    monkeypatch.setattr(media, "map_large_blocks", lambda: calls.append(1))
+    frames = np.zeros((20, 16, 16, 3), np.uint8)
+    path = tmp_path / "v.mp4"
+    media.write_video(path, frames)
+    monkeypatch.setattr(media, "LONG_VIDEO_BYTES", 10 * frames[0].nbytes)
+    chunks = media.iter_frames(path, chunk_frames=4)
+    for _ in range(2):  # 8 frames decoded: short so far
+        next(chunks)
+    assert not calls
+    next(chunks)  # 12 frames: long
+    assert calls
+    list(chunks)
+
+    calls.clear()
+    monkeypatch.setattr(media, "LONG_VIDEO_BYTES", 20 * frames[0].nbytes)
+    assert sum(len(c) for c in media.iter_frames(path, chunk_frames=4)) == 20
+    assert not calls  # exactly the limit is not over it

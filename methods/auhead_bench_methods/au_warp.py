@@ -142,8 +142,17 @@ class FaceWarper:
         return self.landmarks + self.placement.apply_vectors(points - self.rest)
 
     def frames(self, aus: np.ndarray) -> np.ndarray:
-        """(T, H, W, 3) uint8 frames, one per AU row."""
-        return np.stack([self.warp(target) for target in self.moved_landmarks(aus)])
+        """(T, H, W, 3) uint8 frames, one per AU row.
+
+        BLAS runs single-threaded here: each frame's Delaunay (scipy) solves ~100 tiny 3x3
+        systems through OpenBLAS, whose idle worker then spins on the other core between
+        frames (4.5x the CPU time for the same result, measured; the spin also slows the run's
+        other threads).
+        """
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return np.stack([self.warp(target) for target in self.moved_landmarks(aus)])
 
     def warp(self, target: np.ndarray) -> np.ndarray:
         if np.abs(target - self.landmarks).max() < 1e-3:
