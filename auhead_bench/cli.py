@@ -597,7 +597,8 @@ def main() -> None:
 
 def entry() -> None:
     """The `auhead-bench` executable (and `python -m auhead_bench.cli`): scoring commands
-    restart once with glibc's huge pages for malloc (``auhead_bench.malloc``), then ``main``."""
+    let idle OpenMP workers sleep and restart once with glibc's huge pages for malloc
+    (``auhead_bench.malloc``), then ``main``."""
     if len(sys.argv) > 1 and sys.argv[1] in SCORING_COMMANDS:
         # Idle OpenMP workers (torch's) sleep instead of spinning: between the small torch
         # calls of a chunked run they spun on the second core beside dlib, ffmpeg and x264

@@ -61,3 +61,20 @@ def test_only_a_long_video_fixes_the_mmap_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(media, "LONG_VIDEO_BYTES", 20 * frames[0].nbytes)
     assert sum(len(c) for c in media.iter_frames(path, chunk_frames=4)) == 20
     assert not calls  # exactly the limit is not over it
+
+
+@pytest.mark.parametrize(("command", "given", "expected"), [
+    ("run", None, "PASSIVE"), ("parity", None, "PASSIVE"),
+    ("run", "ACTIVE", "ACTIVE"),  # the user's setting wins
+    ("ls", None, None),  # not a scoring command: the environment is left alone
+])
+def test_scoring_commands_let_idle_openmp_workers_sleep(monkeypatch, command, given, expected):
+    from auhead_bench import cli
+
+    environ = {} if given is None else {"OMP_WAIT_POLICY": given}
+    monkeypatch.setattr(cli.os, "environ", environ)
+    monkeypatch.setattr(cli.sys, "argv", ["auhead-bench", command])
+    monkeypatch.setattr(malloc, "with_huge_pages", lambda argv: None)
+    monkeypatch.setattr(cli, "main", lambda: None)
+    cli.entry()
+    assert environ.get("OMP_WAIT_POLICY") == expected
