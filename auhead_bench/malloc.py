@@ -11,9 +11,11 @@ library exposes mallopt; elsewhere than glibc this does nothing.
 Each fresh mapping is then faulted in and zeroed page by page, which costs time on every
 clip: the cold demo (clips of 2 s) ran ~15% slower with the threshold fixed from the start
 (bench/README.md). So the threshold is fixed only once a video longer than
-``LONG_VIDEO_BYTES`` of decoded frames is met (``media.iter_frames`` calls
-``map_large_blocks``): short clips keep glibc's reuse of freed blocks, long ones (whose
-fragmentation grows with their length) get the mappings, for the rest of the process.
+``LONG_VIDEO_BYTES`` of decoded frames, or a frame or image over ``LARGE_FRAME_BYTES``
+(4K: a 1 s clip peaked at 12.1 GB otherwise, 1.96 GB with it), is met (``media.iter_frames``
+and ``media.read_image`` call ``map_large_blocks``): short clips of small frames keep
+glibc's reuse of freed blocks, long or large ones (whose fragmentation grows with their
+length) get the mappings, for the rest of the process.
 ``glibc.malloc.hugetlb=1`` has glibc ask for transparent huge pages for those mappings (fewer
 faults), but glibc reads tunables only when a process starts, so ``with_huge_pages`` restarts
 the command once with it set.
@@ -30,6 +32,7 @@ import sys
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 THRESHOLD = 2 << 20  # blocks from 2 MB up: a few frames, every chunk and batch
 LONG_VIDEO_BYTES = 128 << 20  # decoded frames of one video (10 s at 512 px is 197 MB)
+LARGE_FRAME_BYTES = 8 << 20  # one frame (1920x1080 is 6.2 MB, 3840x2160 24.9 MB)
 
 _done = False
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from auhead_bench.cache import publish_mode
 from auhead_bench.errors import MediaError, one_line
-from auhead_bench.malloc import LONG_VIDEO_BYTES, map_large_blocks
+from auhead_bench.malloc import LARGE_FRAME_BYTES, LONG_VIDEO_BYTES, map_large_blocks
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -204,8 +204,9 @@ def iter_frames(
                 while len(pending) >= limit:
                     chunk, pending[:] = np.stack(pending[:limit]), pending[limit:]
                     seen += len(chunk)
-                    if seen * chunk[0].nbytes > LONG_VIDEO_BYTES:
-                        map_large_blocks()  # a long video: keep the heap from fragmenting
+                    if (seen * chunk[0].nbytes > LONG_VIDEO_BYTES
+                            or chunk[0].nbytes >= LARGE_FRAME_BYTES):
+                        map_large_blocks()  # a long or large video: keep the heap unfragmented
                     yield chunk
             source.push(None)
             drain()
@@ -422,7 +423,10 @@ def read_image(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
+                rgb = np.asarray(image.convert("RGB"))
+                if rgb.nbytes >= LARGE_FRAME_BYTES:
+                    map_large_blocks()  # e.g. a 4K reference: its batches fragment the heap
+                return rgb
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError(
             f"image too large to decode ({one_line(exc)})",

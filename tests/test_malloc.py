@@ -78,3 +78,24 @@ def test_scoring_commands_let_idle_openmp_workers_sleep(monkeypatch, command, gi
     monkeypatch.setattr(cli, "main", lambda: None)
     cli.entry()
     assert environ.get("OMP_WAIT_POLICY") == expected
+
+
+def test_a_large_frame_or_image_fixes_the_mmap_threshold_at_once(tmp_path, monkeypatch):
+    """A 4K clip of 1 s peaked at 12.1 GB before the long-video limit was reached."""
+    from PIL import Image
+
+    from auhead_bench import media
+
+    calls = []
+    monkeypatch.setattr(media, "map_large_blocks", lambda: calls.append(1))
+    frames = np.zeros((8, 16, 16, 3), np.uint8)
+    media.write_video(tmp_path / "v.mp4", frames)
+    Image.fromarray(frames[0]).save(tmp_path / "r.png")
+    media.read_image(tmp_path / "r.png")
+    next(media.iter_frames(tmp_path / "v.mp4", chunk_frames=4))
+    assert not calls  # small frames, short video
+    monkeypatch.setattr(media, "LARGE_FRAME_BYTES", frames[0].nbytes)
+    media.read_image(tmp_path / "r.png")
+    assert calls == [1]
+    next(media.iter_frames(tmp_path / "v.mp4", chunk_frames=4))
+    assert calls == [1, 1]
