@@ -8,10 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auhead_bench.errors import ConfigError
+from auhead_bench.safe_yaml import load_yaml
 
 Overwrite = Literal["only-missing", "always", "never", "only-cache"]
 
@@ -192,13 +192,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError("config file not found", path=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config ({exc.strerror})", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"bad YAML: {where}{problem}", path=path, fix="fix the syntax") from None
+    data = load_yaml(text, path)  # duplicate keys and alias bombs refused, by line
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -232,8 +226,8 @@ def parse_sweep(items: Iterable[str]) -> dict[str, list[Any]]:
 
 def _scalar(text: str) -> Any:
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml(text)
+    except ConfigError:
         return text
     return value if isinstance(value, str | int | float | bool) or value is None else text
 

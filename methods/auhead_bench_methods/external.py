@@ -48,6 +48,7 @@ from auhead_bench import BenchError, Clip, Generation, Method, Options, hookimpl
 from auhead_bench.errors import MediaError
 from auhead_bench.options import machine_specific
 from auhead_bench.resources import Resources
+from auhead_bench.safe_yaml import load_yaml
 from auhead_bench_methods.presets import PRESETS, Preset
 
 NORMALISE_VERSION = "1"
@@ -504,16 +505,14 @@ def _stage(
 def write_config(template: Path, updates: Mapping[str, Any], values: Mapping, dst: Path) -> None:
     """Copy a YAML config with dotted keys replaced (values filled), e.g. test_cases."""
     try:
-        data = yaml.safe_load(template.read_text())
+        text = template.read_text()
     except FileNotFoundError:
         raise BenchError(
             "config template not found", path=template, fix="check repo / config_template"
         ) from None
-    except (OSError, yaml.YAMLError) as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BenchError(
-            f"config template is not readable YAML ({problem})", path=template
-        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"config template is not readable ({exc})", path=template) from None
+    data = load_yaml(text, template, what="config template")  # one loader for every config
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise BenchError("config template is not a YAML mapping", path=template)
