@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from auhead_bench.clip import Clip
 from auhead_bench.config import DEFAULT_INTERMEDIATE
 from auhead_bench.options import Options
@@ -14,7 +16,7 @@ from auhead_bench.options import Options
 class DatasetOptions(Options):
     """Options every dataset accepts."""
 
-    max_clips: int | None = None
+    max_clips: int | None = Field(None, ge=1)  # None: every clip; 0 or -1 are refused
 
 
 class Dataset(ABC):

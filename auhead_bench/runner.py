@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from auhead_bench import provenance
 from auhead_bench.cache import write_json_atomic
-from auhead_bench.clip import Clip
+from auhead_bench.clip import Clip, check_clip_ids
 from auhead_bench.config import RunConfig
 from auhead_bench.errors import BenchError, disk_full, is_disk_full
 from auhead_bench.plan import Component, Plan, WorkUnit
@@ -217,10 +217,7 @@ class Runner:
             clips = clips[:limit]
         if not clips:
             raise BenchError(f"dataset {dataset.id!r} has no clips", fix="check its root/options")
-        ids = [c.id for c in clips]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise BenchError(f"dataset {dataset.id!r} has duplicate clip ids: {duplicates[:5]}")
+        check_clip_ids(dataset.id, clips)  # safe relative paths, each once (both files named)
         prepared: list[PreparedClip] = []
         bad = self._bad_clips.setdefault(dataset_key(dataset), {})
         if prepare_all is None:

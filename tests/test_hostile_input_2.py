@@ -73,3 +73,76 @@ def test_a_tool_config_template_goes_through_the_same_loader(tmp_path):
     template.write_text(LAUGHS)
     with pytest.raises(BenchError, match="aliases"):
         write_config(template, {}, {}, tmp_path / "out.yaml")
+
+
+# ---- datasets: patterns under the root, safe clip ids, max_clips -------------------------
+
+
+def _config(tmp_path, dataset: dict | None = None, **kwargs):
+    from auhead_bench.config import RunConfig
+
+    return RunConfig(
+        methods=kwargs.pop("methods", ["ground_truth"]),
+        datasets=[{"id": "folder", "options": {"root": str(tmp_path / "data"), **(dataset or {})}}],
+        metrics=kwargs.pop("metrics", ["psnr_rgb"]),
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+        **kwargs,
+    )
+
+
+def test_an_absolute_folder_pattern_is_one_line(tmp_path, video_factory):
+    """root.glob('/abs/*.mp4') raised NotImplementedError: Non-relative patterns."""
+    from auhead_bench_datasets.folder import Folder, FolderOptions
+
+    video_factory("data/a.mp4")
+    options = FolderOptions(root=tmp_path / "data", pattern=str(tmp_path / "data" / "*.mp4"))
+    with pytest.raises(BenchError) as info:
+        Folder(options, tmp_path / "c").clips()
+    assert "pattern" in str(info.value) and "relative to root" in str(info.value)
+    assert str(tmp_path / "data") in str(info.value)
+
+
+def test_a_pattern_climbing_out_of_the_root_is_refused(tmp_path, video_factory):
+    """`../outside/*.mp4` read videos outside the root as clips `../outside/x`."""
+    from auhead_bench_datasets.folder import Folder, FolderOptions
+
+    video_factory("data/a.mp4")
+    video_factory("outside/x.mp4")
+    options = FolderOptions(root=tmp_path / "data", pattern="../outside/*.mp4")
+    with pytest.raises(BenchError, match=r"'\.\.'"):
+        Folder(options, tmp_path / "c").clips()
+
+
+def test_clip_ids_that_climb_or_are_absolute_are_refused_for_every_dataset(tmp_path):
+    """Whatever a dataset plugin returns, an id reaching a {clip_id} path template stays in."""
+    from auhead_bench.clip import Clip, check_clip_ids
+
+    ok = [Clip(id="M003/angry/001", video=tmp_path / "a.mp4")]
+    check_clip_ids("d", ok)
+    for bad in ("../outside/x", "/etc/x", "a/../../b", "a\\b", "a//b", "", "a/./b", "x\0"):
+        with pytest.raises(BenchError, match="clip id"):
+            check_clip_ids("d", [Clip(id=bad, video=tmp_path / "a.mp4")])
+
+
+def test_a_duplicate_clip_id_names_both_files(tmp_path, video_factory):
+    from auhead_bench.runner import Runner
+
+    video_factory("data/a.mp4")
+    video_factory("data/a.mov")
+    config = _config(tmp_path, {"pattern": "*.*"})
+    with pytest.raises(BenchError) as info:
+        Runner(config, tmp_path / "out").run()
+    assert str(tmp_path / "data" / "a.mp4") in str(info.value)
+    assert str(tmp_path / "data" / "a.mov") in str(info.value)
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_max_clips_below_one_is_a_config_error(tmp_path, video_factory, limit):
+    """max_clips: -1 silently dropped the last clip (clips[:-1])."""
+    from auhead_bench.plan import make_plan
+    from auhead_bench.plugins import get_registry
+
+    video_factory("data/a.mp4")
+    with pytest.raises(ConfigError, match="max_clips"):
+        make_plan(_config(tmp_path, {"max_clips": limit}), get_registry())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -67,6 +67,20 @@ class Folder(Dataset):
                 "dataset folder not found",
                 path=root,
                 fix="set datasets[].options.root to an existing folder",
+            )
+        pattern = PurePosixPath(options.pattern.replace("\\", "/"))
+        if pattern.is_absolute() or PureWindowsPath(options.pattern).drive:
+            raise BenchError(
+                f"pattern {options.pattern!r} is absolute: it must be relative to root",
+                path=root,
+                fix="set options.root to the folder and options.pattern to a glob under it, "
+                "e.g. **/*.mp4",
+            )
+        if ".." in pattern.parts:  # ids would climb out too ('../x'), into {clip_id} paths
+            raise BenchError(
+                f"pattern {options.pattern!r} has a '..' part: clips must lie under root",
+                path=root,
+                fix="point options.root at the folder that holds the videos",
             )
         videos = sorted(p for p in root.glob(options.pattern) if p.is_file())
         if not videos:
