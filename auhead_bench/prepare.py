@@ -168,6 +168,13 @@ def _normalise(clip: Clip, folder: Path, lossless: bool) -> None:
             )
     else:
         audio, has_audio = media.decode_audio(clip.video)
+    if has_audio and not np.isfinite(audio).all():  # an encoder fails on NaN; clipping hides inf
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        raise media.MediaError(
+            f"audio has {bad} non-finite sample(s) (NaN or infinity)",
+            path=clip.audio if clip.audio is not None else clip.video,
+            fix="re-export the audio (e.g. as 16-bit PCM) or replace the file",
+        )
     flags = []
     if not has_audio:
         flags.append("no_audio")

@@ -146,3 +146,29 @@ def test_max_clips_below_one_is_a_config_error(tmp_path, video_factory, limit):
     video_factory("data/a.mp4")
     with pytest.raises(ConfigError, match="max_clips"):
         make_plan(_config(tmp_path, {"max_clips": limit}), get_registry())
+
+
+# ---- media -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_driving_audio_with_non_finite_samples_is_a_media_error(tmp_path, cache_dir, bad):
+    """A float WAV holding NaN crashed PyAV's AAC encoder (avcodec_send_frame() returned 22)."""
+    import soundfile
+    from conftest import make_audio, make_frames
+
+    from auhead_bench import media
+    from auhead_bench.cache import Cache
+    from auhead_bench.clip import Clip
+    from auhead_bench.errors import MediaError
+    from auhead_bench.prepare import prepare_clip
+
+    media.write_video(tmp_path / "v.mp4", make_frames(10, 32), make_audio(0.4))
+    audio = make_audio(0.4)
+    audio[100:110] = bad
+    soundfile.write(tmp_path / "nan.wav", audio, media.SAMPLE_RATE, subtype="FLOAT")
+    clip = Clip(id="c", video=tmp_path / "v.mp4", audio=tmp_path / "nan.wav")
+    with pytest.raises(MediaError) as info:
+        prepare_clip(clip, Cache(cache_dir))
+    assert str(tmp_path / "nan.wav") in str(info.value)
+    assert "non-finite" in str(info.value)
