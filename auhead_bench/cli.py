@@ -358,16 +358,25 @@ def list_plugins(kind: str, as_json: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def validate(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check run record files against the schema; exit 1 if any is invalid."""
+    """Check run record files as `table` and `leaderboard build` do (schema, provenance, values
+    that are the means of their per-clip values, metric ids, one file per record id); exit 1
+    if any is invalid."""
     from auhead_bench.records import load_record
+    from auhead_bench.validation import accept
 
-    results = []
+    errors: dict[Path, str] = {}
+    loaded = []
+    files = tuple(dict.fromkeys(files))  # a file named twice is one file
     for path in files:
         try:
-            load_record(path)
-            results.append({"file": str(path), "valid": True, "error": None})
+            loaded.append((path, load_record(path)))
         except BenchError as exc:
-            results.append({"file": str(path), "valid": False, "error": one_line(exc)})
+            errors[path] = one_line(exc)
+    for path, reason in accept(loaded)[1]:  # the one validation the table and board apply
+        errors[path] = f"{path}: {reason}"
+    results = [
+        {"file": str(p), "valid": p not in errors, "error": errors.get(p)} for p in files
+    ]
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:

@@ -19,6 +19,7 @@ from auhead_bench.reporting.tables import (
     build_report,
     format_value,
     main_frame,
+    to_csv,
     to_json,
     to_latex,
     to_markdown,
@@ -66,7 +67,7 @@ def write_tables(records: list[RunRecord], out_dir: Path) -> None:
     out_dir = Path(out_dir)
     report = build_report(from_records(records))
     write_text_atomic(out_dir / "table.md", to_markdown(report))
-    write_text_atomic(out_dir / "table.csv", main_frame(report).to_csv(index=False))
+    write_text_atomic(out_dir / "table.csv", to_csv(report, "main"))
     write_text_atomic(out_dir / "table.tex", to_latex(report))
     write_text_atomic(
         out_dir / "table.json", json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"

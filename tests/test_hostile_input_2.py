@@ -172,3 +172,131 @@ def test_driving_audio_with_non_finite_samples_is_a_media_error(tmp_path, cache_
         prepare_clip(clip, Cache(cache_dir))
     assert str(tmp_path / "nan.wav") in str(info.value)
     assert "non-finite" in str(info.value)
+
+
+# ---- records, tables and the leaderboard: one validation ----------------------------------
+
+
+def _write(folder, name: str, record) -> object:
+    import json
+
+    from auhead_bench.records import dump_record
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(dump_record(record) if not isinstance(record, dict) else record))
+    return path
+
+
+def _record(experiment: str = "m", value: float = 1.0, metric_id: str = "psnr_rgb"):
+    import synthetic_records as syn
+
+    return syn.record(experiment, [syn.metric(metric_id, {0: [value] * 12})])
+
+
+def test_validate_and_the_leaderboard_share_one_validation(tmp_path):
+    """validate accepted a record whose value is not the mean of its per-seed values (then
+    table printed it) while leaderboard build rejected it."""
+    from click.testing import CliRunner
+
+    from auhead_bench.cli import cli
+    from auhead_bench.records import dump_record
+    from auhead_bench.reporting.leaderboard import build_site
+
+    tampered = dump_record(_record())
+    tampered["metrics"]["psnr_rgb"]["value"] = 99.0
+    path = _write(tmp_path / "results", "tampered.json", tampered)
+    good = _write(tmp_path / "results", "good.json", _record("g"))
+    result = CliRunner().invoke(cli, ["validate", str(path), str(good)])
+    assert result.exit_code == 1
+    assert "value is not the mean of its per_seed values" in result.output
+    assert f"ok: {good}" in result.output
+    site = build_site(tmp_path / "site", results=tmp_path / "results", plots=False, n_boot=100)
+    assert [str(r.path) for r in site.rejected] == ["tampered.json"]
+    # table refuses it too, naming the file and the reason
+    run = tmp_path / "run" / "records"
+    _write(run, "tampered.json", tampered)
+    _write(run, "good.json", _record("g"))
+    from auhead_bench.reporting.commands import table
+
+    shown = CliRunner().invoke(table, [str(tmp_path / "run")])
+    assert shown.exit_code == 0, shown.output
+    assert "is not the mean of its per_seed values" in shown.output
+    assert "| g |" in shown.output and "99" not in shown.output
+
+
+@pytest.mark.parametrize("metric_id", ["=1+1", "@SUM(A1)", "-2", "Psnr RGB", "a" * 200])
+def test_metric_ids_outside_the_id_grammar_are_refused(tmp_path, metric_id):
+    """A record could name a metric '=1+1': it became a CSV header and a page anchor."""
+    from auhead_bench.validation import record_problems
+
+    problems = record_problems(_record(metric_id=metric_id))
+    assert any("is not a metric id" in p for p in problems), problems
+    assert record_problems(_record(metric_id="lse_c_syncnet_python")) == []
+
+
+def test_a_plugin_id_outside_the_grammar_is_a_load_error():
+    from auhead_bench import PerClipMetric
+    from auhead_bench.plugins import _check_class
+
+    class Bad(PerClipMetric):
+        id = "=HYPERLINK(x)"
+        description = "bad"
+        higher_is_better = True
+
+        def score(self, view):  # pragma: no cover - never called
+            return 0.0
+
+    with pytest.raises(TypeError, match="id"):
+        _check_class("metric", Bad)
+
+
+def test_csv_headers_are_neutralised_like_cells(tmp_path):
+    """Cells were neutralised, headers ('=1+1', '=1+1_ci_low') were not."""
+    from auhead_bench.reporting.inputs import from_records
+    from auhead_bench.reporting.tables import build_report, to_csv
+    from auhead_bench.table import write_tables
+
+    record = _record(metric_id="=1+1")
+    write_tables([record], tmp_path)
+    header = (tmp_path / "table.csv").read_text().splitlines()[0].split(",")
+    assert "'=1+1" in header and "'=1+1_ci_low" in header
+    assert not any(h[:1] and h[:1] in "=+-@" for h in header)
+    text = to_csv(build_report(from_records([record]), by=()))
+    assert not any(h[:1] and h[:1] in "=+-@" for h in text.splitlines()[0].split(","))
+
+
+def test_the_site_csv_neutralises_headers(tmp_path, monkeypatch):
+    """The site's downloads/leaderboard.csv: records with such ids are now refused; were one
+    let through, its header would still be neutralised."""
+    from auhead_bench.reporting import leaderboard
+
+    _write(tmp_path / "results", "bad.json", _record("bad", metric_id="=1+1"))
+    site = leaderboard.build_site(
+        tmp_path / "site", results=tmp_path / "results", plots=False, n_boot=100
+    )
+    assert [r.path.name for r in site.rejected] == ["bad.json"]
+    assert "is not a metric id" in site.rejected[0].reason
+    from auhead_bench import validation
+
+    monkeypatch.setattr(validation, "record_problems", lambda record: [])
+    site = leaderboard.build_site(
+        tmp_path / "site", results=tmp_path / "results", plots=False, n_boot=100
+    )
+    header = (site.out / "downloads" / "leaderboard.csv").read_text().splitlines()[0]
+    assert not any(h[:1] and h[:1] in "=+-@" for h in header.split(","))
+
+
+def test_table_with_two_conflicting_records_of_one_id_in_a_run_refuses_one(tmp_path):
+    """Two files of one run with the same record id and other values were two rows."""
+    from click.testing import CliRunner
+
+    from auhead_bench.reporting.commands import table
+
+    run = tmp_path / "run" / "records"
+    _write(run, "a.json", _record("m", 1.0))
+    _write(run, "b.json", _record("m", 2.0))
+    shown = CliRunner().invoke(table, [str(tmp_path / "run")])
+    assert shown.exit_code == 0, shown.output
+    assert f"skipped {run / 'b.json'}: duplicate record_id 'm__synthetic'" in shown.output
+    assert "| m | synthetic | 1.0000" in shown.output and "2.0000" not in shown.output

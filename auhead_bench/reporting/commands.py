@@ -125,9 +125,12 @@ def table(
     from auhead_bench.reporting.tables import build_report, render
 
     skipped: list[Skipped] = []
-    loaded = load_runs(run_dirs, skipped)
+    notes: list[str] = []
+    loaded = load_runs(run_dirs, skipped, notes)
     for item in skipped:
         click.echo(f"skipped {item.path}: {item.reason}", err=True)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     by = [v for v in ("emotion", "intensity") if not views or v in views]
     report = build_report(loaded, baseline=baseline, by=by, n_boot=n_boot, level=level)
     _write(render(report, fmt, list(views) or None), out)

@@ -15,6 +15,7 @@ from auhead_bench.records import (
     parse_json,
     read_regular_file,
 )
+from auhead_bench.validation import accept
 
 # Methods that bracket a benchmark instead of competing in it (the built-in reference
 # plugins): a table never marks them best. The one list the reports use.
@@ -132,24 +133,43 @@ def label_records(
 
 
 def load_runs(
-    paths: Iterable[Path], skipped: list[Skipped] | None = None
+    paths: Iterable[Path], skipped: list[Skipped] | None = None, notes: list[str] | None = None
 ) -> list[LoadedRecord]:
-    """Every record under ``paths``.
+    """Every record under ``paths`` that passes the validation the leaderboard applies
+    (``validation.accept``): within one folder, a second record with the same record id is
+    merged into the first when it adds metrics (a line in ``notes``) and refused otherwise;
+    the same experiment from two run folders stays two rows, labelled by run.
 
-    Without ``skipped``, a malformed file stops with a one-line error naming it. With a list,
-    each file that is not a readable record (not a regular file, not JSON, not valid) is
-    appended to it with its reason and left out; if no record at all is left, the error names
-    the first bad file.
+    Without ``skipped``, a malformed or refused file stops with a one-line error naming it.
+    With a list, each file that is not a readable record (not a regular file, not JSON, not
+    valid) is appended to it with its reason and left out; if no record at all is left, the
+    error names the first bad file.
     """
-    loaded: list[tuple[RunRecord, Path | None]] = []
+    folders: dict[Path, list[tuple[Path, RunRecord]]] = {}
+    seen: set[Path] = set()
     for path in paths:
         for file in find_record_files(Path(path)):
+            if file.resolve() in seen:
+                continue  # one file named twice (a run passed twice) is one record
+            seen.add(file.resolve())
             try:
-                loaded.append((load_record(file), file))
+                record = load_record(file)
             except BenchError as exc:
                 if skipped is None:
                     raise
                 skipped.append(skipped_from(file, exc))
+                continue
+            folders.setdefault(file.parent.resolve(), []).append((file, record))
+    loaded: list[tuple[RunRecord, Path | None]] = []
+    for batch in folders.values():
+        good, refused, merges = accept(batch)
+        for file, reason in refused:
+            if skipped is None:
+                raise BenchError(reason, path=file)
+            skipped.append(Skipped(file, reason))
+        loaded += good
+        if notes is not None:
+            notes += merges
     if skipped and not loaded:
         first = skipped[0]
         raise BenchError(

@@ -35,16 +35,20 @@ from auhead_bench.reporting.tables import (
     build_report,
     format_bytes,
     format_seconds,
-    main_frame,
+    to_csv,
     to_json,
     to_latex,
+)
+from auhead_bench.validation import (  # noqa: F401 - record_problems, merge_records: kept here
+    accept,
+    merge_records,
+    record_problems,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER = ".auhead-leaderboard"  # marks a folder this builder owns and may overwrite
 MANAGED = ("index.html", "assets", "records", "reproduce", "downloads", "plots")
 MAX_CLIP_ROWS = 2000  # per-clip rows shown on a record page; the raw JSON has them all
-REL_TOL = 1e-6
 # Distributions whose plugins this project ships or knows as published: the suite itself (its
 # built-in methods, metrics and datasets are entry points of auhead-bench). Add a published
 # plugin's distribution here; any other name a record carries is flagged on its page.
@@ -85,86 +89,6 @@ def default_template_dir() -> Path:
 # ---- validation ----------------------------------------------------------------------------
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-9)
-
-
-def record_problems(record: RunRecord) -> list[str]:
-    """What the schema cannot see: provenance filled in, numbers that match their per-clip data."""
-    problems: list[str] = []
-    prov = record.provenance
-    for name in ("auhead_bench", "python", "platform", "device"):
-        if not str(getattr(prov, name)).strip():
-            problems.append(f"provenance.{name} is empty")
-    if not prov.packages:
-        problems.append("provenance.packages is empty")
-    if not record.seeds:
-        problems.append("seeds is empty")
-    if not record.metrics:
-        problems.append("the record has no metrics")
-    seeds, clips = set(record.seeds), set(record.clip_ids)
-    for key, result in record.metrics.items():
-        where = f"metrics.{key}"
-        if result.metric_id != key:
-            problems.append(f"{where}.metric_id is {result.metric_id!r}")
-        per_seed = [v for v in result.per_seed.values() if v is not None]
-        if any(not math.isfinite(v) for v in per_seed):
-            problems.append(f"{where}.per_seed has a non-finite value")
-            continue
-        if result.status == "ok":
-            if result.value is None or not math.isfinite(result.value):
-                problems.append(f"{where}: status ok without a finite value")
-                continue
-            if per_seed and not _close(sum(per_seed) / len(per_seed), result.value):
-                problems.append(f"{where}.value is not the mean of its per_seed values")
-        elif result.value is not None:
-            problems.append(f"{where}: status {result.status} with a value")
-        for clip in result.per_clip:
-            if clip.seed not in seeds or clip.clip_id not in clips:
-                problems.append(f"{where}.per_clip names clip {clip.clip_id!r} seed {clip.seed}")
-                break
-        scored = [c for c in result.per_clip if c.value is not None]
-        if not scored:
-            continue  # a distribution metric keeps no per-clip values
-        if result.status == "ok" and result.n != len(scored):
-            problems.append(f"{where}.n is {result.n} but {len(scored)} clips have values")
-        for seed, value in result.per_seed.items():
-            values = [c.value for c in scored if str(c.seed) == seed and c.value is not None]
-            if value is not None and values and not _close(sum(values) / len(values), value):
-                problems.append(f"{where}.per_seed[{seed}] is not the mean of its clips")
-                break
-    return problems
-
-
-def merge_records(first: RunRecord, second: RunRecord) -> RunRecord | str:
-    """One record from two runs of one method on one dataset (same record id) that computed
-    different metrics, or why they cannot be one row.
-
-    They merge when the second adds a metric, the seeds and the method and dataset options are
-    the same, and every metric both computed has the same protocol and options (its value is
-    then the first's). Clips and generations are the union; provenance is the first's.
-    """
-    added = [m for m in second.metrics if m not in first.metrics]
-    if not added:
-        return "adds no metric"
-    if first.seeds != second.seeds:
-        return f"seeds {second.seeds} differ from {first.seeds}"
-    for part in ("method", "dataset"):
-        if getattr(first, part).options != getattr(second, part).options:
-            return f"{part} options differ"
-    for metric_id in (m for m in second.metrics if m in first.metrics):
-        ours, theirs = first.metrics[metric_id], second.metrics[metric_id]
-        if ours.protocol != theirs.protocol or ours.options != theirs.options:
-            return f"metric {metric_id!r} was computed under another protocol or options"
-    merged = first.model_copy(deep=True)
-    merged.clip_ids = list(dict.fromkeys([*first.clip_ids, *second.clip_ids]))
-    merged.skipped_clips = {**second.skipped_clips, **first.skipped_clips}
-    have = {(g.clip_id, g.seed) for g in first.generations}
-    merged.generations += [g for g in second.generations if (g.clip_id, g.seed) not in have]
-    merged.metrics = {**first.metrics, **{m: second.metrics[m] for m in added}}
-    return merged
-
-
 def collect(
     results: Path, notes: list[str] | None = None
 ) -> tuple[list[LoadedRecord], list[Rejected]]:
@@ -180,43 +104,27 @@ def collect(
             path=results,
             fix="pass --results a folder of run records (*.json)",
         )
-    accepted: list[tuple[RunRecord, Path | None]] = []
+    loaded: list[tuple[Path, RunRecord]] = []
     rejected: list[Rejected] = []
-    owners: dict[str, Path] = {}
-    index: dict[str, int] = {}  # record id -> its place in accepted
+    paths: dict[Path, Path] = {}
     for path in sorted(p for p in results.rglob("*.json") if p.name not in NOT_RECORDS):
         shown = path.relative_to(results)
         try:
-            record = load_record(path)
+            loaded.append((shown, load_record(path)))
+            paths[shown] = path
         except BenchError as exc:
             reason = one_line(exc)
             prefix = f"{path}: "
             rejected.append(
                 Rejected(shown, reason[len(prefix) :] if reason.startswith(prefix) else reason)
             )
-            continue
-        problems = record_problems(record)
-        owner = owners.get(record.record_id)
-        if owner is not None and not problems:
-            first = accepted[index[record.record_id]]
-            merged = merge_records(first[0], record)
-            if isinstance(merged, RunRecord) and not record_problems(merged):
-                accepted[index[record.record_id]] = (merged, first[1])
-                if notes is not None:
-                    added = ", ".join(m for m in record.metrics if m not in first[0].metrics)
-                    notes.append(f"{shown}: metrics {added} merged into the row of {owner}")
-                continue
-            why = merged if isinstance(merged, str) else "the merged record is inconsistent"
-            problems.insert(0, f"duplicate record_id {record.record_id!r} (also in {owner}): {why}")
-        elif owner is not None:
-            problems.insert(0, f"duplicate record_id {record.record_id!r} (also in {owner})")
-        if problems:
-            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            rejected.append(Rejected(shown, f"{problems[0]}{more}"))
-            continue
-        owners[record.record_id] = shown
-        index[record.record_id] = len(accepted)
-        accepted.append((record, path))
+    # the one validation `validate` and `table` apply too
+    good, refused, merges = accept(loaded)
+    rejected += [Rejected(shown, reason) for shown, reason in refused]
+    rejected.sort(key=lambda r: str(r.path))
+    if notes is not None:
+        notes += merges
+    accepted = [(record, paths[shown]) for record, shown in good]
     return label_records(accepted), rejected
 
 
@@ -556,7 +464,7 @@ def build_site(
         )
         (out / "reproduce" / f"{page}.yaml").write_text(context["config_yaml"])
 
-    main_frame(report).to_csv(out / "downloads" / "leaderboard.csv", index=False)
+    (out / "downloads" / "leaderboard.csv").write_text(to_csv(report, "main"))
     (out / "downloads" / "leaderboard.tex").write_text(to_latex(report, ["main"]))
     table = to_json(report, ["main"])
     for row in table["rows"]:  # a published file names no path of the machine that built it

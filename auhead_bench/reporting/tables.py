@@ -755,7 +755,7 @@ def to_csv(report: Report, view: str = "main") -> str:
     else:
         frame = breakdown_frame(report, view)
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
+    frame.rename(columns=csv_safe).to_csv(buffer, index=False)  # headers are record text too
     return buffer.getvalue()
 
 
