@@ -14,6 +14,7 @@ Cache root: ``$AUHEAD_BENCH_WEIGHTS``, else ``<cache root>/weights``. HF downloa
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -56,6 +57,12 @@ class WeightsMissing(NotComputed):
 
 def weights_root() -> Path:
     root = os.environ.get("AUHEAD_BENCH_WEIGHTS")
+    if root and Path(root).exists() and not Path(root).is_dir():
+        raise BenchError(
+            "AUHEAD_BENCH_WEIGHTS names a file, not a folder",
+            path=root,
+            fix="point AUHEAD_BENCH_WEIGHTS at a folder (it is made if missing), or unset it",
+        )
     return Path(root) if root else DEFAULT_CACHE / "weights"
 
 
@@ -224,11 +231,35 @@ def load_state_dict(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise BenchError(f"cannot load weights ({type(exc).__name__}: {exc})", path=path,
-                         fix="re-pull them; only tensors are loaded, never pickled code") from None
+        raise BenchError(
+            f"cannot load weights ({_load_problem(exc)})", path=path, fix=_repull(path)
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state
+
+
+def _load_problem(exc: Exception) -> str:
+    """torch's reason, without its advice to load with ``weights_only=False``: for a file
+    that is not what it should be, that advice runs whatever code the file names."""
+    text = " ".join(str(exc).split())
+    if "weights_only" not in text:
+        return f"{type(exc).__name__}: {text}"
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    named = f" (it names {found.group(1)})" if found else ""
+    return (
+        "the file holds pickled objects, not only tensors" + named + "; refused: only "
+        "tensors are loaded, never pickled code"
+    )
+
+
+def _repull(path: Path) -> str:
+    """The command that replaces ``path`` with the published file, where it is a cached one."""
+    try:
+        name = Path(path).resolve().relative_to(weights_root().resolve()).parts[0]
+    except (ValueError, IndexError, BenchError):
+        return "replace the file with the published one (`auhead-bench weights list` names them)"
+    return f"re-pull the published file: `auhead-bench weights pull {name} --force`"
 
 
 def registered_weights() -> dict[str, WeightsSpec]:

@@ -300,3 +300,67 @@ def test_table_with_two_conflicting_records_of_one_id_in_a_run_refuses_one(tmp_p
     assert shown.exit_code == 0, shown.output
     assert f"skipped {run / 'b.json'}: duplicate record_id 'm__synthetic'" in shown.output
     assert "| m | synthetic | 1.0000" in shown.output and "2.0000" not in shown.output
+
+
+def test_leaderboard_build_refuses_a_symlinked_records_folder(tmp_path):
+    """SITE/records a symlink: OSError 'Cannot call rmtree on a symbolic link'; and
+    following it would have deleted what it points at."""
+    from auhead_bench.reporting.leaderboard import build_site
+
+    _write(tmp_path / "results", "good.json", _record("g"))
+    site = tmp_path / "site"
+    build_site(site, results=tmp_path / "results", plots=False, n_boot=100)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    import shutil
+
+    shutil.rmtree(site / "records")
+    (site / "records").symlink_to(precious)
+    with pytest.raises(BenchError) as info:
+        build_site(site, results=tmp_path / "results", plots=False, n_boot=100)
+    assert str(site / "records") in str(info.value) and "symbolic link" in str(info.value)
+    assert (precious / "keep.txt").read_text() == "mine"
+
+
+# ---- weights -------------------------------------------------------------------------------
+
+
+def test_weights_root_that_is_a_regular_file_is_one_line(tmp_path, monkeypatch):
+    """AUHEAD_BENCH_WEIGHTS naming a file: `weights pull` raised NotADirectoryError and
+    `weights verify` said 'missing: run pull', which led to that crash."""
+    from click.testing import CliRunner
+
+    from auhead_bench.cli import cli
+
+    root = tmp_path / "weights.txt"
+    root.write_text("not a folder")
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(root))
+    for command in (["weights", "pull", "torchvision_alexnet"], ["weights", "verify"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+        assert f"{root}: AUHEAD_BENCH_WEIGHTS names a file, not a folder" in result.output
+
+
+def test_a_failed_weights_load_never_advises_weights_only_false(tmp_path, monkeypatch):
+    """torch's message says to re-run with weights_only=False: for an untrusted file that
+    advice runs the payload. The error names the re-pull command instead."""
+    import torch
+
+    from auhead_bench.weights import load_state_dict
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("payload ran",))
+
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path / "w"))
+    path = tmp_path / "w" / "lpips_alex_v01" / "alex.pth"
+    path.parent.mkdir(parents=True)
+    torch.save({"w": torch.zeros(2), "x": Payload()}, path)
+    with pytest.raises(BenchError) as info:
+        load_state_dict(path)
+    message = str(info.value)
+    assert "weights_only" not in message and "Re-running" not in message
+    assert "auhead-bench weights pull lpips_alex_v01 --force" in message
+    assert "\n" not in message

@@ -356,6 +356,13 @@ def _prepare_out(out: Path) -> None:
             fix="pass --out an empty or new folder",
         )
     out.mkdir(parents=True, exist_ok=True)
+    for name in MANAGED:  # a link is never followed: removing what it points at loses data
+        if (out / name).is_symlink():
+            raise BenchError(
+                "is a symbolic link: the build replaces this folder and will not follow it",
+                path=out / name,
+                fix="remove the link (its target is kept) or pass --out a new folder",
+            )
     for name in MANAGED:
         target = out / name
         if target.is_dir():
