@@ -364,3 +364,29 @@ def test_a_failed_weights_load_never_advises_weights_only_false(tmp_path, monkey
     assert "weights_only" not in message and "Re-running" not in message
     assert "auhead-bench weights pull lpips_alex_v01 --force" in message
     assert "\n" not in message
+
+
+# ---- methods -------------------------------------------------------------------------------
+
+
+def test_precomputed_outputs_of_clips_with_identical_inputs_are_not_shared(
+    tmp_path, video_factory
+):
+    """Clips a and b with the same files: b was scored from a.mp4 (PSNR 100) and its own
+    b.mp4 was never read. The file a clip reads is now in its generation key."""
+    import shutil
+
+    from auhead_bench.runner import Runner
+
+    first = video_factory("data/a.mp4")
+    shutil.copyfile(first, tmp_path / "data" / "b.mp4")
+    (tmp_path / "outputs").mkdir()
+    shutil.copyfile(first, tmp_path / "outputs" / "a.mp4")
+    video_factory("outputs/b.mp4", seed=7)  # another video for b
+    method = {"id": "precomputed", "options": {"folder": str(tmp_path / "outputs")}}
+    (record,) = Runner(_config(tmp_path, methods=[method]), tmp_path / "out").run()
+    generations = {g.clip_id: g for g in record.generations}
+    assert generations["a"].key != generations["b"].key
+    assert generations["b"].info["source"] == "b.mp4"
+    values = {c.clip_id: c.value for c in record.metrics["psnr_rgb"].per_clip}
+    assert values["b"] < values["a"] - 5

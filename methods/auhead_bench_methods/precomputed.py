@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -115,15 +116,18 @@ def _digest(folder: Path, listing: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()
 
 
-def expected_path(options: PrecomputedOptions, clip: Clip, seed: int) -> Path:
-    values = {
+def _clip_values(clip: Clip) -> dict[str, Any]:
+    return {
         "clip_id": clip.id,
         "clip_slug": slug(clip.id),
         "identity": clip.identity or "",
         "emotion": clip.emotion or "",
         "intensity": "" if clip.intensity is None else clip.intensity,
-        "seed": seed,
     }
+
+
+def expected_path(options: PrecomputedOptions, clip: Clip, seed: int) -> Path:
+    values = {**_clip_values(clip), "seed": seed}
     return options.folder / fill(options.pattern, values, "pattern")
 
 
@@ -152,6 +156,25 @@ class Precomputed(Method):
 
     def fingerprint(self) -> dict[str, Any]:
         return {"version": self.version, "normalise": NORMALISE_VERSION}
+
+    def clip_fingerprint(self, clip: Clip, options: PrecomputedOptions) -> dict[str, Any]:
+        """The file this clip reads (relative to ``folder``) and its sha256: two clips with
+        identical inputs read different files, so they never share one generation.
+
+        With ``{seed}`` in the pattern, the values that fill it stand for the path (the
+        pattern and the seed are in the key), and ``outputs_sha256``, a hash of every file's
+        path and content, for the content.
+        """
+        values = _clip_values(clip)
+        if "seed" in {name for _, name, _, _ in string.Formatter().parse(options.pattern)}:
+            return {"output_fields": values}
+        path = options.folder / fill(options.pattern, {**values, "seed": 0}, "pattern")
+        found: dict[str, Any] = {"output": path.relative_to(options.folder).as_posix()}
+        if path.is_file():
+            from auhead_bench.weights import file_sha256  # memoised per file
+
+            found["sha256"] = file_sha256(path)
+        return found
 
 
 # ---- checking a folder against a plan, before anything runs --------------------------------
