@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,17 @@ def _split(value: str | None) -> list[str] | None:
 
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+TERMINATED_EXIT = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM of a run, raised like Ctrl-C so that every cleanup runs (an external tool's
+    process group is killed, its work folder removed) instead of the process just ending."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the cleanup finish
+    raise Terminated
 
 
 # Commands imported on first use, so `auhead-bench --help` needs neither pandas nor matplotlib:
@@ -108,12 +121,12 @@ class _Group(click.Group):
         except BenchError as exc:
             click.echo(f"error: {one_line(exc)}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # Records, generations and features are written atomically as each finishes,
             # so re-running with --overwrite only-missing (the default) picks up the rest.
             hint = "; run the same command to resume" if ctx.invoked_subcommand == "run" else ""
             click.echo(f"\ninterrupted{hint}", err=True)
-            ctx.exit(INTERRUPTED_EXIT)
+            ctx.exit(TERMINATED_EXIT if isinstance(exc, Terminated) else INTERRUPTED_EXIT)
 
 
 @click.group(cls=_Group)
@@ -246,8 +259,13 @@ def run(
         "sweep": parse_sweep(sweeps),
     }
     run_config = load_config(config, overrides)
-    runner = Runner(run_config, out_dir, config_path=config)
-    records = runner.run()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main else None
+    try:
+        records = Runner(run_config, out_dir, config_path=config).run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     click.echo(summary(records))
     click.echo(f"wrote {len(records)} records to {out_dir / 'records'}; full table: "
                f"{out_dir / 'table.md'}")

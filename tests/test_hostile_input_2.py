@@ -390,3 +390,132 @@ def test_precomputed_outputs_of_clips_with_identical_inputs_are_not_shared(
     assert generations["b"].info["source"] == "b.mp4"
     values = {c.clip_id: c.value for c in record.metrics["psnr_rgb"].per_clip}
     assert values["b"] < values["a"] - 5
+
+
+SCRIPTS = __import__("pathlib").Path(__file__).parent / "scripts"
+
+
+def _alive(pid: int) -> bool:
+    """A running process (a zombie waiting for a reaper counts as gone)."""
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_sigterm_of_a_run_kills_the_tool_group_and_removes_its_work_folder(
+    tmp_path, video_factory
+):
+    """SIGTERM of `auhead-bench run`: the tool's process group ran on as an orphan and its
+    auhead_bench_* work folder stayed in the temp dir."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    video_factory("data/a.mp4")
+    pidfile = tmp_path / "child.pid"
+    command = [sys.executable, str(SCRIPTS / "fake_hang.py"), "--pidfile", str(pidfile)]
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "methods": [{"id": "external", "options": {"command": command}}],
+        "datasets": [{"id": "folder", "options": {"root": str(tmp_path / "data")}}],
+        "metrics": ["psnr_rgb"], "device": "cpu", "cache_dir": str(tmp_path / "cache"),
+    }))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "auhead_bench.cli", "run", str(config), "--out",
+         str(tmp_path / "out")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    child = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pidfile.is_file() or not pidfile.read_text().strip():
+            assert run.poll() is None, run.stdout.read().decode()
+            assert time.monotonic() < deadline, "the tool never started"
+            time.sleep(0.1)
+        child = int(pidfile.read_text())
+        assert list(temp.glob("auhead_bench_*"))  # the tool's work folder, while it runs
+        run.send_signal(signal.SIGTERM)
+        output = run.communicate(timeout=60)[0].decode()
+        assert run.returncode == 143, output
+        assert "interrupted; run the same command to resume" in output
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the tool's child outlived the run"
+        assert list(temp.glob("auhead_bench_*")) == []
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)  # the orphan this test's tool started
+
+
+def test_a_failed_tool_leaves_no_work_folder_and_keeps_its_log(tmp_path, monkeypatch):
+    """A failed or timed-out tool left its auhead_bench_* work folder in the temp dir."""
+    import sys
+    import tempfile
+
+    from conftest import make_audio, make_frames
+
+    from auhead_bench import media
+    from auhead_bench.clip import Clip
+    from auhead_bench_methods.external import External, ExternalOptions
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    media.write_video(tmp_path / "v.mp4", make_frames(10, 32), make_audio(0.4))
+    clip = Clip(id="a", video=tmp_path / "v.mp4")
+    method = External()
+    method.setup("cpu")
+    script = "import sys; print('model exploded', file=sys.stderr); sys.exit(3)"
+    for options in (
+        ExternalOptions(command=[sys.executable, "-c", script]),
+        ExternalOptions(
+            command=[sys.executable, "-c", "import time; time.sleep(30)"], timeout_s=0.5
+        ),
+    ):
+        with pytest.raises(BenchError) as info:
+            method.generate(clip, options, 0, tmp_path / "e" / "video.mp4")
+        assert "run it by hand" in str(info.value) and "keep_work: true" in str(info.value)
+        assert list(temp.glob("auhead_bench_*")) == []
+        assert info.value.path is not None
+    log = __import__("pathlib").Path(info.value.path)
+    assert log.parent == temp / "auhead-bench-tool-logs" and log.is_file()
+    # keep_work keeps it, as before
+    kept = ExternalOptions(command=[sys.executable, "-c", script], keep_work=True)
+    with pytest.raises(BenchError):
+        method.generate(clip, kept, 0, tmp_path / "e" / "video.mp4")
+    assert len(list(temp.glob("auhead_bench_*"))) == 1
+
+
+def test_the_default_tool_timeout_follows_the_clip_and_is_listed(tmp_path):
+    """timeout_s defaulted to 3600: one hung tool held a run for an hour per clip."""
+    from click.testing import CliRunner
+    from conftest import make_audio, make_frames
+
+    from auhead_bench import media
+    from auhead_bench.cli import cli
+    from auhead_bench.clip import Clip
+    from auhead_bench_methods.external import ExternalOptions, tool_timeout
+
+    media.write_video(tmp_path / "v.mp4", make_frames(50, 32), make_audio(2.0))
+    options = ExternalOptions(command=["x", "{out}"])
+    assert options.timeout_s == "auto"
+    assert tool_timeout(options.timeout_s, Clip(id="a", video=tmp_path / "v.mp4")) == 420.0
+    assert tool_timeout(None, Clip(id="a", video=tmp_path / "v.mp4")) is None
+    listing = CliRunner().invoke(cli, ["ls", "methods"]).output
+    assert '"auto" (the default): 300 s plus 60 s per second of the clip' in listing
+    with pytest.raises(ValueError, match="timeout_s must be above 0"):
+        ExternalOptions(command=["x"], timeout_s=0)

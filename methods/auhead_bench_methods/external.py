@@ -9,8 +9,11 @@ normalises it like the ground truth: 25 fps by time, 16 kHz mono audio (the driv
 if the tool wrote none), the ground truth's frame size. The tool's own file is kept next to
 the normalised video as ``original.<ext>``, its console output as ``tool.log``. A failure
 raises one line with the exit status and the tail of stderr; the runner records it for that
-clip and goes on. The work folder is deleted after success and kept after a failure (its
-path is in the message).
+clip and goes on. The work folder (``auhead_bench_<pid>_*`` in the temp dir) is removed
+whatever happens (success, failure, timeout, Ctrl-C or SIGTERM of the run; a killed run's are
+removed by the next) unless ``keep_work``; a failed call's log is kept as one file under the
+temp dir's ``auhead-bench-tool-logs/``, named in the message. ``timeout_s`` defaults to
+"auto": 300 s plus 60 s per second of the clip.
 
 Placeholders, in ``command``, ``args``, ``extra_args``, ``output`` and ``config_set``:
 ``{python}`` ``{reference}`` ``{audio}`` ``{video}`` (the normalised ground truth) ``{out}``
@@ -57,6 +60,10 @@ TAIL_CHARS = 400  # ... at most this long
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL of a process group
 FPS_TOLERANCE = 0.01
 DURATION_TOLERANCE_S = 0.2  # video vs audio length beyond which a warning is recorded
+AUTO_TIMEOUT_BASE_S = 300.0  # timeout_s "auto": this (start-up, model loading) ...
+AUTO_TIMEOUT_PER_S = 60.0  # ... plus this per second of the clip
+WORK_PREFIX = "auhead_bench_"  # + "<pid>_": a work folder in the temp dir, per tool call
+FAILED_LOGS = "auhead-bench-tool-logs"  # in the temp dir: the log of each failed tool call
 
 ArgValue = str | int | float | bool | list[str | int | float] | None
 # What a command may receive of a clip beyond its files' content: part of the generation key
@@ -95,7 +102,23 @@ class RunOptions(NormaliseOptions):
     """How a command is run: shared by ``external`` and every preset."""
 
     env: dict[str, str] = Field(default_factory=dict)  # added to this process's environment
-    timeout_s: float | None = Field(3600.0, gt=0)  # per attempt; None: no limit
+    # Per attempt. "auto": AUTO_TIMEOUT_BASE_S + AUTO_TIMEOUT_PER_S x the clip's seconds (a
+    # hung tool holds the run minutes, not an hour); None: no limit.
+    timeout_s: float | Literal["auto"] | None = Field(
+        "auto",
+        description=(
+            'seconds per attempt; "auto" (the default): 300 s plus 60 s per second of the '
+            "clip (10 min for a 5 s clip); null: no limit. The tool's whole process group is "
+            "killed on a timeout, a failure, Ctrl-C or SIGTERM of the run"
+        ),
+    )
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _positive(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, int | float) and value <= 0:
+            raise ValueError("timeout_s must be above 0 (or \"auto\", or null: no limit)")
+        return value
     retries: int = Field(0, ge=0, le=10)
     args: dict[str, ArgValue] = Field(default_factory=dict)  # appended as --key value
     extra_args: list[str] = Field(default_factory=list)  # appended verbatim (placeholders ok)
@@ -381,8 +404,9 @@ def run_tool(
     """Run ``inv`` for one clip and write its normalised video to ``out_path``."""
     if inv.cwd is not None and not inv.cwd.is_dir():
         raise BenchError(f"{inv.label}: working folder not found", path=inv.cwd, fix="fix cwd")
-    work = Path(tempfile.mkdtemp(prefix="auhead_bench_"))
-    ran = succeeded = False
+    remove_stale_work()
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}_"))
+    timeout = tool_timeout(opts.timeout_s, clip)
     try:
         values = _stage(inv, opts, clip, seed, work, device)
         argv = [fill(str(t), values, "command") for t in inv.command]
@@ -401,12 +425,10 @@ def run_tool(
         found: Path | None = None
         tail = ""
         started = time.perf_counter()
-        ran = True
         for attempt in range(1, opts.retries + 2):
             _empty(Path(values["out_dir"]))
             since = time.time() - 1.0
-            status, code, tail = _run_once(argv, inv.cwd, env, opts.timeout_s, work, log_path,
-                                           attempt)
+            status, code, tail = _run_once(argv, inv.cwd, env, timeout, work, log_path, attempt)
             if status == "ok":
                 found = find_output(output_pattern, base, since)
                 if found is not None:
@@ -416,18 +438,20 @@ def run_tool(
                     f"(out_dir holds: {_listing(Path(values['out_dir']))})"
                 )
             elif status == "timeout":
-                failures.append(f"timed out after {opts.timeout_s:g} s (process group killed)")
+                failures.append(f"timed out after {timeout:g} s (process group killed)")
             else:
                 failures.append(f"exit code {code}")
         seconds = time.perf_counter() - started
         if found is None:
             attempts = opts.retries + 1
+            hand = f"cd {shlex.quote(str(inv.cwd or work))} && {shlex.join(argv)}"
             raise BenchError(
                 f"{inv.label} failed on clip {clip.id} after {attempts} attempt(s): "
                 f"{failures[-1]}; stderr tail: {tail or '(empty)'}",
-                path=log_path,
-                fix=f"run it by hand: cd {shlex.quote(str(inv.cwd or work))} && "
-                f"{shlex.join(argv)}",
+                path=log_path if opts.keep_work else _keep_log(log_path, inv.label, clip, seed),
+                fix=f"run it by hand: {hand}" if opts.keep_work else "the log holds the tool's "
+                "output; to run it by hand, set keep_work: true (keeps its work folder) and "
+                f"run again, then: {hand}",
             )
         info = normalise_output(found, clip, out_path, inv.expected_fps, opts, inv.panel,
                                 inv.label)
@@ -440,11 +464,59 @@ def run_tool(
             seed_passed=inv.seeded,
             failed_attempts=failures,
         )
-        succeeded = True
         return Generation(info=info)
-    finally:  # kept after a failed run (its log is named in the error) or on request
-        if not ran or (succeeded and not opts.keep_work):
+    finally:  # whatever happened (a failure, Ctrl-C, SIGTERM of the run), unless asked to keep
+        if not opts.keep_work:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def tool_timeout(setting: float | str | None, clip: Clip) -> float | None:
+    """Seconds an attempt may run: ``setting``, or for "auto" a budget from the clip's length
+    (AUTO_TIMEOUT_BASE_S + AUTO_TIMEOUT_PER_S per second of its ground truth)."""
+    if setting != "auto":
+        return None if setting is None else float(setting)
+    try:
+        seconds = media.count_frames(Path(clip.video)) / media.FPS
+    except (MediaError, OSError):
+        seconds = 60.0  # unreadable here: a minute's budget; the tool reports the file
+    return AUTO_TIMEOUT_BASE_S + AUTO_TIMEOUT_PER_S * seconds
+
+
+def _keep_log(log_path: Path, label: str, clip: Clip, seed: int) -> Path | None:
+    """A failed call's log, moved out of its work folder (which is removed) to one file per
+    method, clip and seed under the temp dir's FAILED_LOGS: the next failure replaces it."""
+    if not log_path.is_file():
+        return None
+    folder = Path(tempfile.gettempdir()) / FAILED_LOGS
+    try:
+        folder.mkdir(exist_ok=True)
+        kept = folder / f"{slug(label)}-{slug(clip.id)}-seed{seed}.log"
+        shutil.copyfile(log_path, kept)
+    except OSError:
+        return None
+    return kept
+
+
+def remove_stale_work() -> None:
+    """Remove the work folders that killed runs (kill -9) left in the temp dir: those whose
+    process is gone. Done once per process."""
+    global _STALE_REMOVED
+    if _STALE_REMOVED:
+        return
+    _STALE_REMOVED = True
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*_*"):
+        pid = folder.name[len(WORK_PREFIX):].split("_", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or not folder.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # alive, another user's
+
+
+_STALE_REMOVED = False
 
 
 def _stage(
