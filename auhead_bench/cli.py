@@ -216,6 +216,12 @@ def _run_help() -> str:
     type=click.IntRange(min=1),
     help="Ray: clips of one dataset per task (default 8).",
 )
+@click.option(
+    "--trust-commands",
+    is_flag=True,
+    help="Run a config made from a submitted record (leaderboard reproduce) although its "
+    "method runs the submitter's command; review from_record in it first.",
+)
 def run(
     config: Path | None,
     out_dir: Path,
@@ -232,10 +238,12 @@ def run(
     executor: str | None,
     ray_address: str | None,
     clips_per_task: int | None,
+    trust_commands: bool,
 ) -> None:
     from auhead_bench.config import load_config, parse_sweep
     from auhead_bench.runner import Runner
     from auhead_bench.table import summary
+    from auhead_bench.untrusted import trusted
 
     try:
         seed_list = [int(s) for s in _split(seeds)] if seeds else None
@@ -258,7 +266,7 @@ def run(
         "clips_per_task": clips_per_task,
         "sweep": parse_sweep(sweeps),
     }
-    run_config = load_config(config, overrides)
+    run_config = trusted(load_config(config, overrides), trust_commands, config)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:

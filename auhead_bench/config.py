@@ -137,6 +137,9 @@ class RunConfig(BaseModel):
     # depend on either; memory does.
     chunk_frames: int = Field(default=32, ge=1)
     frame_buffer_mb: int = Field(default=128, ge=0)
+    # Set in configs made from a submitted record: the options that run a program, held as
+    # data until `run --trust-commands` (auhead_bench.untrusted).
+    from_record: dict[str, Any] | None = None
 
     @field_validator("methods", "datasets", "metrics", mode="before")
     @classmethod

@@ -519,3 +519,41 @@ def test_the_default_tool_timeout_follows_the_clip_and_is_listed(tmp_path):
     assert '"auto" (the default): 300 s plus 60 s per second of the clip' in listing
     with pytest.raises(ValueError, match="timeout_s must be above 0"):
         ExternalOptions(command=["x"], timeout_s=0)
+
+
+def test_a_reproduce_config_never_carries_a_records_command(tmp_path, monkeypatch):
+    """Following the page's steps for an untrusted `external` record ran `touch MARKER`."""
+    import yaml
+    from click.testing import CliRunner
+
+    from auhead_bench.cli import cli
+    from auhead_bench.config import load_config
+    from auhead_bench.reporting.leaderboard import build_site
+    from auhead_bench.untrusted import trusted
+
+    record = _record("evil")
+    record.method.id = "external"
+    marker = tmp_path / "MARKER"
+    record.method.options = {"command": ["touch", str(marker)], "retries": 0}
+    _write(tmp_path / "results", "evil.json", record)
+    site = build_site(tmp_path / "site", results=tmp_path / "results", plots=False, n_boot=100)
+    (path,) = (site.out / "reproduce").glob("*.yaml")
+    config = yaml.safe_load(path.read_text())
+    assert config["methods"] == [{"id": "external", "options": {"retries": 0}}]
+    assert config["from_record"] == {
+        "record_id": record.record_id,
+        "note": "the command is the submitter's: review it",
+        "method": "external",
+        "options": {"command": ["touch", str(marker)]},
+    }
+    page = next((site.out / "records").glob("*.html")).read_text()
+    assert "the command is the submitter&#39;s: review it" in page
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--trust-commands" in result.output
+    assert "the submitter's command" in result.output and str(path) in result.output
+    assert not marker.exists()
+    # With --trust-commands (after review) the command is put back where it was.
+    restored = trusted(load_config(path), True, path)
+    assert restored.methods[0].options == {"retries": 0, "command": ["touch", str(marker)]}
+    assert restored.from_record is None

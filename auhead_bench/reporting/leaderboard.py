@@ -39,6 +39,7 @@ from auhead_bench.reporting.tables import (
     to_json,
     to_latex,
 )
+from auhead_bench.untrusted import REVIEW, hold_commands
 from auhead_bench.validation import (  # noqa: F401 - record_problems, merge_records: kept here
     accept,
     merge_records,
@@ -144,9 +145,11 @@ def slug(text: str, used: set[str] | None = None) -> str:
 def reproduce_config(record: RunRecord) -> dict[str, Any]:
     """The run config that reproduces ``record``: method, dataset and metric options included
     (a metric option such as csim's frame_stride changes the number under the same id)."""
+    options, held = hold_commands(record.record_id, record.method.id, record.method.options)
     return {
         "name": record.experiment,
-        "methods": [{"id": record.method.id, "options": record.method.options}],
+        **({"from_record": held} if held else {}),  # a command is data here: see untrusted
+        "methods": [{"id": record.method.id, "options": options}],
         "datasets": [{"id": record.dataset.id, "options": record.dataset.options}],
         "metrics": [
             {"id": metric_id, "options": result.options} if result.options else metric_id
@@ -172,6 +175,9 @@ def reproduce_command(record: RunRecord, config_name: str) -> str:
         ]
     else:
         lines.append(f"pip install {shlex.quote(f'auhead-bench=={prov.auhead_bench}')}")
+    if hold_commands(record.record_id, record.method.id, record.method.options)[1]:
+        lines.append(f"# {REVIEW} (from_record in the config); `run` refuses it until you "
+                     "add --trust-commands")
     run_dir = f"runs/{Path(config_name).stem}"
     lines.append(f"auhead-bench run {shlex.quote(config_name)} --out {shlex.quote(run_dir)}")
     return "\n".join(lines)
