@@ -307,7 +307,10 @@ class Runner:
             weights.update(spec["weights"])
         weights.update(method.weights())
         weights.update(scorer.weights())
-        results = [g.result.model_copy(update={"flags": list(g.clip.flags)}) for g in generated]
+        results = [  # the clip's flags, then the generation's own (length_mismatch)
+            g.result.model_copy(update={"flags": [*g.clip.flags, *g.result.flags]})
+            for g in generated
+        ]
         dataset = self._datasets[dataset_key(unit.dataset)]
         return RunRecord(
             record_id=unit.record_id,

@@ -33,6 +33,9 @@ from auhead_bench.scoring import Scorable, Scorer
 
 # A generation that overwrite: only-cache did not find: its clip is failed with this reason.
 NOT_CACHED = "not in the cache (overwrite: only-cache)"
+# A generation whose length differs from its ground truth's by more than this is flagged
+# ``length_mismatch`` in the record (the prepared clips' audio/video tolerance too).
+LENGTH_TOLERANCE_S = 0.2
 
 
 @dataclass
@@ -210,6 +213,10 @@ def generate_clip(context: RunContext, unit: WorkUnit, clip: PreparedClip, seed:
         peak_memory_bytes=meta["peak_memory_bytes"],
         info=meta["info"],
     )
+    mismatch = length_mismatch(meta["frames"], clip.frames)
+    if mismatch:  # metrics compare the frames both have: say that the rest was left out
+        result.flags.append("length_mismatch")
+        result.info = {**result.info, "length_mismatch": mismatch}
     context.registry.pm.hook.clip_generated(
         method_id=unit.method.id,
         clip_id=clip.id,
@@ -218,6 +225,18 @@ def generate_clip(context: RunContext, unit: WorkUnit, clip: PreparedClip, seed:
         cached=cached,
     )
     return Generated(clip, seed, result, entry / "video.mp4", cached)
+
+
+def length_mismatch(frames: int, truth: int) -> str | None:
+    """Why a generation's length is flagged: more than LENGTH_TOLERANCE_S from the ground
+    truth's (the metrics compare the frames both have), or None."""
+    tolerance = round(LENGTH_TOLERANCE_S * media.FPS)
+    if abs(frames - truth) <= tolerance:
+        return None
+    return (
+        f"{frames} frames where the ground truth has {truth} (tolerance {LENGTH_TOLERANCE_S:g} s"
+        f" = {tolerance} frames); metrics compare the first {min(frames, truth)}"
+    )
 
 
 def _make_generation(

@@ -557,3 +557,24 @@ def test_a_reproduce_config_never_carries_a_records_command(tmp_path, monkeypatc
     restored = trusted(load_config(path), True, path)
     assert restored.methods[0].options == {"retries": 0, "command": ["touch", str(marker)]}
     assert restored.from_record is None
+
+
+def test_a_generation_longer_or_shorter_than_the_ground_truth_is_flagged(
+    tmp_path, video_factory
+):
+    """A generated video twice the ground truth's length was cut to it without a flag."""
+    import shutil
+
+    from auhead_bench.runner import Runner
+
+    video_factory("data/a.mp4", frames=20)
+    video_factory("data/b.mp4", frames=20, seed=1)
+    (tmp_path / "outputs").mkdir()
+    video_factory("outputs/a.mp4", frames=40)  # twice as long
+    shutil.copyfile(tmp_path / "data" / "b.mp4", tmp_path / "outputs" / "b.mp4")
+    method = {"id": "precomputed", "options": {"folder": str(tmp_path / "outputs")}}
+    (record,) = Runner(_config(tmp_path, methods=[method]), tmp_path / "out").run()
+    generations = {g.clip_id: g for g in record.generations}
+    assert "length_mismatch" in generations["a"].flags
+    assert "40 frames where the ground truth has 20" in generations["a"].info["length_mismatch"]
+    assert "length_mismatch" not in generations["b"].flags
