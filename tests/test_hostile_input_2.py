@@ -578,3 +578,44 @@ def test_a_generation_longer_or_shorter_than_the_ground_truth_is_flagged(
     assert "length_mismatch" in generations["a"].flags
     assert "40 frames where the ground truth has 20" in generations["a"].info["length_mismatch"]
     assert "length_mismatch" not in generations["b"].flags
+
+
+def test_psnr_states_its_per_frame_cap_in_card_and_protocol(tmp_path):
+    """The 100 dB cap per frame moved static_frame ~2.3 dB with whether its reference was
+    exactly frame 0, unstated. The card's reference (skimage per frame pair, as EAT) takes
+    the log per frame, so the computation stays; the card and protocol now state the cap and
+    its effect, and the metric is checked to be exactly that."""
+    import re
+    from pathlib import Path
+
+    import numpy as np
+    from conftest import make_frames
+
+    from auhead_bench.clip import Clip
+    from auhead_bench.views import ClipView, VideoView
+    from auhead_bench_metrics.pixel import PSNR, PSNR_CAP_DB
+
+    truth = make_frames(25, 32)
+    noisy = np.clip(truth.astype(int) + np.random.default_rng(0).integers(-6, 7, truth.shape),
+                    0, 255).astype(np.uint8)
+    generated = noisy.copy()
+    generated[0] = truth[0]  # one identical frame, as static_frame on its reference frame
+    metric = PSNR(PSNR.Options())
+
+    def score(frames):
+        view = ClipView(
+            clip=Clip(id="c", video=tmp_path / "v.mp4"),
+            generated=VideoView.from_arrays(frames),
+            ground_truth=VideoView.from_arrays(truth),
+        )
+        return metric.score(view).value
+
+    mse = ((noisy.astype(float) - truth) ** 2).reshape(25, -1).mean(axis=1)
+    per_frame = 10 * np.log10(255.0**2 / mse)
+    assert score(noisy) == pytest.approx(per_frame.mean(), abs=1e-3)
+    assert score(generated) == pytest.approx((PSNR_CAP_DB + per_frame[1:].sum()) / 25, abs=1e-3)
+    assert metric.protocol()["cap_db"] == 100.0
+    card = Path(__file__).parent.parent / "docs" / "metrics.md"
+    text = card.read_text().split("### `psnr_rgb`")[1].split("### ")[0]
+    assert "each frame\n  capped at 100 dB (`protocol.cap_db`)" in text
+    assert re.search(r"one identical frame among T adds about \(100 - x\)/T dB", text)
