@@ -45,3 +45,26 @@ def conditions(net: MemoNet, batch: int, frames: int, seed: int = 0, audio: bool
         image_tokens=tokens, audio_tokens=net.audio_proj(features),
         emotion=torch.full((batch,), 5 if emotion else 2), bank=bank, memory=MotionMemory(),
     )
+
+
+def tiny_backbone(seed: int = 0):
+    """MemoBackbone at MemoConfig.tiny(), a 2-level VAE, a 2-layer wav2vec2."""
+    from diffusers import AutoencoderKL
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from auhead_bench_methods.auhead.memo.backbone import MemoBackbone
+
+    net = tiny_net(seed)
+    cfg = net.cfg
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), block_out_channels=(8, 16),
+        latent_channels=4, norm_num_groups=4, sample_size=cfg.resolution,
+    )
+    wav2vec2 = Wav2Vec2Model(Wav2Vec2Config(
+        hidden_size=cfg.audio_channels, num_hidden_layers=cfg.audio_blocks,
+        num_attention_heads=2, intermediate_size=16, conv_dim=(8, 8), conv_stride=(5, 4),
+        conv_kernel=(10, 4), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+        num_feat_extract_layers=2,
+    ))
+    return MemoBackbone(net, vae, wav2vec2, {})

@@ -62,6 +62,8 @@ class MemoConfig:
     emotion_feature_dim: int = 1024
     classifier_layers: int = 5
     classifier_channels: int = 2048
+    # the AU adapter's landmark encoder (ours, not MEMO's): downsamples by the VAE's factor
+    landmark_channels: tuple[int, ...] = (16, 32, 64, 128)
     # sampling (configs/inference.yaml)
     resolution: int = 512
     n_sample_frames: int = 16
@@ -99,6 +101,7 @@ class MemoConfig:
             emotion_feature_dim=8,
             classifier_layers=2,
             classifier_channels=16,
+            landmark_channels=(4, 8),
             resolution=32,
             n_sample_frames=4,
             n_past_frames=2,
@@ -110,4 +113,5 @@ class MemoConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MemoConfig:
-        return cls(**{k: tuple(v) if k == "block_out_channels" else v for k, v in data.items()})
+        tuples = ("block_out_channels", "landmark_channels")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})

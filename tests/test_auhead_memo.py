@@ -1,0 +1,194 @@
+"""AUHead's stage 2 on the memo backbone, with tiny networks of the real classes: the adapter
+leaves the backbone alone until trained, guidance by its properties and MEMO's unconditional
+branch, long clips at MEMO's 30 fps, its audio emotion path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from memo_tiny import conditions, tiny_backbone
+
+from auhead_bench.weights import WeightsMissing
+from auhead_bench_methods.auhead.adapter import attach
+from auhead_bench_methods.auhead.au_space import N_AUS
+from auhead_bench_methods.auhead.declarations import Stage2Options
+from auhead_bench_methods.auhead.memo.audio import clip_emotion, emotion_labels
+from auhead_bench_methods.auhead.memo.sampler import (
+    MemoStage2Model,
+    frames_at,
+    new_adapter,
+    resample_track,
+)
+
+OPTIONS = {"backbone": "memo", "steps": 2, "face_embedding": "zeros", "emotion": "none"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def wake(adapter) -> None:
+    """A trained adapter is no longer zero at its outputs."""
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for branch in adapter.branches.values():
+            branch.to_out.weight.normal_(0, 0.5)
+        adapter.landmarks.conv_out.weight.normal_(0, 0.5)
+
+
+@pytest.fixture(scope="module")
+def model() -> MemoStage2Model:
+    backbone = tiny_backbone()
+    adapter = new_adapter(backbone, hidden_dim=16)
+    wake(adapter)
+    return MemoStage2Model(backbone, adapter, {})
+
+
+def clip_inputs(frames: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    reference = rng.integers(0, 255, (40, 40, 3), np.uint8)
+    aus = rng.random((frames, N_AUS)).astype(np.float32)
+    audio = rng.standard_normal(frames * 640).astype(np.float32) * 0.1
+    return reference, audio, aus
+
+
+@torch.no_grad()
+def test_adapter_at_every_level_starts_at_zero_and_masked_rows_stay_the_backbones():
+    backbone = tiny_backbone()
+    unet = backbone.net.diffusion_net
+    frames = backbone.cfg.n_sample_frames
+    z = torch.randn(2, 4, frames, 16, 16)
+
+    def cond():
+        return conditions(backbone.net, 2, frames)
+
+    plain = unet(z, 300.0, cond())
+    adapter = new_adapter(backbone, hidden_dim=16)
+    names = [layer["name"] for layer in adapter.config.layers]
+    # the spatial cross-attentions of every level (down 0 at 16 px, mid at 8 px, up 1 x 2),
+    # none of the joint audio attentions
+    assert len(names) == 4 and all(n.endswith("transformer_blocks.0.attn2.processor")
+                                   for n in names)
+    assert {n.split(".")[0] for n in names} == {"down_blocks", "mid_block", "up_blocks"}
+    attachment = attach(unet, adapter)
+    tokens = adapter.tokens(torch.rand(2 * frames, 5, N_AUS))
+    features = adapter.landmark_features(torch.rand(2 * frames, 3, 32, 32) * 2 - 1)
+    with_au = cond()
+    with_au.cross_attention_kwargs = {"au_tokens": tokens, "au_mask": torch.ones(2 * frames)}
+    with_au.mask_features = features.reshape(2, frames, *features.shape[1:]).transpose(1, 2)
+    torch.testing.assert_close(unet(z, 300.0, with_au), plain)  # zero-initialised: no change
+    wake(adapter)
+    features = adapter.landmark_features(torch.rand(2 * frames, 3, 32, 32) * 2 - 1)
+    mixed = cond()
+    mask = torch.tensor([1.0, 0.0])
+    mixed.mask_features = (features.reshape(2, frames, -1, 16, 16).transpose(1, 2)
+                           * mask.view(-1, 1, 1, 1, 1))
+    mixed.cross_attention_kwargs = {"au_tokens": tokens,
+                                    "au_mask": mask.repeat_interleave(frames)}
+    out = unet(z, 300.0, mixed)
+    torch.testing.assert_close(out[1], plain[1])
+    assert not torch.allclose(out[0], plain[0], atol=1e-4)
+    attachment.detach()
+
+
+def test_guidance_runs_one_batched_call_per_step_three_rows(model):
+    calls = []
+    hook = model.backbone.net.diffusion_net.register_forward_pre_hook(
+        lambda module, args: calls.append(len(args[0])))
+    try:
+        reference, audio, aus = clip_inputs(6)
+        video, info = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=0)
+        # 6 rows at 25 fps = 8 frames at MEMO's 30 fps: 2 windows of 4, 2 steps each
+        assert calls == [3, 3, 3, 3]
+        calls.clear()
+        model.generate(reference, audio, aus,
+                       Stage2Options(**OPTIONS, guidance_form="as_written"), seed=0)
+        assert calls == [4, 4, 4, 4]
+    finally:
+        hook.remove()
+    assert video.shape == (6, 40, 40, 3)  # back at 25 fps, one frame per AU row
+    assert info["windows"] == 2 and info["fps"] == 30 and info["backbone"] == "memo"
+
+
+def test_unit_scales_give_the_fully_conditioned_prediction(model):
+    reference, audio, aus = clip_inputs(4)
+    guided, _ = model.generate(reference, audio, aus,
+                               Stage2Options(**OPTIONS, s_h=1.0, s_au=1.0), seed=3)
+    plain, _ = model.generate(reference, audio, aus,
+                              Stage2Options(**OPTIONS, guidance=False), seed=3)
+    assert np.abs(guided.astype(int) - plain.astype(int)).max() <= 1  # equal up to rounding
+
+
+def test_zero_au_scale_removes_every_au_effect(model):
+    reference, audio, aus = clip_inputs(4)
+    other = np.random.default_rng(9).random(aus.shape).astype(np.float32)
+    options = Stage2Options(**OPTIONS, s_au=0.0)
+    a, _ = model.generate(reference, audio, aus, options, seed=1)
+    b, _ = model.generate(reference, audio, other, options, seed=1)
+    assert np.array_equal(a, b)
+    c, _ = model.generate(reference, audio, other, Stage2Options(**OPTIONS), seed=1)
+    assert not np.array_equal(a, c)  # s_AU = 3.5: the AUs matter
+
+
+def test_the_unconditional_branch_is_memos(model):
+    """With s_H = s_AU = 0 only e(z, 0, 0) is left: MEMO's unconditional rows ignore the
+    audio (zero tokens, "no emotion") but keep the past frames (the reference repeated)."""
+    reference, audio, aus = clip_inputs(4)
+    quiet = Stage2Options(**OPTIONS, s_h=0.0, s_au=0.0)
+    louder = audio * 3 + 0.05
+    a, _ = model.generate(reference, audio, aus, quiet, seed=2)
+    b, _ = model.generate(reference, louder, aus, quiet, seed=2)
+    assert np.array_equal(a, b)
+    c, _ = model.generate(255 - reference, audio, aus, quiet, seed=2)
+    assert not np.array_equal(a, c)  # the past frames (reference repeated) stay
+    d, _ = model.generate(reference, louder, aus, Stage2Options(**OPTIONS, s_au=0.0), seed=2)
+    assert not np.array_equal(a, d)  # with s_H the audio matters
+
+
+def test_same_seed_same_video(model):
+    reference, audio, aus = clip_inputs(4)
+    a, _ = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=5)
+    b, _ = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=5)
+    c, _ = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=6)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_memo_samples_only_with_its_flow_matching_euler(model):
+    reference, audio, aus = clip_inputs(4)
+    with pytest.raises(Exception, match="flow-matching Euler"):
+        model.generate(reference, audio, aus, Stage2Options(**OPTIONS, scheduler="ddim"), 0)
+
+
+def test_audio_emotion_needs_its_models(model):
+    reference, audio, aus = clip_inputs(4)
+    options = Stage2Options(**{**OPTIONS, "emotion": "audio"})
+    with pytest.raises(WeightsMissing, match="memo-emotion2vec.*emotion: none"):
+        model.generate(reference, audio, aus, options, seed=0)
+
+
+def test_emotion_labels_follow_memos_segments():
+    """1 s steps: the first from 2 s, the middle ones from the 3 s around them, the last from
+    the final 2 s; nearest per frame; a clip takes its most frequent label."""
+    seen = []
+
+    def classify(segment: np.ndarray) -> int:
+        seen.append(len(segment))
+        return len(seen)  # 1, 2, 3, ...
+
+    audio = np.zeros(16000 * 4, np.float32)  # 4 s
+    labels = emotion_labels(audio, 120, classify)  # 30 fps
+    assert seen == [32000, 48000, 48000, 32000]
+    assert list(labels[[0, 29, 30, 59, 60, 89, 90, 119]]) == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert clip_emotion(np.array([3, 1, 1, 3, 2])) == 1  # ties: the smallest
+
+
+def test_tracks_move_between_25_and_30_fps():
+    track = np.arange(5, dtype=np.float32)[:, None].repeat(2, 1)  # 5 rows at 25 fps
+    memo = resample_track(track, 6, 25, 30)
+    np.testing.assert_allclose(memo[:, 0], np.minimum(np.arange(6) * 25 / 30, 4), rtol=1e-6)
+    assert list(frames_at(25, 30, 5, 6)) == [0, 1, 2, 4, 5]
