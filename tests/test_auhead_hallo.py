@@ -245,7 +245,7 @@ def test_cache_key_follows_hallos_files(tmp_path, monkeypatch):
     monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
     (tmp_path / "m" / "adapter").mkdir(parents=True)
     (tmp_path / "m" / "adapter" / "a.safetensors").write_bytes(b"a")
-    options = Stage2Options(model=str(tmp_path / "m"))
+    options = Stage2Options(model=str(tmp_path / "m"), backbone="hallo_v1")
     empty = AUHeadGTAUs().content_fingerprint(options)
     assert empty["hallo"]["hallo-net"] is None
     net = local_path(hallo_specs()["net"])

@@ -192,3 +192,20 @@ def test_tracks_move_between_25_and_30_fps():
     memo = resample_track(track, 6, 25, 30)
     np.testing.assert_allclose(memo[:, 0], np.minimum(np.arange(6) * 25 / 30, 4), rtol=1e-6)
     assert list(frames_at(25, 30, 5, 6)) == [0, 1, 2, 4, 5]
+
+
+def test_cache_key_follows_memos_files(tmp_path, monkeypatch):
+    """Generations are keyed by the pulled MEMO files: a re-pulled network is new work."""
+    from auhead_bench.weights import local_path
+    from auhead_bench_methods.auhead.declarations import memo_specs
+    from auhead_bench_methods.auhead.plugin import AUHeadGTAUs
+
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
+    (tmp_path / "m" / "adapter").mkdir(parents=True)
+    options = Stage2Options(model=str(tmp_path / "m"))  # the default backbone: memo
+    empty = AUHeadGTAUs().content_fingerprint(options)
+    assert empty["memo"]["memo-diffusion-net"] is None and "hallo" not in empty
+    net = local_path(memo_specs()["diffusion_net"])
+    net.parent.mkdir(parents=True)
+    net.write_bytes(b"n" * 10)
+    assert AUHeadGTAUs().content_fingerprint(options) != empty

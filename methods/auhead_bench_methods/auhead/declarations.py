@@ -48,10 +48,13 @@ class Stage2Options(Options):
     s_au: float = Field(DEFAULT_S_AU, ge=0.0)
     s_h: float = Field(DEFAULT_S_H, ge=0.0)
     # None: the backbone's own (MEMO 20 flow-matching Euler steps, Hallo 40 DDIM, sd15 40)
-    steps: int | None = Field(None, ge=1, le=1000)
+    steps: int | None = Field(None, ge=1, le=1000, description="denoising steps; None: the "
+                              "backbone's own (memo 20, hallo_v1 40, sd15_au_concat 40)")
     # auto: the backbone's own sampler (memo: flow-matching Euler, the only one it takes;
     # hallo_v1 and sd15_au_concat: DDIM)
-    scheduler: Literal["auto", "ddim", "euler", "dpmpp"] = "auto"
+    scheduler: Literal["auto", "ddim", "euler", "dpmpp"] = Field(
+        "auto", description="auto: the backbone's own (memo: flow-matching Euler, its only "
+        "one; hallo_v1, sd15_au_concat: DDIM)")
     frames_per_batch: int = Field(4, ge=1, le=256)  # sd15_au_concat only
     shared_noise: bool = True  # sd15_au_concat only (hallo_v1 has motion modules)
     precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: fp16 on GPU
@@ -60,7 +63,9 @@ class Stage2Options(Options):
     # memo: the emotion class its audio modules are conditioned on. audio: MEMO's own
     # (emotion2vec_plus_large features through MEMO's classifier, 1 s segments, the clip
     # window's most frequent class; needs funasr); none: MEMO's "no emotion" class.
-    emotion: Literal["audio", "none"] = "audio"
+    emotion: Literal["audio", "none"] = Field(
+        "audio", description="memo: audio (MEMO's emotion2vec + classifier; needs funasr) or "
+        "none (MEMO's no-emotion class)")
 
 
 DEFAULT_STEPS = {"memo": 20, "hallo_v1": 40, "sd15_au_concat": 40}
