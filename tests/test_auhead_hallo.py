@@ -174,7 +174,7 @@ def test_train_stage2_trains_only_the_adapter_and_resumes_after_a_stop(tmp_path,
         result = CliRunner().invoke(command, [
             "--data", str(tmp_path / "train"), "--init", str(backbone_dir), "--out",
             str(tmp_path / out), "--steps", str(steps), "--batch-size", "1", "--save-every",
-            "1", "--device", "cpu", "--face-embedding", "zeros",
+            "1", "--device", "cpu", "--face-embedding", "zeros", "--backbone", "hallo_v1",
         ])
         assert result.exit_code == 0, result.output
         return json.loads(result.output.strip().splitlines()[-1])

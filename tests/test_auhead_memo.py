@@ -209,3 +209,105 @@ def test_cache_key_follows_memos_files(tmp_path, monkeypatch):
     net.parent.mkdir(parents=True)
     net.write_bytes(b"n" * 10)
     assert AUHeadGTAUs().content_fingerprint(options) != empty
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+
+def test_train_stage2_memo_trains_only_the_adapter_and_resumes_after_a_stop(
+        tmp_path, video_factory, monkeypatch):
+    import json
+
+    from auhead_bench_methods.auhead.memo import train
+
+    # MEMO's robust_training leaves out samples whose loss exceeds 0.1, which a tiny random
+    # backbone's all are: let them count here
+    monkeypatch.setattr(train, "ROBUST_LIMIT", float("inf"))
+
+    from click.testing import CliRunner
+    from safetensors.torch import load_file
+
+    from auhead_bench_methods.auhead.train_stage2 import command
+
+    video_factory("train/a.mp4", frames=12, fps=30, size=40)  # MEMO's 30 fps
+    np.save(tmp_path / "train" / "a.npy",
+            np.random.default_rng(0).random((12, N_AUS)).astype(np.float32))
+    tiny_backbone().save_folder(tmp_path / "backbone")
+    before = load_file(tmp_path / "backbone" / "diffusion_net.safetensors")
+
+    def run(out: str, steps: int):
+        result = CliRunner().invoke(command, [
+            "--backbone", "memo", "--data", str(tmp_path / "train"), "--init",
+            str(tmp_path / "backbone"), "--out", str(tmp_path / out), "--steps", str(steps),
+            "--batch-size", "1", "--save-every", "1", "--device", "cpu",
+            "--face-embedding", "zeros", "--emotion", "none",
+        ])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output.strip().splitlines()[-1])
+
+    assert run("out", 1)["resumed_from"] == 0
+    out = tmp_path / "out"
+    after = load_file(out / "backbone" / "diffusion_net.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the backbone is frozen
+    adapter = load_file(out / "adapter" / "diffusion_pytorch_model.safetensors")
+    outputs = [k for k in adapter if k.endswith("to_out.weight") or "landmarks.conv_out" in k]
+    assert outputs and all(adapter[k].abs().sum() > 0 for k in outputs)  # left zero init
+    assert json.loads((out / "auhead_stage2.json").read_text())["backbone"] == "memo"
+    # a stopped run, continued: step 1 then 2 equal steps 1-2 in one go
+    assert run("out", 2)["resumed_from"] == 1
+    run("straight", 2)
+    resumed = load_file(out / "adapter" / "diffusion_pytorch_model.safetensors")
+    straight = load_file(tmp_path / "straight" / "adapter" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    # the trained model samples through the method's loader
+    model = MemoStage2Model.load(out, "cpu")
+    reference, audio, aus = clip_inputs(3)
+    video, info = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=0)
+    assert video.shape == (3, 40, 40, 3) and info["windows"] == 1
+
+
+def test_train_stage2_memo_help_and_refusals(tmp_path):
+    from click.testing import CliRunner
+
+    from auhead_bench_methods.auhead.train_stage2 import command
+
+    help_text = CliRunner().invoke(command, ["--help"]).output
+    assert "[memo|hallo_v1|sd15_au_concat]" in help_text and "[default: memo]" in help_text
+    (tmp_path / "d").mkdir()
+    result = CliRunner().invoke(command, ["--backbone", "memo", "--data", str(tmp_path / "d"),
+                                          "--out", str(tmp_path / "o"), "--trainable",
+                                          "backbone"])
+    assert result.exit_code != 0 and "only for sd15_au_concat" in str(result.exception)
+
+
+def test_robust_training_leaves_out_high_loss_samples(monkeypatch):
+    """MEMO's robust_training: the mean over samples whose loss is at most 0.1."""
+    from auhead_bench_methods.auhead.memo import train
+
+    backbone = tiny_backbone()
+    adapter = new_adapter(backbone, hidden_dim=16)
+    cfg = backbone.cfg
+    rng = np.random.default_rng(0)
+    sample = {
+        "target": rng.integers(0, 255, (cfg.n_sample_frames, 32, 32, 3), np.uint8),
+        "references": rng.integers(0, 255, (1 + cfg.n_past_frames, 32, 32, 3), np.uint8),
+        "audio": torch.randn(cfg.n_sample_frames, 5, cfg.audio_blocks, cfg.audio_channels),
+        "au_window": rng.random((cfg.n_sample_frames, 5, N_AUS)).astype(np.float32),
+        "landmarks": rng.integers(0, 255, (cfg.n_sample_frames, 32, 32, 3), np.uint8),
+        "embedding": torch.zeros(1, cfg.face_embedding_dim), "emotion": 1,
+    }
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(cfg.scheduler)
+    rates = dict(train.MEMO_DEFAULTS)
+
+    def loss(limit: float) -> float:
+        import random
+
+        monkeypatch.setattr(train, "ROBUST_LIMIT", limit)
+        value = train.loss_for(backbone, adapter, [sample, sample], scheduler, rates,
+                               torch.Generator().manual_seed(0), random.Random(0))
+        return float(value)
+
+    full = loss(float("inf"))
+    assert full > 0 and loss(0.0) == 0.0  # every sample above the limit: nothing counts
