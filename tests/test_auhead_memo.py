@@ -311,3 +311,31 @@ def test_robust_training_leaves_out_high_loss_samples(monkeypatch):
 
     full = loss(float("inf"))
     assert full > 0 and loss(0.0) == 0.0  # every sample above the limit: nothing counts
+
+
+def test_auhead_gt_aus_on_the_default_backbone_runs_in_the_runner(tmp_path, video_factory):
+    """The default backbone is memo: ground-truth AUs through a saved memo stage-2 model
+    inside a run, its files in the record's provenance."""
+    from auhead_bench.config import RunConfig
+    from auhead_bench.runner import Runner
+    from auhead_bench_methods.auhead.memo.sampler import save_model
+
+    backbone = tiny_backbone()
+    save_model(tmp_path / "memo-stage2", new_adapter(backbone, hidden_dim=16), backbone)
+    video_factory("data/talk.mp4", frames=5, size=40)
+    np.save(tmp_path / "talk_aus.npy",
+            np.random.default_rng(0).random((5, N_AUS)).astype(np.float32))
+    (tmp_path / "labels.csv").write_text("clip_id,emotion,au_labels\ntalk,happy,talk_aus.npy\n")
+    config = RunConfig.model_validate({
+        "datasets": [{"id": "folder", "options": {"root": str(tmp_path / "data"),
+                                                  "labels": str(tmp_path / "labels.csv")}}],
+        "methods": [{"id": "auhead_gt_aus", "options": {
+            "model": str(tmp_path / "memo-stage2"), "steps": 1, "face_embedding": "zeros",
+            "emotion": "none"}}],
+        "metrics": ["psnr_rgb"], "device": "cpu", "cache_dir": str(tmp_path / "cache"),
+    })
+    (record,) = Runner(config, tmp_path / "out").run()
+    (generation,) = record.generations
+    assert generation.status == "ok", generation.error
+    assert generation.info["backbone"] == "memo" and generation.info["windows"] == 2
+    assert any(k.startswith("stage2/backbone/diffusion_net") for k in record.provenance.weights)
