@@ -339,3 +339,21 @@ def test_auhead_gt_aus_on_the_default_backbone_runs_in_the_runner(tmp_path, vide
     assert generation.status == "ok", generation.error
     assert generation.info["backbone"] == "memo" and generation.info["windows"] == 2
     assert any(k.startswith("stage2/backbone/diffusion_net") for k in record.provenance.weights)
+
+
+def test_ls_methods_shows_the_backbone_choices_memo_first():
+    import json
+
+    from click.testing import CliRunner
+
+    from auhead_bench.cli import cli
+
+    result = CliRunner().invoke(cli, ["ls", "methods", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    methods = listed if isinstance(listed, list) else listed["methods"]
+    for method in ("auhead", "auhead_gt_aus"):
+        (entry,) = [m for m in methods if m["id"] == method]
+        backbone = entry["options"]["backbone"]
+        assert backbone["choices"] == ["memo", "hallo_v1", "sd15_au_concat"]
+        assert backbone["default"] == "memo" and backbone["description"]

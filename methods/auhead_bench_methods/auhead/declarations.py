@@ -57,7 +57,8 @@ class Stage2Options(Options):
         "one; hallo_v1, sd15_au_concat: DDIM)")
     frames_per_batch: int = Field(4, ge=1, le=256)  # sd15_au_concat only
     shared_noise: bool = True  # sd15_au_concat only (hallo_v1 has motion modules)
-    precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: fp16 on GPU
+    # auto: on a GPU bf16 for memo (MEMO's), fp16 for the others; fp32 on a CPU
+    precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     # memo, hallo_v1: the identity embedding (insightface ArcFace, as both do) or zeros
     face_embedding: Literal["arcface", "zeros"] = "arcface"
     # memo: the emotion class its audio modules are conditioned on. audio: MEMO's own

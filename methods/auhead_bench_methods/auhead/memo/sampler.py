@@ -112,8 +112,9 @@ def row_bank(on: ReferenceBank, off: ReferenceBank | None, rows: list[bool]) -> 
 
 
 def resolve_dtype(precision: str, device: str) -> torch.dtype:
+    """auto: bf16 on a GPU (MEMO's ``weight_dtype``), fp32 on a CPU."""
     if precision == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
     return getattr(torch, precision)
 
 
