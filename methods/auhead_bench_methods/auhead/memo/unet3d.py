@@ -16,10 +16,12 @@ the frame's own tokens only; the caller zeroes the audio tokens and gives the "n
 class and the zero-embedding face tokens, as MEMO's pipeline does. Past frames and the memory
 stay.
 
-Difference from MEMO, deliberate: MEMO's pipeline pairs reference tokens with frames by
-``repeat`` (tiling), which for its two guidance rows gives half of the conditional frames the
-unconditional row's reference features (computed with the zero-embedding face tokens); here
-each row reads its own reference. With one row (training, and every check) they agree.
+Differences from MEMO, deliberate: MEMO's pipeline pairs rows by ``repeat`` (tiling) twice:
+its reference net's 2 x 17 images get the face tokens of rows u, c, u, c, ... in turn, and
+its diffusion net's frames the reference tokens of rows u, c, u, c, ...; so with its two
+guidance rows half of each row's inputs come from the other row. Here each row's images and
+frames use that row's own (sampler.py: c_H = 0 rows the zero-embedding tokens throughout).
+With one row (training, and every check) they agree.
 """
 
 from __future__ import annotations
