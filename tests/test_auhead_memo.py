@@ -133,6 +133,8 @@ def test_zero_au_scale_removes_every_au_effect(model):
     assert np.array_equal(a, b)
     c, _ = model.generate(reference, audio, other, Stage2Options(**OPTIONS), seed=1)
     assert not np.array_equal(a, c)  # s_AU = 3.5: the AUs matter
+    d, _ = model.generate(reference, audio, aus, options, seed=2)
+    assert not np.array_equal(a, d)  # a and b agree by seed, not by chance
 
 
 def test_the_unconditional_branch_is_memos(model):
@@ -148,14 +150,6 @@ def test_the_unconditional_branch_is_memos(model):
     assert not np.array_equal(a, c)  # the past frames (reference repeated) stay
     d, _ = model.generate(reference, louder, aus, Stage2Options(**OPTIONS, s_au=0.0), seed=2)
     assert not np.array_equal(a, d)  # with s_H the audio matters
-
-
-def test_same_seed_same_video(model):
-    reference, audio, aus = clip_inputs(4)
-    a, _ = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=5)
-    b, _ = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=5)
-    c, _ = model.generate(reference, audio, aus, Stage2Options(**OPTIONS), seed=6)
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
 def test_memo_samples_only_with_its_flow_matching_euler(model):
@@ -307,7 +301,7 @@ def test_robust_training_leaves_out_high_loss_samples(monkeypatch):
         monkeypatch.setattr(train, "ROBUST_LIMIT", limit)
         value = train.loss_for(backbone, adapter, [sample, sample], scheduler, rates,
                                torch.Generator().manual_seed(0), random.Random(0))
-        return float(value)
+        return float(value.detach())
 
     full = loss(float("inf"))
     assert full > 0 and loss(0.0) == 0.0  # every sample above the limit: nothing counts
