@@ -124,6 +124,7 @@ class MemoStage2Model:
     def __init__(self, backbone: MemoBackbone, adapter: SpatialAUAdapter, files: dict[str, str]):
         self.backbone, self.adapter, self.files = backbone, adapter, files
         self.attachment = attach(backbone.net.diffusion_net, adapter)
+        self._classify: Emotion2vecClassifier | None = None  # loaded on first use
 
     @classmethod
     def load(cls, folder: Path, device: str, precision: str = "auto") -> MemoStage2Model:
@@ -174,9 +175,10 @@ class MemoStage2Model:
             raise WeightsMissing("weights missing: run `auhead-bench weights pull memo-emotion2vec "
                                  "memo-audio-emotion-classifier` (MEMO's audio emotion), or set "
                                  "emotion: none")
-        classify = Emotion2vecClassifier(str(bb.emotion2vec), bb.net.emotion_classifier,
-                                         str(bb.device))
-        labels = emotion_labels(audio, total, classify)
+        if self._classify is None:
+            self._classify = Emotion2vecClassifier(str(bb.emotion2vec),
+                                                   bb.net.emotion_classifier, str(bb.device))
+        labels = emotion_labels(audio, total, self._classify)
         return np.array([clip_emotion(labels[w * cfg.n_sample_frames:(w + 1) *
                                              cfg.n_sample_frames]) for w in range(windows)])
 
