@@ -67,8 +67,8 @@ def test_auhead_runs_end_to_end_for_every_prompt_mode(models, tmp_path, video_fa
 
 
 def test_auhead_on_hallo_v1_runs_end_to_end(models, tmp_path, video_factory):
-    """Both methods on the default backbone, hallo_v1, at a tiny config of its classes: 6
-    frames are two windows of 4, the second continuing from the first's motion frames."""
+    """Both methods on the hallo_v1 backbone, at a tiny config of its classes: 6 frames are
+    two windows of 4, the second continuing from the first's motion frames."""
     from auhead_bench_methods.auhead.hallo.sampler import new_adapter, save_model
 
     stage1, _ = models
@@ -80,7 +80,8 @@ def test_auhead_on_hallo_v1_runs_end_to_end(models, tmp_path, video_factory):
             np.random.default_rng(0).random((6, N_AUS)).astype(np.float32))
     (tmp_path / "labels.csv").write_text(
         "clip_id,emotion,au_labels\ntalk,happy,talk_aus.npy\n")
-    common = {"model": str(tmp_path / "hallo-stage2"), "steps": 2, "face_embedding": "zeros"}
+    common = {"model": str(tmp_path / "hallo-stage2"), "steps": 2, "face_embedding": "zeros",
+              "backbone": "hallo_v1"}
     config = RunConfig.model_validate({
         "datasets": [{"id": "folder", "options": {"root": str(tmp_path / "data"),
                                                   "labels": str(tmp_path / "labels.csv")}}],

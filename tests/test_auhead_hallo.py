@@ -174,7 +174,7 @@ def test_train_stage2_trains_only_the_adapter_and_resumes_after_a_stop(tmp_path,
         result = CliRunner().invoke(command, [
             "--data", str(tmp_path / "train"), "--init", str(backbone_dir), "--out",
             str(tmp_path / out), "--steps", str(steps), "--batch-size", "1", "--save-every",
-            "1", "--device", "cpu", "--face-embedding", "zeros",
+            "1", "--device", "cpu", "--face-embedding", "zeros", "--backbone", "hallo_v1",
         ])
         assert result.exit_code == 0, result.output
         return json.loads(result.output.strip().splitlines()[-1])
@@ -245,7 +245,7 @@ def test_cache_key_follows_hallos_files(tmp_path, monkeypatch):
     monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
     (tmp_path / "m" / "adapter").mkdir(parents=True)
     (tmp_path / "m" / "adapter" / "a.safetensors").write_bytes(b"a")
-    options = Stage2Options(model=str(tmp_path / "m"))
+    options = Stage2Options(model=str(tmp_path / "m"), backbone="hallo_v1")
     empty = AUHeadGTAUs().content_fingerprint(options)
     assert empty["hallo"]["hallo-net"] is None
     net = local_path(hallo_specs()["net"])

@@ -316,8 +316,12 @@ def test_missing_stage2_model_names_the_commands(tmp_path, monkeypatch):
     from auhead_bench import Clip
 
     clip = Clip(id="c", video=clip_video, audio=clip_video, reference=clip_video)
-    with pytest.raises(WeightsMissing) as info:  # the default backbone: hallo_v1
+    with pytest.raises(WeightsMissing) as info:  # the default backbone: memo
         AUHead().generate(clip, AUHead.Options(), 0, tmp_path / "out.mp4")
+    assert "auhead-bench weights pull memo-reference-net" in str(info.value)
+    assert "auhead-bench train stage2 --backbone memo --data CLIPS --out" in str(info.value)
+    with pytest.raises(WeightsMissing) as info:
+        AUHead().generate(clip, AUHead.Options(backbone="hallo_v1"), 0, tmp_path / "out.mp4")
     assert "auhead-bench weights pull hallo-net" in str(info.value)
     assert "auhead-bench train stage2 --data CLIPS --out" in str(info.value)
     with pytest.raises(WeightsMissing) as info:

@@ -96,3 +96,6 @@ def test_every_weights_name_a_missing_weights_message_gives_is_registered():
     names = {item["name"] for item in json.loads(listed.output)}
     assert {spec.name for spec in STAGE1_WEIGHTS} <= names
     assert {"sd15-unet", "sd15-vae"} <= names
+    from auhead_bench_methods.auhead.declarations import memo_specs
+
+    assert {spec.name for spec in memo_specs().values()} <= names  # backbone: memo's files

@@ -1,7 +1,7 @@
 """The sd15_au_concat stand-in backbone: a small per-frame SD1.5 portrait model of our own.
 
-Not the paper's: AUHead plugs its adapter into Hallo v1 or MEMO; the Hallo v1 backbone is
-hallo/ (backbone option ``hallo_v1``, the default). This one stays as a variant that trains on
+Not the paper's: AUHead plugs its adapter into MEMO or Hallo v1; those backbones are memo/
+(``memo``, the default) and hallo/ (``hallo_v1``). This one stays as a variant that trains on
 a CPU from any SD1.5-family model (AUHEAD.md):
 
 - denoiser: a diffusers ``UNet2DConditionModel`` whose input is the noisy latent concatenated

@@ -24,17 +24,20 @@ if TYPE_CHECKING:
 DEFAULT_S_AU = 3.5
 DEFAULT_S_H = 3.5
 
-STAGE2_VERSION = "2"  # bump when sampling changes outputs (2: hallo_v1, telescoping guidance)
+STAGE2_VERSION = "3"  # bump when sampling changes outputs (3: memo backbone, default)
 DEFAULT_MODEL_NAME = "auhead-stage2"  # folder under the weights cache
 
 
 class Stage2Options(Options):
     """Sampling options; every one is sweepable."""
 
-    # The backbone the AU adapter is plugged into: Hallo v1 as released (the paper's
-    # backbone; weights from `auhead-bench weights pull hallo-*`), or our small per-frame
-    # SD1.5 stand-in (sd15_au_concat: CPU-trainable, not the paper's).
-    backbone: Literal["hallo_v1", "sd15_au_concat"] = "hallo_v1"
+    # The backbone the AU adapter is plugged into: MEMO as released (the paper's main
+    # results; weights from `auhead-bench weights pull memo-*`), Hallo v1 as released (the
+    # paper's second backbone; `hallo-*`), or our small per-frame SD1.5 stand-in
+    # (sd15_au_concat: CPU-trainable, not the paper's).
+    backbone: Literal["memo", "hallo_v1", "sd15_au_concat"] = Field(
+        "memo", description="memo (the paper's main results), hallo_v1, or the CPU-trainable "
+        "sd15_au_concat stand-in")
     # A stage-2 model folder (adapter/, and backbone/ unless the backbone comes from the
     # weights cache) or a HF hub id; None: $AUHEAD_BENCH_WEIGHTS/auhead-stage2[-<backbone>].
     model: str | None = machine_specific(None)
@@ -44,13 +47,41 @@ class Stage2Options(Options):
     guidance_form: Literal["telescoping", "as_written"] = "telescoping"
     s_au: float = Field(DEFAULT_S_AU, ge=0.0)
     s_h: float = Field(DEFAULT_S_H, ge=0.0)
-    steps: int = Field(40, ge=1, le=1000)  # Hallo's 40 DDIM steps
-    scheduler: Literal["ddim", "euler", "dpmpp"] = "ddim"
+    # None: the backbone's own (MEMO 20 flow-matching Euler steps, Hallo 40 DDIM, sd15 40)
+    steps: int | None = Field(None, ge=1, le=1000, description="denoising steps; None: the "
+                              "backbone's own (memo 20, hallo_v1 40, sd15_au_concat 40)")
+    # auto: the backbone's own sampler (memo: flow-matching Euler, the only one it takes;
+    # hallo_v1 and sd15_au_concat: DDIM)
+    scheduler: Literal["auto", "ddim", "euler", "dpmpp"] = Field(
+        "auto", description="auto: the backbone's own (memo: flow-matching Euler, its only "
+        "one; hallo_v1, sd15_au_concat: DDIM)")
     frames_per_batch: int = Field(4, ge=1, le=256)  # sd15_au_concat only
     shared_noise: bool = True  # sd15_au_concat only (hallo_v1 has motion modules)
-    precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: fp16 on GPU
-    # hallo_v1: the identity embedding (ArcFace, as Hallo) or zeros (Hallo's no-face input)
+    # auto: on a GPU bf16 for memo (MEMO's), fp16 for the others; fp32 on a CPU
+    precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    # memo, hallo_v1: the identity embedding (insightface ArcFace, as both do) or zeros
     face_embedding: Literal["arcface", "zeros"] = "arcface"
+    # memo: the emotion class its audio modules are conditioned on. audio: MEMO's own
+    # (emotion2vec_plus_large features through MEMO's classifier, 1 s segments, the clip
+    # window's most frequent class; needs funasr); none: MEMO's "no emotion" class.
+    emotion: Literal["audio", "none"] = Field(
+        "audio", description="memo: audio (MEMO's emotion2vec + classifier; needs funasr) or "
+        "none (MEMO's no-emotion class)")
+
+
+DEFAULT_STEPS = {"memo": 20, "hallo_v1": 40, "sd15_au_concat": 40}
+DEFAULT_SCHEDULER = {"memo": "euler", "hallo_v1": "ddim", "sd15_au_concat": "ddim"}
+
+
+def sampling_steps(options: Stage2Options, backbone: str) -> int:
+    """The steps ``backbone``'s sampler runs (the model's backbone, whatever the option says)."""
+    return options.steps if options.steps is not None else DEFAULT_STEPS[backbone]
+
+
+def sampler_name(options: Stage2Options, backbone: str) -> str:
+    if options.scheduler == "auto":
+        return DEFAULT_SCHEDULER[backbone]
+    return options.scheduler
 
 
 # ---- SD1.5-family sources (backbone.py loads them) -------------------------------------------
@@ -118,3 +149,53 @@ def hallo_specs() -> dict[str, WeightsSpec]:
                               "insightface ArcFace (glintr100) face-identity embedder"),
     }
 
+
+
+# ---- MEMO (backbone: memo; memo/net.py loads them) ---------------------------------------------
+
+MEMO_REPO = "memoavatar/memo"
+MEMO_LICENCE = ("Apache-2.0 (MEMO, wav2vec2); CreativeML-OpenRAIL-M (sd-vae-ft-mse); MIT "
+                "(insightface models as MEMO ships them: non-commercial research use)")
+
+
+def memo_specs() -> dict[str, WeightsSpec]:
+    """The files of MEMO's HF release (and the VAE and wav2vec2 its inference.yaml names)
+    that the memo backbone loads (``weights pull``). No sha256 could be read here; the hash of
+    each pulled file is recorded in every run's provenance."""
+    from auhead_bench.weights import WeightsSpec
+
+    def spec(name: str, source: str, what: str, licence: str = MEMO_LICENCE) -> WeightsSpec:
+        return WeightsSpec(name, Path(source).name, f"hf://{source}", None, licence,
+                           f"MEMO {what} (AUHead's memo backbone)")
+
+    def memo(name: str, folder: str, what: str) -> WeightsSpec:
+        return spec(name, f"{MEMO_REPO}/{folder}/diffusion_pytorch_model.safetensors", what)
+
+    return {
+        "reference_net": memo("memo-reference-net", "reference_net",
+                              "reference net (SD1.5 UNet without its head)"),
+        "diffusion_net": memo("memo-diffusion-net", "diffusion_net",
+                              "diffusion net (UNet3D with audio, emotion and memory motion "
+                              "modules)"),
+        "audio_proj": memo("memo-audio-proj", "audio_proj", "audio projection"),
+        "image_proj": memo("memo-image-proj", "image_proj", "face-embedding projection"),
+        "audio_emotion_classifier": memo("memo-audio-emotion-classifier",
+                                         "misc/audio_emotion_classifier",
+                                         "audio emotion classifier over emotion2vec features"),
+        "vae": spec("memo-vae", "stabilityai/sd-vae-ft-mse/diffusion_pytorch_model.safetensors",
+                    "VAE (sd-vae-ft-mse)", "MIT (sd-vae-ft-mse)"),
+        "vae_config": spec("memo-vae-config", "stabilityai/sd-vae-ft-mse/config.json",
+                           "VAE config", "MIT (sd-vae-ft-mse)"),
+        "wav2vec2": spec("memo-wav2vec2", "facebook/wav2vec2-base-960h/model.safetensors",
+                         "wav2vec2-base-960h audio encoder", "Apache-2.0"),
+        "wav2vec2_config": spec("memo-wav2vec2-config", "facebook/wav2vec2-base-960h/config.json",
+                                "wav2vec2-base-960h config", "Apache-2.0"),
+        "face_embedder": spec("memo-face-arcface",
+                              f"{MEMO_REPO}/misc/face_analysis/models/glintr100.onnx",
+                              "insightface ArcFace (glintr100) face-identity embedder"),
+        "emotion2vec": WeightsSpec(
+            "memo-emotion2vec", "snapshot", "hf://emotion2vec/emotion2vec_plus_large", None,
+            "emotion2vec model licence (see its model card)",
+            "emotion2vec_plus_large (iic/emotion2vec_plus_large on ModelScope), MEMO's audio "
+            "emotion features, read through funasr (HF snapshot folder)", snapshot=True),
+    }

@@ -12,9 +12,11 @@ conditioned e(z, c_H, c_AU), and with s_AU = 0 the AU condition has no effect at
 The paper is reported to write the first term as e(z, 0, c_AU) ("as_written", four
 evaluations); most likely a slip, kept as a named option.
 
-c_H = 0 is the backbone's own unconditional branch: for Hallo, what its classifier-free
-guidance feeds its unconditional half (face-identity tokens of a zero embedding, zero audio
-tokens, zero face-locator features, no reference attention; hallo/unet3d.py).
+c_H = 0 is the backbone's own unconditional branch: for MEMO, what its pipeline feeds its
+unconditional half (face tokens of a zero embedding, zero audio tokens, the "no emotion"
+class, no reference-image attention; past frames and motion memory kept; memo/sampler.py);
+for Hallo, face-identity tokens of a zero embedding, zero audio tokens, zero face-locator
+features, no reference attention (hallo/unet3d.py).
 
 s_AU defaults to the paper's 3.5. s_H is not reported ([gap]): 3.5 as well, the scale both
 backbones the paper builds on (MEMO, Hallo) use for their own conditions.

@@ -34,6 +34,7 @@ from auhead_bench_methods.auhead.declarations import (
     STAGE2_VERSION,
     Stage2Options,
     hallo_specs,
+    memo_specs,
     sd15_specs,
 )
 from auhead_bench_methods.auhead.stage1 import STAGE1_WEIGHTS, AUPredictor, Stage1Options
@@ -67,10 +68,12 @@ class _Stage2Method(Method):
         content: dict[str, Any] = {
             "stage2_model": stage2_content(stage2_folder(options), options.model)
         }
-        if options.backbone == "hallo_v1":  # Hallo's files, unless the folder holds a backbone
-            content["hallo"] = {
+        released = {"hallo_v1": ("hallo", hallo_specs), "memo": ("memo", memo_specs)}
+        if options.backbone in released:  # its files, unless the folder holds a backbone
+            key, specs = released[options.backbone]
+            content[key] = {
                 spec.name: file_sha256(local_path(spec)) if local_path(spec).is_file() else None
-                for spec in hallo_specs().values()
+                for spec in specs().values() if not spec.snapshot
             }
         return content
 
@@ -213,6 +216,10 @@ def load_stage2_model(options: Stage2Options, device: str) -> Any:
         from auhead_bench_methods.auhead.stage2 import Stage2Model
 
         return Stage2Model.load(options.model, device, options.precision)
+    if options.backbone == "memo":
+        from auhead_bench_methods.auhead.memo.sampler import MemoStage2Model
+
+        return MemoStage2Model.load(stage2_folder(options), device, options.precision)
     from auhead_bench_methods.auhead.hallo.sampler import HalloStage2Model
 
     return HalloStage2Model.load(stage2_folder(options), device, options.precision)
@@ -259,6 +266,8 @@ def register_weights(register):
     for spec in sd15_specs().values():
         register(spec)
     for spec in hallo_specs().values():
+        register(spec)
+    for spec in memo_specs().values():
         register(spec)
     for spec in STAGE1_WEIGHTS:  # the audio-language models stage 1 can start from
         register(spec)

@@ -40,10 +40,13 @@ from auhead_bench_methods.auhead.declarations import (
     DEFAULT_MODEL_NAME,
     STAGE2_VERSION,
     Stage2Options,
+    sampler_name,
+    sampling_steps,
     sd15_specs,
 )
 from auhead_bench_methods.auhead.guidance import FORMS, conditional_noise, guided_noise
 
+BACKBONE = "sd15_au_concat"
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
     "euler": "EulerDiscreteScheduler",
@@ -214,8 +217,9 @@ class Stage2Model:
         options: Stage2Options,
     ) -> torch.Tensor:
         """Denoise one batch of frames from ``noise`` with the chosen scheduler and guidance."""
-        scheduler = make_scheduler(options.scheduler, self.backbone.scheduler_config)
-        scheduler.set_timesteps(options.steps, device=noise.device)
+        name, steps = sampler_name(options, BACKBONE), sampling_steps(options, BACKBONE)
+        scheduler = make_scheduler(name, self.backbone.scheduler_config)
+        scheduler.set_timesteps(steps, device=noise.device)
         latents = noise * scheduler.init_noise_sigma
         batch = len(noise)
         copies = len(FORMS[options.guidance_form]) if options.guidance else 1

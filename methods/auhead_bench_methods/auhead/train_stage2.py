@@ -1,7 +1,8 @@
 """`auhead-bench train stage2`: train the AU adapter on a frozen backbone.
 
-``--backbone hallo_v1`` (default) is the paper's setting, in hallo/train.py. What follows is
-the sd15_au_concat stand-in's training (``--backbone sd15_au_concat``).
+``--backbone memo`` (default, the paper's main results) is in memo/train.py, ``--backbone
+hallo_v1`` in hallo/train.py. What follows is the sd15_au_concat stand-in's training
+(``--backbone sd15_au_concat``).
 
 The paper trains only the adapter (AUHEAD.md). Training data: a folder of talking-face
 videos (any fps; decoded to 25 fps / 16 kHz), each with its AU labels next to it
@@ -257,13 +258,17 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
 
 
 @click.command("stage2")
-@click.option("--backbone", type=click.Choice(["hallo_v1", "sd15_au_concat"]), default="hallo_v1",
-              show_default=True,
-              help="hallo_v1: the adapter on frozen Hallo v1 (the paper's setting; --init a "
-              "backbone folder, else the pulled hallo-* weights). sd15_au_concat: the small "
-              "per-frame stand-in.")
+@click.option("--backbone", type=click.Choice(["memo", "hallo_v1", "sd15_au_concat"]),
+              default="memo", show_default=True,
+              help="memo: the adapter on frozen MEMO (the paper's main results; MEMO's "
+              "fine-tuning recipe). hallo_v1: on frozen Hallo v1 (Hallo's stage-2 recipe). Both "
+              "take --init a backbone folder, else the pulled memo-*/hallo-* weights. "
+              "sd15_au_concat: the small per-frame stand-in.")
 @click.option("--face-embedding", type=click.Choice(["arcface", "zeros"]), default="arcface",
-              show_default=True, help="hallo_v1: the identity input (zeros: Hallo's no-face).")
+              show_default=True, help="memo, hallo_v1: the identity input (zeros: no face).")
+@click.option("--emotion", type=click.Choice(["audio", "none"]), default="audio",
+              show_default=True, help="memo: the emotion class per window, from the audio "
+              "(MEMO's emotion2vec + classifier; needs funasr) or none (sample with the same).")
 @click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False),
               required=True, help="Folder of training videos, AU labels <stem>.npy/.csv beside.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
@@ -276,13 +281,14 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
 @click.option("--steps", type=click.IntRange(min=1), default=10000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--lr", type=float, default=None,
-              help="Default: 1e-5 (hallo_v1, Hallo's stage 2), 1e-4 (sd15_au_concat).")
+              help="Default: 1e-5 (memo, hallo_v1: their fine-tuning), 1e-4 (sd15_au_concat).")
 @click.option("--au-dropout", type=click.FloatRange(0, 1), default=None,
               help="Probability of dropping the AU condition per sample (default 0.05 for "
-              "hallo_v1, Hallo's rate for its own conditions; 0.1 for sd15_au_concat).")
+              "memo and hallo_v1, their rate for their own conditions; 0.1 for "
+              "sd15_au_concat).")
 @click.option("--h-dropout", type=click.FloatRange(0, 1), default=None,
-              help="Probability of dropping the backbone's conditions per sample; hallo_v1 "
-              "drops reference image and audio independently (default 0.05 each, Hallo's "
+              help="Probability of dropping the backbone's conditions per sample; memo and "
+              "hallo_v1 drop reference image and audio independently (default 0.05 each, their "
               "uncond_img_ratio/uncond_audio_ratio); sd15_au_concat default 0.1.")
 @click.option("--resolution", type=int, default=512, show_default=True,
               help="Backbone resolution (only when initialising from SD1.5).")
@@ -293,15 +299,26 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="hallo_v1: checkpoint interval; rerunning the command resumes from it.")
-def command(backbone: str, face_embedding: str, **kwargs: Any) -> None:
+              help="memo, hallo_v1: checkpoint interval; rerunning the command resumes "
+              "from it.")
+def command(backbone: str, face_embedding: str, emotion: str, **kwargs: Any) -> None:
     """Train AUHead's stage-2 AU adapter (or, with --trainable backbone, the stand-in's
-    backbone). Only the adapter trains on hallo_v1."""
+    backbone). Only the adapter trains on memo and hallo_v1."""
     try:
-        if backbone == "hallo_v1":
-            if kwargs["trainable"] != "adapter":
-                raise BenchError("--trainable backbone exists only for sd15_au_concat",
-                                 fix="Hallo v1 is used as released: train the adapter")
+        if backbone in ("memo", "hallo_v1") and kwargs["trainable"] != "adapter":
+            raise BenchError("--trainable backbone exists only for sd15_au_concat",
+                             fix=f"{backbone} is used as released: train the adapter")
+        if backbone == "memo":
+            from auhead_bench_methods.auhead.memo.train import train_memo
+
+            h = kwargs["h_dropout"]
+            summary = train_memo(
+                kwargs["data"], kwargs["out"], kwargs["init"], kwargs["steps"],
+                kwargs["batch_size"], kwargs["lr"], kwargs["au_dropout"], h, h,
+                kwargs["device"], kwargs["seed"], kwargs["save_every"], face_embedding,
+                emotion,
+            )
+        elif backbone == "hallo_v1":
             from auhead_bench_methods.auhead.hallo.train import train_hallo
 
             h = kwargs["h_dropout"]

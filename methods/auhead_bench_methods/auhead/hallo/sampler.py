@@ -24,7 +24,13 @@ from auhead_bench.errors import BenchError
 from auhead_bench.weights import WeightsMissing, file_sha256
 from auhead_bench_methods.auhead import au_mesh
 from auhead_bench_methods.auhead.adapter import SpatialAUAdapter, attach, au_windows
-from auhead_bench_methods.auhead.declarations import STAGE2_VERSION, Stage2Options, hallo_specs
+from auhead_bench_methods.auhead.declarations import (
+    STAGE2_VERSION,
+    Stage2Options,
+    hallo_specs,
+    sampler_name,
+    sampling_steps,
+)
 from auhead_bench_methods.auhead.guidance import conditional_noise, guided_noise
 from auhead_bench_methods.auhead.hallo.backbone import HalloBackbone
 from auhead_bench_methods.auhead.hallo.conditions import (
@@ -172,8 +178,8 @@ class HalloStage2Model:
         """One window's latents (1, 4, F, h, w), denoised with the chosen guidance."""
         bb = self.backbone
         net, device, dtype = bb.net, bb.device, bb.dtype
-        scheduler = make_scheduler(options.scheduler, bb.cfg.scheduler)
-        scheduler.set_timesteps(options.steps, device=device)
+        scheduler = make_scheduler(sampler_name(options, "hallo_v1"), bb.cfg.scheduler)
+        scheduler.set_timesteps(sampling_steps(options, "hallo_v1"), device=device)
         shape = (1, bb.cfg.latent_channels, frames, bb.latent_size, bb.latent_size)
         latents = torch.randn(shape, generator=generator).to(device, dtype)
         latents = latents * scheduler.init_noise_sigma
