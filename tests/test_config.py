@@ -120,9 +120,9 @@ def test_the_readme_config_example_plans(tmp_path):
     assert [u.experiment for u in plan.units] == [
         "ground_truth",
         "static_frame[frame=0]",
-        "au_warp[strength=0.5]",
-        "au_warp",
-        "au_warp[strength=2.0]",
+        "warp[strength=0.5]",  # the entry's name:, each sweep point named
+        "warp[strength=1.0]",
+        "warp[strength=2.0]",
     ]
 
 
