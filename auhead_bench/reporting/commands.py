@@ -286,6 +286,32 @@ def _tradeoffs(values: tuple[str, ...]) -> list[tuple[str, str | None, list[str]
     return out
 
 
+def board_options(func: F) -> F:
+    """--board / --no-board / --flags, shared by build and check."""
+    func = click.option(
+        "--flags",
+        "flags_path",
+        type=click.Path(path_type=Path),
+        help="Flags file: record id -> reason, link (default: the repository's "
+        "leaderboard/flags.yaml, if present).",
+    )(func)
+    func = click.option(
+        "--no-board", is_flag=True, help="Rank every record (no protocol check)."
+    )(func)
+    return click.option(
+        "--board",
+        "board_path",
+        type=click.Path(path_type=Path),
+        help="The board's protocol (default: the repository's leaderboard/board.yaml).",
+    )(func)
+
+
+def _board(path: Path | None, no_board: bool) -> Any:
+    from auhead_bench.reporting.board import load_board
+
+    return None if no_board else load_board(path)
+
+
 @leaderboard.command("build")
 @click.option(
     "--results",
@@ -313,6 +339,19 @@ def _tradeoffs(values: tuple[str, ...]) -> list[tuple[str, str | None, list[str]
 )
 @click.option("--no-plots", is_flag=True, help="Leave plots out (faster).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is rejected.")
+@board_options
+@click.option(
+    "--release",
+    help="Also write an immutable release SITE/releases/NAME/ (records, table, schemas, "
+    "board, sha256 manifest); refused if NAME was released before.",
+)
+@click.option(
+    "--releases",
+    "releases_dir",
+    type=click.Path(path_type=Path),
+    help="Archive of releases, copied into every site and kept by --release (default: the "
+    "repository's leaderboard/releases).",
+)
 @boot_options
 @friendly
 def build(
@@ -323,6 +362,11 @@ def build(
     tradeoffs: tuple[str, ...],
     no_plots: bool,
     strict: bool,
+    board_path: Path | None,
+    no_board: bool,
+    flags_path: Path | None,
+    release: str | None,
+    releases_dir: Path | None,
     n_boot: int,
     level: float,
 ) -> None:
@@ -332,7 +376,9 @@ def build(
     listed as "rejected FILE: reason" and left out; the rest still build and the exit code is
     0 (1 with --strict).
     """
+    from auhead_bench.reporting.board import load_flags
     from auhead_bench.reporting.leaderboard import build_site
+    from auhead_bench.reporting.release import default_releases_dir
 
     site = build_site(
         out,
@@ -343,15 +389,28 @@ def build(
         tradeoff=_tradeoffs(tradeoffs) or None,
         n_boot=n_boot,
         level=level,
+        board=_board(board_path, no_board),
+        flags=load_flags(flags_path),
+        release=release,
+        releases=releases_dir if releases_dir is not None else default_releases_dir(),
     )
     for item in site.rejected:
         click.echo(f"rejected {item.path}: {item.reason}", err=True)
     for warning in site.warnings:
         click.echo(f"note: {warning}", err=True)
+    for item, differences in site.others:
+        click.echo(f"other protocol {item.path.name if item.path else item.record.record_id}: "
+                   f"{differences[0]}" + (f" (+{len(differences) - 1} more)"
+                                          if len(differences) > 1 else ""), err=True)
     click.echo(
         f"built {site.index} from {len(site.accepted)} records "
-        f"({len(site.rejected)} rejected, {len(site.plots)} plots)"
+        f"({len(site.rejected)} rejected, {len(site.plots)} plots"
+        + (f", {len(site.others)} under other protocols" if site.others else "")
+        + (f", {len(site.reported)} reported" if site.reported else "")
+        + ")"
     )
+    if site.release is not None:
+        click.echo(f"release {site.release.name} written to {site.release}")
     if strict and site.rejected:
         raise SystemExit(1)
 

@@ -1,0 +1,296 @@
+"""The board: reported rows, board.yaml protocol, other protocols, flags, releases, limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import synthetic_records as syn
+from board_fixtures import BOARD, conform, ranked_record, reported_row, write_record
+from click.testing import CliRunner
+
+from auhead_bench.errors import BenchError
+from auhead_bench.plugins import load_plugins
+from auhead_bench.records import RunRecord, Submission, dump_record, load_record
+from auhead_bench.reporting import limits
+from auhead_bench.reporting.board import load_board, load_flags, protocol_differences
+from auhead_bench.reporting.commands import leaderboard
+from auhead_bench.reporting.leaderboard import (
+    build_site,
+    collect,
+    default_results_dir,
+)
+from auhead_bench.reporting.release import MANIFEST, verify
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def board_results(tmp_path: Path) -> Path:
+    results = tmp_path / "results"
+    write_record(results, "memo.json", ranked_record("memo", 22.0, 2.0, fid=11.5))
+    write_record(results, "auhead.json", ranked_record("auhead", 23.0, 1.5, fid=10.0))
+    write_record(results, "hallo.json", ranked_record("hallo", 21.0, 2.5, fid=14.0))
+    other = ranked_record("fvdfirst", 30.0, 0.5)
+    other.metrics["fvd_i3d_16f_allwin_full"] = syn.metric(
+        "fvd_i3d_16f_allwin_full", None, higher_is_better=False, distribution={0: 300.0}
+    )
+    metric = BOARD.metric("fvd_i3d_16f_allwin_full")
+    other.metrics["fvd_i3d_16f_allwin_full"].options = {**metric.options, "clips": "first"}
+    write_record(results, "other.json", other)
+    write_record(results / "reported", "memo_reported.json", reported_row())
+    return results
+
+
+# ---- reported results ----------------------------------------------------------------------
+
+
+def test_shipped_reported_rows_validate_and_cite():
+    reported: list = []
+    accepted, rejected = collect(default_results_dir(), [], reported)
+    assert rejected == []
+    rows = {e.result.record_id: e.result for e in reported}
+    assert {"reported:2602.09534:auhead_memo:mead", "reported:2602.09534:auhead_memo:crema_d",
+            "reported:2602.09534:memo:mead"} <= set(rows)
+    for result in rows.values():
+        assert result.verified is False and result.citation.arxiv == "2602.09534"
+        for metric_id, metric in result.metrics.items():
+            assert BOARD.metric(metric_id) is not None, metric_id
+            # no metric id is known to be the paper's protocol: each is stated as paper-stated
+            assert metric.protocol == "paper-stated" and metric.stated
+    mead = rows["reported:2602.09534:auhead_memo:mead"].metrics
+    assert {m.paper_name: m.value for m in mead.values()} == {
+        "Sync": 6.63, "PSNR": 23.35, "SSIM": 0.740, "FID": 10.97, "M-LMD": 1.86, "F-LMD": 2.16,
+    }
+    assert rows["reported:2602.09534:memo:mead"].metrics["fid_inception_pool3_full"].value == 11.12
+
+
+@pytest.mark.parametrize(
+    ("change", "word"),
+    [
+        ({"verified": True}, "verified"),
+        ({"citation": {"paper": "p", "arxiv": "not-an-id", "table": "1", "quoted_from": "x"}},
+         "citation.arxiv"),
+        ({"metrics": {}}, "metrics"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_bad_reported_result_is_rejected_with_its_reason(tmp_path, change, word):
+    results = board_results(tmp_path)
+    write_record(results, "bad_reported.json", reported_row(record_id="bad", **change))
+    site = build_site(tmp_path / "site", results=results, board=BOARD, plots=False, n_boot=200)
+    reasons = {str(r.path): r.reason for r in site.rejected}
+    assert list(reasons) == ["bad_reported.json"]
+    reason = reasons["bad_reported.json"]
+    assert "reported result" in reason and word in reason
+    assert len(site.reported) == 1 and len(site.accepted) == 4
+
+
+def test_site_marks_reported_rows_unranked_with_delta(tmp_path):
+    results = board_results(tmp_path)
+    site = build_site(tmp_path / "site", results=results, board=BOARD, plots=False, n_boot=200)
+    html = site.index.read_text()
+    body = html[html.index('<tbody class="reported">'):]
+    body = body[: body.index("</tbody>")]
+    assert "reported" in body and "arXiv 2602.09534" in body and "Table 1" in body
+    # reported minus reproduced: 11.12 - 11.5
+    assert "Δ -0.38 vs reproduced 11.5 (memo)" in body
+    assert "protocol not verified to match" in body
+    assert "best" not in body  # never bold
+    assert 'href="https://arxiv.org/abs/2602.09534"' in body
+    # only reproduced rows are ranked: the best FID (auhead, 10.0) is bold, the reported
+    # 11.12 is not, nor is the shipped AUHead (MEMO) row's 10.97
+    ranked = html[html.index("<tbody>"): html.index('<tbody class="reported">')]
+    assert ranked.count("metric best") == 3  # psnr, lmd, fid: auhead is best on each
+    published = json.loads((site.out / "downloads" / "reported.json").read_text())
+    assert published[0]["verified"] is False
+
+
+def test_no_delta_without_a_reproduced_record_of_the_same_method(tmp_path):
+    results = tmp_path / "results"
+    write_record(results, "hallo.json", ranked_record("hallo", 21.0, 2.5, fid=14.0))
+    write_record(results, "r.json", reported_row())
+    html = build_site(tmp_path / "s", results=results, board=BOARD, plots=False,
+                      n_boot=200).index.read_text()
+    assert "Δ" not in html and "11.12" in html
+
+
+# ---- board.yaml and other protocols --------------------------------------------------------
+
+
+def test_board_yaml_names_real_metrics_with_their_options_and_versions():
+    registry = load_plugins()
+    board = load_board()
+    for metric in board.metrics:
+        cls = registry.get("metric", metric.id).cls
+        defaults = cls.Options().model_dump(mode="json")
+        assert set(metric.options) == set(defaults), metric.id  # every option named
+        assert metric.options == defaults, metric.id  # the board ranks the defaults
+        assert metric.version == cls.version, metric.id
+    assert {d.id for d in board.datasets} <= set(registry.ids("dataset"))
+
+
+def test_protocol_differences_name_the_field():
+    record = ranked_record("m", 20.0, 2.0)
+    assert protocol_differences(record, BOARD) == []
+    changed = record.model_copy(deep=True)
+    changed.metrics["psnr_rgb"].options["align"] = "pad"
+    changed.preparation["intermediate"] = "lossless"
+    changed.dataset.options["identities"] = ["M003"]
+    lines = protocol_differences(changed, BOARD)
+    assert lines == [
+        'dataset.options.identities is ["M003"] (the board ranks null or '
+        '["M003", "M030", "W009", "W015"])',
+        'preparation.intermediate is "lossless" (the board ranks "x264_crf18")',
+        'metrics.psnr_rgb.options.align is "pad" (the board ranks "truncate")',
+    ]
+    reordered = record.model_copy(deep=True)
+    reordered.dataset.options["identities"] = ["W015", "W009", "M030", "M003"]
+    assert protocol_differences(reordered, BOARD) == []
+    elsewhere = conform(syn.record("x", [syn.metric("psnr_rgb", {0: [1.0] * 12})]))
+    elsewhere.dataset.id = "hdtf"
+    assert protocol_differences(elsewhere, BOARD)[0].startswith("dataset.id is 'hdtf'")
+    old = record.model_copy(deep=True)
+    old.preparation = {}
+    assert "preparation.framing is missing" in " ".join(protocol_differences(old, BOARD))
+
+
+def test_other_protocols_table_is_never_ranked(tmp_path):
+    results = board_results(tmp_path)
+    site = build_site(tmp_path / "site", results=results, board=BOARD, plots=False, n_boot=200)
+    assert [i.record.experiment for i, _ in site.others] == ["fvdfirst"]
+    html = site.index.read_text()
+    other = html[html.index('id="other-protocols"'):]
+    other = other[: other.index("</section>")]
+    assert "fvdfirst" in other and "metrics.fvd_i3d_16f_allwin_full.options.clips" in other
+    assert "best" not in other  # psnr 30 would be the best of all: it is not ranked
+    ranked = html[: html.index('id="other-protocols"')]
+    assert "fvdfirst" not in ranked
+    page = next((site.out / "records").glob("fvdfirst*.html")).read_text()
+    assert "another protocol" in page
+
+
+def test_without_a_board_everything_is_ranked(tmp_path):
+    results = board_results(tmp_path)
+    site = build_site(tmp_path / "site", results=results, plots=False, n_boot=200)
+    assert site.others == [] and len(site.ranked) == 4
+
+
+# ---- flags ---------------------------------------------------------------------------------
+
+
+def test_flagged_entry_stays_greyed_with_reason_and_is_never_bold(tmp_path):
+    results = board_results(tmp_path)
+    flags_file = tmp_path / "flags.yaml"
+    flags_file.write_text(
+        "auhead__mead:\n  reason: 'videos <b>not</b> provided on request'\n"
+        "  link: https://github.com/example/auhead-bench/issues/1\n"
+    )
+    flags = load_flags(flags_file)
+    site = build_site(tmp_path / "site", results=results, board=BOARD, flags=flags,
+                      plots=False, n_boot=200)
+    html = site.index.read_text()
+    row = html[html.index('<tr class="flagged">'):]
+    row = row[: row.index("</tr>")]
+    assert "auhead" in row and "videos &lt;b&gt;not&lt;/b&gt; provided on request" in row
+    assert 'href="https://github.com/example/auhead-bench/issues/1"' in row
+    assert "metric best" not in row  # auhead has the best values but is flagged
+    ranked = html[html.index("<tbody>"): html.index('<tbody class="reported">')]
+    assert ranked.count("metric best") == 3  # memo is now best on all three
+
+
+def test_bad_flags_file_is_one_line(tmp_path):
+    bad = tmp_path / "flags.yaml"
+    bad.write_text("x:\n  reason: ok\n  link: javascript:alert(1)\n")
+    with pytest.raises(BenchError, match="invalid flag for 'x' at link"):
+        load_flags(bad)
+    assert load_flags(None) == load_flags(REPO / "leaderboard" / "flags.yaml")
+
+
+# ---- releases ------------------------------------------------------------------------------
+
+
+def test_release_is_written_once_and_listed_later(tmp_path):
+    results = board_results(tmp_path)
+    archive = tmp_path / "archive"
+    kw = {"results": results, "board": BOARD, "plots": False, "n_boot": 200, "releases": archive}
+    site = build_site(tmp_path / "site", release="v1", **kw)
+    folder = site.out / "releases" / "v1"
+    assert site.release == folder
+    for name in ("records", "table/leaderboard.json", "schema/run-record.json",
+                 "schema/reported-result.json", "board.yaml", "flags.yaml", "release.json",
+                 MANIFEST):
+        assert (folder / name).exists(), name
+    assert verify(folder) == [] and (archive / "v1" / MANIFEST).is_file()
+    manifest = (folder / MANIFEST).read_text()
+    assert re.search(r"^[0-9a-f]{64}  records/memo__mead\.json$", manifest, re.M)
+    assert "Release v1" in site.index.read_text()
+    before = (folder / MANIFEST).read_bytes()
+    with pytest.raises(BenchError, match="release v1 already exists"):
+        build_site(tmp_path / "site", release="v1", **kw)
+    with pytest.raises(BenchError, match="release v1 already exists"):  # the archive has it
+        build_site(tmp_path / "fresh", release="v1", **kw)
+    assert (folder / MANIFEST).read_bytes() == before
+    # a later build on a fresh machine publishes v1 again, unchanged, and links to it
+    later = build_site(tmp_path / "fresh", release="v2", **kw)
+    html = later.index.read_text()
+    assert "Release v2" in html and 'href="releases/v1/release.json"' in html
+    assert verify(later.out / "releases" / "v1") == []
+    # an ordinary rebuild keeps every release
+    again = build_site(tmp_path / "fresh", **kw)
+    assert "Unreleased build" in again.index.read_text()
+    assert (again.out / "releases" / "v2" / MANIFEST).is_file()
+    with pytest.raises(BenchError, match="not a plain name"):
+        build_site(tmp_path / "x", release="../v3", **kw)
+
+
+def test_release_command_refuses_a_second_build(tmp_path):
+    results = board_results(tmp_path)
+    args = ["build", "--results", str(results), "--out", str(tmp_path / "site"), "--no-plots",
+            "--n-boot", "200", "--release", "v1", "--releases", str(tmp_path / "archive")]
+    first = CliRunner().invoke(leaderboard, args)
+    assert first.exit_code == 0, first.output
+    assert "release v1 written" in first.output
+    second = CliRunner().invoke(leaderboard, args)
+    assert second.exit_code == 2 and "already exists" in second.output
+
+
+# ---- size limits ---------------------------------------------------------------------------
+
+
+def test_oversized_records_are_rejected_and_the_rest_build(tmp_path, monkeypatch):
+    results = board_results(tmp_path)
+    big = dump_record(ranked_record("bigstring", 20.0, 2.0))
+    big["method"]["options"]["note"] = "x" * (limits.MAX_STRING_CHARS + 1)
+    write_record(results, "big_string.json", big)
+    key = dump_record(ranked_record("bigkey", 20.0, 2.0))
+    key["extractors"]["k" * (limits.MAX_STRING_CHARS + 5)] = {}
+    write_record(results, "big_key.json", key)
+    site = build_site(tmp_path / "site", results=results, board=BOARD, plots=False, n_boot=200)
+    reasons = {str(r.path): r.reason for r in site.rejected}
+    assert reasons["big_string.json"].startswith(
+        "string at method.options.note is 10,001 characters (limit 10,000)"
+    )
+    assert "a key under extractors" in reasons["big_key.json"]
+    assert len(site.accepted) == 4
+    monkeypatch.setattr(limits, "MAX_RECORD_BYTES", 1000)
+    site = build_site(tmp_path / "site", results=results, board=BOARD, plots=False, n_boot=200)
+    assert all("MiB (limit 0 MiB)" in r.reason or "limit" in r.reason for r in site.rejected)
+    assert len(site.accepted) == 0
+
+
+# ---- the record's submission fields --------------------------------------------------------
+
+
+def test_submission_field_is_optional_and_backward_compatible(tmp_path):
+    record = ranked_record("m", 20.0, 2.0)
+    assert "submission" not in dump_record(record)  # an unsubmitted record dumps as before
+    path = write_record(tmp_path, "r.json", record)
+    assert load_record(path) == record
+    record.submission = Submission(generated_by="Lab A", evaluated_by="Lab B")
+    path = write_record(tmp_path, "s.json", record)
+    assert load_record(path).submission.evaluated_by == "Lab B"
+    assert isinstance(load_record(path), RunRecord)
+    assert os.path.getsize(path) > 0
