@@ -294,3 +294,74 @@ def test_submission_field_is_optional_and_backward_compatible(tmp_path):
     assert load_record(path).submission.evaluated_by == "Lab B"
     assert isinstance(load_record(path), RunRecord)
     assert os.path.getsize(path) > 0
+
+
+# ---- leaderboard check ---------------------------------------------------------------------
+
+
+def submission_folder(tmp_path: Path) -> Path:
+    sub = tmp_path / "sub"
+    write_record(sub, "new.json", ranked_record("newmethod", 21.5, 1.9, fid=12.0))
+    return sub
+
+
+def test_check_valid_submission_prints_markdown_and_exits_0(tmp_path):
+    results = board_results(tmp_path)
+    sub = submission_folder(tmp_path)
+    out = CliRunner().invoke(
+        leaderboard, ["check", str(sub / "new.json"), "--results", str(results),
+                      "--markdown", str(tmp_path / "comment.md")]
+    )
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    assert text.startswith("## auhead-bench leaderboard check")
+    assert "| psnr_rgb ↑ | 21.5 | 3 of 4 | memo 22 (Δ -0.5) | hallo 21 (Δ +0.5) |" in text
+    # the FID reported for MEMO is not the submitted method's: no reported column entry
+    assert "| fid_inception_pool3_full ↓ | 12 | 3 of 4 |" in text
+    assert "| **newmethod (new)** |" in text
+    assert (tmp_path / "comment.md").read_text() == text
+
+
+def test_check_names_the_differing_fvd_option_and_exits_1(tmp_path):
+    results = board_results(tmp_path)
+    other = results / "other.json"  # the FVD clips=first record, checked as a submission
+    out = CliRunner().invoke(leaderboard, ["check", str(other), "--results", str(results)])
+    assert out.exit_code == 1
+    assert (f"other protocol {other}: metrics.fvd_i3d_16f_allwin_full.options.clips is "
+            '"first" (the board ranks "all")') in out.stderr
+    allowed = CliRunner().invoke(
+        leaderboard, ["check", str(other), "--results", str(results), "--allow-other-protocols"]
+    )
+    assert allowed.exit_code == 0
+
+
+def test_check_rejects_one_line_each_and_goes_on(tmp_path):
+    results = board_results(tmp_path)
+    sub = submission_folder(tmp_path)
+    (sub / "broken.json").write_text("{")
+    tampered = dump_record(ranked_record("tampered", 20.0, 2.0))
+    tampered["metrics"]["psnr_rgb"]["value"] = 99.0
+    write_record(sub, "tampered.json", tampered)
+    write_record(sub, "dup.json", ranked_record("memo", 20.0, 2.0))  # memo__mead is on the board
+    (sub / "notes.txt").write_text("hi")
+    out = CliRunner().invoke(leaderboard, ["check", str(sub), str(sub / "notes.txt"),
+                                           "--results", str(results)])
+    assert out.exit_code == 1
+    lines = [line for line in out.stderr.splitlines() if line.startswith("rejected ")]
+    assert len(lines) == 4, out.stderr
+    joined = "\n".join(lines)
+    assert "broken.json: not valid JSON" in joined
+    assert "tampered.json: metrics.psnr_rgb.value is not the mean of its per_seed values" in joined
+    assert "dup.json: duplicate record_id 'memo__mead' (already on the board): adds no metric" in (
+        joined
+    )
+    assert "notes.txt: not a results file" in joined
+    assert "newmethod" in out.stdout  # the good one is still compared
+
+
+def test_check_a_file_already_under_results_is_not_its_own_duplicate(tmp_path):
+    results = board_results(tmp_path)
+    path = write_record(results / "new", "new.json", ranked_record("newm", 21.5, 1.9, fid=12.0))
+    out = CliRunner().invoke(leaderboard, ["check", str(path), "--results", str(results)])
+    assert out.exit_code == 0, out.output
+    assert "3 of 4" in out.stdout  # ranked among the four others, not against itself

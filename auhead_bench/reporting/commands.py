@@ -415,6 +415,66 @@ def build(
         raise SystemExit(1)
 
 
+@leaderboard.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    help="The board's results folder to compare with (default: the repository's "
+    "leaderboard/results); the checked files themselves are left out of it.",
+)
+@board_options
+@click.option(
+    "--markdown",
+    "markdown_out",
+    type=click.Path(path_type=Path),
+    help="Also write the comparison (the pull-request comment) to this file.",
+)
+@click.option(
+    "--allow-other-protocols",
+    is_flag=True,
+    help="Exit 0 when the only finding is a record under another protocol.",
+)
+@friendly
+def check(
+    paths: tuple[Path, ...],
+    results: Path | None,
+    board_path: Path | None,
+    no_board: bool,
+    flags_path: Path | None,
+    markdown_out: Path | None,
+    allow_other_protocols: bool,
+) -> None:
+    """Check submitted results (files or folders) as CI does on a pull request.
+
+    Each file: size limits, schema, every number recomputed from its per-clip values (as
+    `build` does), duplicates against the board, then the protocol of board.yaml (dataset
+    split, preparation, metric options). Prints a Markdown comparison with the board (the
+    rows each record would join, its rank per metric, deltas to the closest entries) on
+    stdout; on stderr one line per rejected file ("rejected FILE: reason") and per field
+    that differs from the board ("other protocol FILE: field ..."). Exit 1 when any file is
+    rejected or under another protocol (0 with --allow-other-protocols for the latter).
+    """
+    from auhead_bench.reporting.check import check_paths, markdown
+    from auhead_bench.reporting.leaderboard import default_results_dir
+
+    board = _board(board_path, no_board)
+    outcome = check_paths(
+        paths, results=results if results is not None else default_results_dir(), board=board
+    )
+    text = markdown(outcome, board)
+    click.echo(text, nl=False)
+    if markdown_out is not None:
+        _write(text, markdown_out)
+    for item in outcome.rejected:
+        click.echo(f"rejected {item.path}: {item.rejected}", err=True)
+    for item in outcome.other:
+        for line in item.differences:
+            click.echo(f"other protocol {item.path}: {line}", err=True)
+    if outcome.rejected or (outcome.other and not allow_other_protocols):
+        raise SystemExit(1)
+
+
 @leaderboard.command("serve")
 @click.argument("site", type=click.Path(path_type=Path))
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")

@@ -184,6 +184,7 @@ def collect(
     results: Path,
     notes: list[str] | None = None,
     reported: list[ReportedEntry] | None = None,
+    skip: set[Path] | None = None,
 ) -> tuple[list[LoadedRecord], list[Rejected]]:
     """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted.
 
@@ -191,6 +192,8 @@ def collect(
     (``merge_records``; a line is added to ``notes``); one that cannot merge is rejected.
     Files over the size limits (``limits``) are rejected with the limit they break. Reported
     results (``kind: reported``) go to ``reported``; without that list they are rejected.
+    Files whose resolved path is in ``skip`` are left out (``leaderboard check``: the
+    submitted files are not yet on the board).
     """
     results = Path(results)
     if not results.is_dir():
@@ -204,6 +207,8 @@ def collect(
     owners: dict[str, Path] = {}
     index: dict[str, int] = {}  # record id -> its place in accepted
     for path in sorted(p for p in results.rglob("*.json") if p.name not in NOT_RECORDS):
+        if skip and path.resolve() in skip:
+            continue
         shown = path.relative_to(results)
         try:
             entry = load_entry(path)
