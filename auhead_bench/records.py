@@ -112,7 +112,6 @@ class Submission(_Model):
 
     generated_by: str | None = None  # who ran the method and generated the videos
     evaluated_by: str | None = None  # who ran the metrics on them
-    videos_sha256: str | None = None  # sha256 of the bundle's videos manifest (videos.sha256)
 
 
 class RunRecord(_Model):

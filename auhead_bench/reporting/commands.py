@@ -475,6 +475,51 @@ def check(
         raise SystemExit(1)
 
 
+@leaderboard.command("submit")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="New folder for the bundle (e.g. leaderboard/results/YOUR-LAB).")
+@click.option("--generated-by", help="Who ran the method and generated the videos.")
+@click.option("--evaluated-by", help="Who ran the metrics on them.")
+@click.option("--allow-partial", is_flag=True,
+              help="Bundle a run with failed or skipped metrics (they are listed).")
+@friendly
+def submit(
+    run_dir: Path,
+    out: Path,
+    generated_by: str | None,
+    evaluated_by: str | None,
+    allow_partial: bool,
+) -> None:
+    """Write what a leaderboard pull request adds, from a finished RUN_DIR.
+
+    The bundle: records/ (the run's records, each stating who generated and who evaluated),
+    config.yaml (the run config), submission.yaml (who, the weights each method used with
+    their sha256, from provenance) and videos.sha256 (every generated video's sha256). A run
+    with failed or skipped metrics is refused, each missing part on its own line, unless
+    --allow-partial. Check the bundle with `auhead-bench leaderboard check OUT`.
+    """
+    from auhead_bench.reporting.submit import PartialRunError
+    from auhead_bench.reporting.submit import submit as make_bundle
+
+    try:
+        bundle = make_bundle(
+            run_dir,
+            out,
+            generated_by=generated_by,
+            evaluated_by=evaluated_by,
+            allow_partial=allow_partial,
+        )
+    except PartialRunError as exc:
+        for line in exc.missing:
+            click.echo(f"missing: {line}", err=True)
+        raise
+    for line in bundle.missing:
+        click.echo(f"partial: {line}", err=True)
+    click.echo(f"wrote {len(bundle.records)} record(s) and the bundle to {bundle.out}")
+    click.echo(f"next: auhead-bench leaderboard check {bundle.out}")
+
+
 @leaderboard.command("serve")
 @click.argument("site", type=click.Path(path_type=Path))
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
