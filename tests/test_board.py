@@ -268,8 +268,12 @@ def test_oversized_records_are_rejected_and_the_rest_build(tmp_path, monkeypatch
     key = dump_record(ranked_record("bigkey", 20.0, 2.0))
     key["extractors"]["k" * (limits.MAX_STRING_CHARS + 5)] = {}
     write_record(results, "big_key.json", key)
+    quoted = dump_record(ranked_record("quoted", 20.0, 2.0))  # no quote-free run: the walk
+    quoted["method"]["options"]["note"] = 'a"' * (limits.MAX_STRING_CHARS // 2 + 1)
+    write_record(results, "big_quoted.json", quoted)
     site = build_site(tmp_path / "site", results=results, board=BOARD, plots=False, n_boot=200)
     reasons = {str(r.path): r.reason for r in site.rejected}
+    assert "string at method.options.note is 10,002 characters" in reasons["big_quoted.json"]
     assert reasons["big_string.json"].startswith(
         "string at method.options.note is 10,001 characters (limit 10,000)"
     )
