@@ -51,6 +51,7 @@ class CheckResult:
     board_records: list[RunRecord]  # the ranked board without the submitted files
     board_reported: list[ReportedResult]
     board_rejected: int
+    flagged: frozenset[str] = frozenset()  # record ids in flags.yaml: not ranked against
 
     @property
     def rejected(self) -> list[Checked]:
@@ -79,7 +80,11 @@ def _reason(exc: BenchError, path: Path) -> str:
 
 
 def check_paths(
-    paths: Sequence[Path], *, results: Path | None, board: Board | None
+    paths: Sequence[Path],
+    *,
+    results: Path | None,
+    board: Board | None,
+    flagged: frozenset[str] = frozenset(),
 ) -> CheckResult:
     """Check every file under ``paths`` against ``board`` and the records in ``results``
     (the submitted files themselves left out of the board, as in a pull request that adds
@@ -143,7 +148,7 @@ def check_paths(
                 )
             else:
                 item.merges_into = entry.record_id
-    return CheckResult(checked, board_records, board_reported, board_rejected)
+    return CheckResult(checked, board_records, board_reported, board_rejected, flagged)
 
 
 # ---- the pull-request comment --------------------------------------------------------------
@@ -205,8 +210,8 @@ def markdown(result: CheckResult, board: Board | None) -> str:
         record = item.record
         assert isinstance(record, RunRecord)
         dataset = record.dataset.id
-        peers = [r for r in result.board_records
-                 if r.dataset.id == dataset and r.record_id != record.record_id]
+        peers = [r for r in result.board_records if r.dataset.id == dataset
+                 and r.record_id != record.record_id and r.record_id not in result.flagged]
         metric_ids = board.metric_ids if board is not None else list(record.metrics)
         metric_ids = [m for m in metric_ids if m in record.metrics]
         lines += ["", f"### `{md_escape(record.record_id)}`: {md_escape(record.method.id)} on "

@@ -455,12 +455,16 @@ def check(
     that differs from the board ("other protocol FILE: field ..."). Exit 1 when any file is
     rejected or under another protocol (0 with --allow-other-protocols for the latter).
     """
+    from auhead_bench.reporting.board import load_flags
     from auhead_bench.reporting.check import check_paths, markdown
     from auhead_bench.reporting.leaderboard import default_results_dir
 
     board = _board(board_path, no_board)
     outcome = check_paths(
-        paths, results=results if results is not None else default_results_dir(), board=board
+        paths,
+        results=results if results is not None else default_results_dir(),
+        board=board,
+        flagged=frozenset(load_flags(flags_path)),  # flagged rows are not ranked against
     )
     text = markdown(outcome, board)
     click.echo(text, nl=False)
