@@ -74,6 +74,7 @@ def test_shipped_reported_rows_validate_and_cite():
         ({"citation": {"paper": "p", "arxiv": "not-an-id", "table": "1", "quoted_from": "x"}},
          "citation.arxiv"),
         ({"metrics": {}}, "metrics"),
+        ({"verified": None}, "verified"),
         ({"extra": 1}, "extra"),
     ],
 )
@@ -391,3 +392,41 @@ def test_check_ranks_against_unflagged_rows_only(tmp_path):
                                            "--flags", str(flags)])
     assert out.exit_code == 0, out.output
     assert "| psnr_rgb ↑ | 21.5 | 2 of 3 | memo 22 (Δ -0.5) | hallo 21 (Δ +0.5) |" in out.stdout
+
+
+def test_check_a_reported_result(tmp_path):
+    results = board_results(tmp_path)
+    sub = tmp_path / "sub"
+    good = write_record(sub, "paper.json", reported_row(record_id="reported:x:hallo:mead",
+                                                         method="hallo", label="Hallo, paper"))
+    out = CliRunner().invoke(leaderboard, ["check", str(good), "--results", str(results)])
+    assert out.exit_code == 0, out.output
+    assert "### Reported: Hallo, paper on mead" in out.stdout
+    assert "| fid_inception_pool3_full | FID | 11.12 | paper-stated: frame FID |" in out.stdout
+    row = reported_row(record_id="reported:y")
+    row["metrics"]["sync_paper"] = row["metrics"].pop("fid_inception_pool3_full")
+    bad = write_record(sub, "unknown_metric.json", row)
+    out = CliRunner().invoke(leaderboard, ["check", str(bad), "--results", str(results)])
+    assert out.exit_code == 1
+    assert "metrics.sync_paper: not a metric the board ranks" in out.stderr
+    dup = write_record(sub, "dup.json", reported_row())  # the id the board already has
+    out = CliRunner().invoke(leaderboard, ["check", str(dup), "--results", str(results)])
+    assert out.exit_code == 1 and "already on the board" in out.stderr
+
+
+def test_schema_command_prints_the_reported_schema():
+    from auhead_bench.cli import cli
+
+    out = CliRunner().invoke(cli, ["schema", "--reported"])
+    assert out.exit_code == 0
+    schema = json.loads(out.output)
+    assert schema["properties"]["verified"]["const"] is False and "verified" in schema["required"]
+
+
+def test_a_reported_result_must_say_it_is_not_verified(tmp_path):
+    from auhead_bench.reporting.reported import reported_from_data
+
+    row = reported_row()
+    del row["verified"]
+    with pytest.raises(BenchError, match="invalid reported result at verified: Field required"):
+        reported_from_data(row, tmp_path / "r.json")

@@ -126,8 +126,17 @@ def check_paths(
         if isinstance(entry, ReportedResult):
             if entry.record_id in reported_ids or entry.record_id in by_id:
                 item.rejected = f"duplicate record_id {entry.record_id!r} (already on the board)"
-            elif board is not None and board.dataset(entry.dataset) is None:
-                item.differences = [f"dataset {entry.dataset!r} is not a dataset the board ranks"]
+            elif board is not None:
+                if board.dataset(entry.dataset) is None:
+                    item.differences.append(
+                        f"dataset {entry.dataset!r} is not a dataset the board ranks"
+                    )
+                item.differences += [
+                    f"metrics.{metric_id}: not a metric the board ranks (use the board's "
+                    "closest metric id with protocol: paper-stated)"
+                    for metric_id in entry.metrics
+                    if board.metric(metric_id) is None
+                ]
             continue
         problems = record_problems(entry)
         if problems:

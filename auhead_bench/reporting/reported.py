@@ -67,7 +67,7 @@ class ReportedResult(_Model):
     split: str = Field(min_length=1)  # the split as the paper states it (or that it does not)
     protocol: str = Field(min_length=1)  # the evaluation protocol as the paper states it
     citation: Citation
-    verified: Literal[False] = False
+    verified: Literal[False]  # required: the file itself says the suite did not verify it
     note: str | None = None
     metrics: dict[str, ReportedMetric] = Field(min_length=1)  # board metric id -> number
 
