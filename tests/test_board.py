@@ -430,3 +430,26 @@ def test_a_reported_result_must_say_it_is_not_verified(tmp_path):
     del row["verified"]
     with pytest.raises(BenchError, match="invalid reported result at verified: Field required"):
         reported_from_data(row, tmp_path / "r.json")
+
+
+def test_commands_have_help():
+    for name in ("check", "submit", "build"):
+        out = CliRunner().invoke(leaderboard, [name, "--help"])
+        assert out.exit_code == 0 and "Usage:" in out.output, name
+
+
+def test_a_flagged_reported_row_and_a_changed_release_are_shown(tmp_path):
+    results = board_results(tmp_path)
+    flags = tmp_path / "flags.yaml"
+    flags.write_text("reported:test:memo:mead:\n  reason: number not in the paper's v2\n")
+    kw = {"results": results, "board": BOARD, "flags": load_flags(flags), "plots": False,
+          "n_boot": 200, "releases": tmp_path / "archive"}
+    site = build_site(tmp_path / "site", release="v1", **kw)
+    html = site.index.read_text()
+    assert '<tr class="reported flagged"' in html and "number not in the paper&#39;s v2" in html
+    table = site.out / "releases" / "v1" / "table" / "leaderboard.csv"
+    table.chmod(0o644)
+    table.write_text("tampered\n")
+    again = build_site(tmp_path / "site", **kw)
+    assert any("release v1: 1 file(s) differ from its MANIFEST.sha256 (first: "
+               "table/leaderboard.csv)" in w for w in again.warnings)

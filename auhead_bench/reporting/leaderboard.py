@@ -696,12 +696,15 @@ def build_site(
                 "anchor": slug(f"dataset-{dataset}"),
                 "rows": views(rows, report, column_ids),
                 "reported": [
-                    board_site.reported_view(
-                        e.result,
-                        reported_pages[e.result.record_id],
-                        column_ids,
-                        [r for r in reproduced if r.dataset == dataset],
-                    )
+                    {
+                        **board_site.reported_view(
+                            e.result,
+                            reported_pages[e.result.record_id],
+                            column_ids,
+                            [r for r in reproduced if r.dataset == dataset],
+                        ),
+                        "flag": board_site.flag_view(e.result.record_id, flags),
+                    }
                     for e in reported
                     if e.result.dataset == dataset
                 ],
@@ -723,6 +726,12 @@ def build_site(
             "rows": other_rows,
         }
     releases_info = releasing.publish_existing(out, releases)
+    for item in releases_info:
+        if item["changed"]:
+            site.warnings.append(
+                f"release {item['name']}: {len(item['changed'])} file(s) differ from its "
+                f"MANIFEST.sha256 (first: {item['changed'][0]}); a release is never rewritten"
+            )
     index = env.get_template("index.html.j2").render(
         root="",
         columns=all_columns,

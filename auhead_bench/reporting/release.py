@@ -149,7 +149,8 @@ def _info(folder: Path) -> dict[str, Any] | None:
 
 def publish_existing(out: Path, releases: Path | None) -> list[dict[str, Any]]:
     """Copy archived releases the site lacks into it; every release of the site, newest
-    first, as {name, date, href}. Folders without a readable ``release.json`` are left out."""
+    first, as {name, date, href, changed} (``changed``: files that no longer match its
+    manifest). Folders without a readable ``release.json`` are left out."""
     target = Path(out) / "releases"
     if releases is not None and Path(releases).is_dir():
         for folder in sorted(Path(releases).iterdir()):
@@ -163,5 +164,7 @@ def publish_existing(out: Path, releases: Path | None) -> list[dict[str, Any]]:
                 continue
             info = _info(folder)
             if info is not None and info["name"] == folder.name:
-                found.append({**info, "href": f"releases/{folder.name}/{INFO}"})
+                changed = verify(folder) if (folder / MANIFEST).is_file() else [MANIFEST]
+                found.append({**info, "href": f"releases/{folder.name}/{INFO}",
+                              "changed": changed})
     return sorted(found, key=lambda r: (r["date"], r["name"]), reverse=True)
