@@ -453,3 +453,19 @@ def test_a_flagged_reported_row_and_a_changed_release_are_shown(tmp_path):
     again = build_site(tmp_path / "site", **kw)
     assert any("release v1: 1 file(s) differ from its MANIFEST.sha256 (first: "
                "table/leaderboard.csv)" in w for w in again.warnings)
+
+
+def test_hostile_strings_in_a_reported_result_are_text(tmp_path):
+    results = tmp_path / "results"
+    hostile = "<script>window.__pwned = 1</script>"
+    row = reported_row(label=hostile, note=hostile, protocol=hostile)
+    row["citation"]["paper"] = hostile
+    row["metrics"]["fid_inception_pool3_full"]["stated"] = hostile
+    write_record(results, "r.json", row)
+    html = build_site(tmp_path / "s", results=results, board=BOARD, plots=False,
+                      n_boot=200).index.read_text()
+    assert hostile not in html and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    from auhead_bench.reporting.check import check_paths, markdown
+
+    text = markdown(check_paths([results / "r.json"], results=None, board=BOARD), BOARD)
+    assert "<script>" not in text
