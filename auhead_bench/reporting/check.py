@@ -215,6 +215,10 @@ def markdown(result: CheckResult, board: Board | None) -> str:
         f"{len(result.rejected)} rejected."
         + (f" Board: `{md_escape(board.name)}` (leaderboard/board.yaml)." if board else "")
     )
+    if ranked:
+        lines += ["", "Rank among the board's ranked, unflagged entries of the same dataset; "
+                  "closest better/worse: the nearest of them on either side; Δ: this record's "
+                  "value minus theirs (reported: minus the paper's number for the same method)."]
     for item in ranked:
         record = item.record
         assert isinstance(record, RunRecord)
