@@ -481,8 +481,18 @@ def parity(
 
 
 @cli.command()
-def schema() -> None:
+@click.option(
+    "--reported",
+    is_flag=True,
+    help="The schema of reported results (numbers quoted from papers, kind: reported).",
+)
+def schema(reported: bool) -> None:
     """Print the JSON Schema of run records."""
+    if reported:
+        from auhead_bench.reporting.reported import json_schema as reported_schema
+
+        click.echo(json.dumps(reported_schema(), indent=2))
+        return
     from auhead_bench.records import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))

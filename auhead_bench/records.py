@@ -106,6 +106,14 @@ class Provenance(_Model):
     weights: dict[str, str] = Field(default_factory=dict)  # file name -> sha256
 
 
+class Submission(_Model):
+    """Who made the videos and who scored them, as a leaderboard submission states it
+    (``auhead-bench leaderboard submit``); absent in records that were never submitted."""
+
+    generated_by: str | None = None  # who ran the method and generated the videos
+    evaluated_by: str | None = None  # who ran the metrics on them
+
+
 class RunRecord(_Model):
     """Results of one method (with fixed options) on one dataset, over every seed."""
 
@@ -128,6 +136,8 @@ class RunRecord(_Model):
     metrics: dict[str, MetricResult]
     extractors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     provenance: Provenance
+    # Optional and last, so records written before it read and dump as they did.
+    submission: Submission | None = None
 
 
 def without_measurements(record: RunRecord) -> dict[str, Any]:
@@ -145,7 +155,10 @@ def json_schema() -> dict[str, Any]:
 
 
 def dump_record(record: RunRecord) -> dict[str, Any]:
-    return record.model_dump(mode="json")
+    data = record.model_dump(mode="json")
+    if data.get("submission") is None:  # an unsubmitted record dumps as before the field
+        data.pop("submission", None)
+    return data
 
 
 MAX_DEPTH = 64  # a real record nests under 10 deep; deeper is hostile (RecursionError)
@@ -240,7 +253,11 @@ def load_record(path: Path) -> RunRecord:
     Only regular files are read; NaN, Infinity, huge integers and absurd nesting are refused.
     """
     path = Path(path)
-    data = parse_json(read_regular_file(path), path)
+    return record_from_data(parse_json(read_regular_file(path), path), path)
+
+
+def record_from_data(data: Any, path: Path) -> RunRecord:
+    """Validate parsed JSON (``parse_json``) as a run record; errors as ``load_record``'s."""
     if not isinstance(data, dict):
         raise BenchError("not a run record (expected a JSON object)", path=path)
     version = data.get("schema_version")

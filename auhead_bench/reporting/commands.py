@@ -289,6 +289,32 @@ def _tradeoffs(values: tuple[str, ...]) -> list[tuple[str, str | None, list[str]
     return out
 
 
+def board_options(func: F) -> F:
+    """--board / --no-board / --flags, shared by build and check."""
+    func = click.option(
+        "--flags",
+        "flags_path",
+        type=click.Path(path_type=Path),
+        help="Flags file: record id -> reason, link (default: the repository's "
+        "leaderboard/flags.yaml, if present).",
+    )(func)
+    func = click.option(
+        "--no-board", is_flag=True, help="Rank every record (no protocol check)."
+    )(func)
+    return click.option(
+        "--board",
+        "board_path",
+        type=click.Path(path_type=Path),
+        help="The board's protocol (default: the repository's leaderboard/board.yaml).",
+    )(func)
+
+
+def _board(path: Path | None, no_board: bool) -> Any:
+    from auhead_bench.reporting.board import load_board
+
+    return None if no_board else load_board(path)
+
+
 @leaderboard.command("build")
 @click.option(
     "--results",
@@ -316,6 +342,19 @@ def _tradeoffs(values: tuple[str, ...]) -> list[tuple[str, str | None, list[str]
 )
 @click.option("--no-plots", is_flag=True, help="Leave plots out (faster).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is rejected.")
+@board_options
+@click.option(
+    "--release",
+    help="Also write an immutable release SITE/releases/NAME/ (records, table, schemas, "
+    "board, sha256 manifest); refused if NAME was released before.",
+)
+@click.option(
+    "--releases",
+    "releases_dir",
+    type=click.Path(path_type=Path),
+    help="Archive of releases, copied into every site and kept by --release (default: the "
+    "repository's leaderboard/releases).",
+)
 @boot_options
 @friendly
 def build(
@@ -326,6 +365,11 @@ def build(
     tradeoffs: tuple[str, ...],
     no_plots: bool,
     strict: bool,
+    board_path: Path | None,
+    no_board: bool,
+    flags_path: Path | None,
+    release: str | None,
+    releases_dir: Path | None,
     n_boot: int,
     level: float,
 ) -> None:
@@ -335,7 +379,9 @@ def build(
     listed as "rejected FILE: reason" and left out; the rest still build and the exit code is
     0 (1 with --strict).
     """
+    from auhead_bench.reporting.board import load_flags
     from auhead_bench.reporting.leaderboard import build_site
+    from auhead_bench.reporting.release import default_releases_dir
 
     site = build_site(
         out,
@@ -346,17 +392,139 @@ def build(
         tradeoff=_tradeoffs(tradeoffs) or None,
         n_boot=n_boot,
         level=level,
+        board=_board(board_path, no_board),
+        flags=load_flags(flags_path),
+        release=release,
+        releases=releases_dir if releases_dir is not None else default_releases_dir(),
     )
     for item in site.rejected:
         click.echo(f"rejected {item.path}: {item.reason}", err=True)
     for warning in site.warnings:
         click.echo(f"note: {warning}", err=True)
+    for item, differences in site.others:
+        click.echo(f"other protocol {item.path.name if item.path else item.record.record_id}: "
+                   f"{differences[0]}" + (f" (+{len(differences) - 1} more)"
+                                          if len(differences) > 1 else ""), err=True)
     click.echo(
         f"built {site.index} from {len(site.accepted)} records "
-        f"({len(site.rejected)} rejected, {len(site.plots)} plots)"
+        f"({len(site.rejected)} rejected, {len(site.plots)} plots"
+        + (f", {len(site.others)} under other protocols" if site.others else "")
+        + (f", {len(site.reported)} reported" if site.reported else "")
+        + ")"
     )
+    if site.release is not None:
+        click.echo(f"release {site.release.name} written to {site.release}")
     if strict and site.rejected:
         raise SystemExit(1)
+
+
+@leaderboard.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    help="The board's results folder to compare with (default: the repository's "
+    "leaderboard/results); the checked files themselves are left out of it.",
+)
+@board_options
+@click.option(
+    "--markdown",
+    "markdown_out",
+    type=click.Path(path_type=Path),
+    help="Also write the comparison (the pull-request comment) to this file.",
+)
+@click.option(
+    "--allow-other-protocols",
+    is_flag=True,
+    help="Exit 0 when the only finding is a record under another protocol.",
+)
+@friendly
+def check(
+    paths: tuple[Path, ...],
+    results: Path | None,
+    board_path: Path | None,
+    no_board: bool,
+    flags_path: Path | None,
+    markdown_out: Path | None,
+    allow_other_protocols: bool,
+) -> None:
+    """Check submitted results (files or folders) as CI does on a pull request.
+
+    Each file: size limits, schema, every number recomputed from its per-clip values (as
+    `build` does), duplicates against the board, then the protocol of board.yaml (dataset
+    split, preparation, metric options). Prints a Markdown comparison with the board (the
+    rows each record would join, its rank per metric, deltas to the closest entries) on
+    stdout; on stderr one line per rejected file ("rejected FILE: reason") and per field
+    that differs from the board ("other protocol FILE: field ..."). Exit 1 when any file is
+    rejected or under another protocol (0 with --allow-other-protocols for the latter).
+    """
+    from auhead_bench.reporting.board import load_flags
+    from auhead_bench.reporting.check import check_paths, markdown
+    from auhead_bench.reporting.leaderboard import default_results_dir
+
+    board = _board(board_path, no_board)
+    outcome = check_paths(
+        paths,
+        results=results if results is not None else default_results_dir(),
+        board=board,
+        flagged=frozenset(load_flags(flags_path)),  # flagged rows are not ranked against
+    )
+    text = markdown(outcome, board)
+    click.echo(text, nl=False)
+    if markdown_out is not None:
+        _write(text, markdown_out)
+    for item in outcome.rejected:
+        click.echo(f"rejected {item.path}: {item.rejected}", err=True)
+    for item in outcome.other:
+        for line in item.differences:
+            click.echo(f"other protocol {item.path}: {line}", err=True)
+    if outcome.rejected or (outcome.other and not allow_other_protocols):
+        raise SystemExit(1)
+
+
+@leaderboard.command("submit")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="New folder for the bundle (e.g. leaderboard/results/YOUR-LAB).")
+@click.option("--generated-by", help="Who ran the method and generated the videos.")
+@click.option("--evaluated-by", help="Who ran the metrics on them.")
+@click.option("--allow-partial", is_flag=True,
+              help="Bundle a run with failed or skipped metrics (they are listed).")
+@friendly
+def submit(
+    run_dir: Path,
+    out: Path,
+    generated_by: str | None,
+    evaluated_by: str | None,
+    allow_partial: bool,
+) -> None:
+    """Write what a leaderboard pull request adds, from a finished RUN_DIR.
+
+    The bundle: records/ (the run's records, each stating who generated and who evaluated),
+    config.yaml (the run config), submission.yaml (who, the weights each method used with
+    their sha256, from provenance) and videos.sha256 (every generated video's sha256). A run
+    with failed or skipped metrics is refused, each missing part on its own line, unless
+    --allow-partial. Check the bundle with `auhead-bench leaderboard check OUT`.
+    """
+    from auhead_bench.reporting.submit import PartialRunError
+    from auhead_bench.reporting.submit import submit as make_bundle
+
+    try:
+        bundle = make_bundle(
+            run_dir,
+            out,
+            generated_by=generated_by,
+            evaluated_by=evaluated_by,
+            allow_partial=allow_partial,
+        )
+    except PartialRunError as exc:
+        for line in exc.missing:
+            click.echo(f"missing: {line}", err=True)
+        raise
+    for line in bundle.missing:
+        click.echo(f"partial: {line}", err=True)
+    click.echo(f"wrote {len(bundle.records)} record(s) and the bundle to {bundle.out}")
+    click.echo(f"next: auhead-bench leaderboard check {bundle.out}")
 
 
 @leaderboard.command("serve")

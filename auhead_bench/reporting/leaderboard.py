@@ -24,9 +24,12 @@ from typing import Any
 import yaml
 
 from auhead_bench.errors import BenchError, one_line
-from auhead_bench.records import RunRecord, dump_record, load_record
+from auhead_bench.records import RunRecord, dump_record
 from auhead_bench.reporting import plots as plotting
+from auhead_bench.reporting.board import Board, Flag
 from auhead_bench.reporting.inputs import NOT_RECORDS, LoadedRecord, label_records
+from auhead_bench.reporting.limits import load_entry
+from auhead_bench.reporting.reported import ReportedResult
 from auhead_bench.reporting.tables import (
     ARROW,
     Cell,
@@ -50,6 +53,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER = ".auhead-leaderboard"  # marks a folder this builder owns and may overwrite
 MANAGED = ("index.html", "assets", "records", "reproduce", "downloads", "plots")
 MAX_CLIP_ROWS = 2000  # per-clip rows shown on a record page; the raw JSON has them all
+REL_TOL = 1e-6
+# libyaml's emitter where PyYAML has it: the same text as yaml.safe_dump, about 4x faster
+# (2,000 reproduce configs took 1.5 s in pure Python).
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Distributions whose plugins this project ships or knows as published: the suite itself (its
 # built-in methods, metrics and datasets are entry points of auhead-bench). Add a published
 # plugin's distribution here; any other name a record carries is flagged on its page.
@@ -64,6 +71,14 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class ReportedEntry:
+    """A reported result (numbers quoted from a paper) and the file it came from."""
+
+    result: ReportedResult
+    path: Path
+
+
 @dataclass
 class Site:
     """What a build wrote and what it left out."""
@@ -73,6 +88,10 @@ class Site:
     rejected: list[Rejected]
     plots: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    ranked: list[LoadedRecord] = field(default_factory=list)  # on the board's ranked tables
+    others: list[tuple[LoadedRecord, list[str]]] = field(default_factory=list)  # + differences
+    reported: list[ReportedEntry] = field(default_factory=list)
+    release: Path | None = None  # the release folder this build wrote
 
     @property
     def index(self) -> Path:
@@ -91,12 +110,19 @@ def default_template_dir() -> Path:
 
 
 def collect(
-    results: Path, notes: list[str] | None = None
+    results: Path,
+    notes: list[str] | None = None,
+    reported: list[ReportedEntry] | None = None,
+    skip: set[Path] | None = None,
 ) -> tuple[list[LoadedRecord], list[Rejected]]:
     """Every ``*.json`` under ``results`` (run manifests aside): accepted or rejected, sorted.
 
     A second record with an accepted record's id that adds metrics is merged into that row
     (``merge_records``; a line is added to ``notes``); one that cannot merge is rejected.
+    Files over the size limits (``limits``) are rejected with the limit they break. Reported
+    results (``kind: reported``) go to ``reported``; without that list they are rejected.
+    Files whose resolved path is in ``skip`` are left out (``leaderboard check``: the
+    submitted files are not yet on the board).
     """
     results = Path(results)
     if not results.is_dir():
@@ -108,17 +134,38 @@ def collect(
     loaded: list[tuple[Path, RunRecord]] = []
     rejected: list[Rejected] = []
     paths: dict[Path, Path] = {}
+    owners: dict[str, Path] = {}  # reported results' ids (run records: validation.accept)
     for path in sorted(p for p in results.rglob("*.json") if p.name not in NOT_RECORDS):
+        if skip and path.resolve() in skip:
+            continue
         shown = path.relative_to(results)
         try:
-            loaded.append((shown, load_record(path)))
-            paths[shown] = path
+            entry = load_entry(path)
         except BenchError as exc:
             reason = one_line(exc)
             prefix = f"{path}: "
             rejected.append(
                 Rejected(shown, reason[len(prefix) :] if reason.startswith(prefix) else reason)
             )
+            continue
+        if isinstance(entry, ReportedResult):
+            if reported is None:
+                rejected.append(Rejected(shown, "a reported result (kind: reported), not a run"))
+            elif entry.record_id in owners:
+                rejected.append(
+                    Rejected(shown, f"duplicate record_id {entry.record_id!r} "
+                             f"(also in {owners[entry.record_id]})")
+                )
+            else:
+                owners[entry.record_id] = shown
+                reported.append(ReportedEntry(entry, shown))
+            continue
+        if entry.record_id in owners:  # a reported result's id
+            rejected.append(Rejected(shown, f"duplicate record_id {entry.record_id!r} "
+                                     f"(also in {owners[entry.record_id]})"))
+            continue
+        loaded.append((shown, entry))
+        paths[shown] = path
     # the one validation `validate` and `table` apply too
     good, refused, merges = accept(loaded)
     rejected += [Rejected(shown, reason) for shown, reason in refused]
@@ -336,7 +383,7 @@ def _record_page(row: Row, report: Report, anchors: dict[str, str], page: str) -
         "clips": list(clip_rows.values())[:MAX_CLIP_ROWS],
         "clips_total": len(clip_rows),
         "max_clip_rows": MAX_CLIP_ROWS,
-        "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        "config_yaml": yaml.dump(config, Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True),
         "config_href": f"../reproduce/{config_name}",
         "config_name": config_name,
         "command": reproduce_command(record, config_name),
@@ -440,8 +487,22 @@ def build_site(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
+    board: Board | None = None,
+    flags: dict[str, Flag] | None = None,
+    release: str | None = None,
+    releases: Path | None = None,
 ) -> Site:
-    """Validate every record under ``results`` and write the static site to ``out``."""
+    """Validate every record under ``results`` and write the static site to ``out``.
+
+    With a ``board`` (``board.yaml``), records whose protocol differs from it go to an
+    "other protocols" table, never ranked. Reported results (``kind: reported``) join the
+    tables of their dataset, marked and unranked. ``flags`` grey their records. ``release``
+    also writes an immutable ``out/releases/NAME/`` (see ``reporting.release``); the
+    releases kept under ``releases`` are copied into the site and listed.
+    """
+    from auhead_bench.reporting import board_site
+    from auhead_bench.reporting import release as releasing
+
     results = Path(results) if results is not None else default_results_dir()
     template = Path(template) if template is not None else default_template_dir()
     if not (template / "index.html.j2").is_file():
@@ -450,32 +511,62 @@ def build_site(
             path=template,
             fix="pass --template the repository's leaderboard/template folder",
         )
-    merges: list[str] = []
-    accepted, rejected = collect(results, merges)
+    flags = dict(flags or {})
     out = Path(out)
+    if release is not None:  # refuse before anything is written
+        releasing.check_new(release, out, releases)
+    merges: list[str] = []
+    reported: list[ReportedEntry] = []
+    accepted, rejected = collect(results, merges, reported)
     _prepare_out(out)
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
-    report = build_report(accepted, by=(), **boot)
+    ranked, others = board_site.split_by_protocol(accepted, board)
+    report = build_report(ranked, by=(), **boot)
+    board_site.mark_best(report, board, flags)
+    other_report = build_report([item for item, _ in others], by=(), **boot) if others else None
+    if other_report is not None:
+        board_site.clear_best(other_report)
     site = Site(out=out, accepted=accepted, rejected=rejected, warnings=merges)
+    site.ranked = ranked
+    site.others = others
+    site.reported = reported
 
     shutil.copytree(template / "assets", out / "assets")
     for sub in ("records", "reproduce", "downloads", "plots"):
         (out / sub).mkdir()
     used: set[str] = set()
     pages = {item.record.record_id: slug(item.record.record_id, used) for item in accepted}
+    reported_pages = {e.result.record_id: slug(e.result.record_id, used) for e in reported}
+    all_columns = board_site.columns(report, [e.result for e in reported], board)
     anchor_used: set[str] = set()
-    anchors = {c.metric_id: slug(c.metric_id, anchor_used) for c in report.columns}
+    anchor_ids = [c["id"] for c in all_columns]
+    if other_report is not None:
+        anchor_ids += [c.metric_id for c in other_report.columns if c.metric_id not in anchor_ids]
+    anchors = {metric_id: slug(metric_id, anchor_used) for metric_id in anchor_ids}
     env = _environment(template)
 
     record_page = env.get_template("record.html.j2")
-    for row in report.rows:
-        page = pages[row.record.record_id]
-        context = _record_page(row, report, anchors, page)
-        (out / "records" / f"{page}.html").write_text(record_page.render(root="../", **context))
-        (out / "records" / f"{page}.json").write_text(
-            json.dumps(dump_record(row.record), indent=2, ensure_ascii=False) + "\n"
+    for current in [report] + ([other_report] if other_report is not None else []):
+        for row in current.rows:
+            page = pages[row.record.record_id]
+            context = _record_page(row, current, anchors, page)
+            context["flag"] = board_site.flag_view(row.record.record_id, flags)
+            context["differences"] = dict(
+                (i.record.record_id, d) for i, d in others
+            ).get(row.record.record_id, [])
+            (out / "records" / f"{page}.html").write_text(
+                record_page.render(root="../", **context)
+            )
+            # compact: the C encoder (indent makes json use its pure-Python one, 4x slower)
+            (out / "records" / f"{page}.json").write_text(
+                json.dumps(dump_record(row.record), ensure_ascii=False, separators=(",", ":"))
+                + "\n"
+            )
+            (out / "reproduce" / f"{page}.yaml").write_text(context["config_yaml"])
+    for entry in reported:
+        (out / "records" / f"{reported_pages[entry.result.record_id]}.json").write_text(
+            json.dumps(entry.result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
         )
-        (out / "reproduce" / f"{page}.yaml").write_text(context["config_yaml"])
 
     (out / "downloads" / "leaderboard.csv").write_text(to_csv(report, "main"))
     (out / "downloads" / "leaderboard.tex").write_text(to_latex(report, ["main"]))
@@ -485,25 +576,88 @@ def build_site(
     (out / "downloads" / "leaderboard.json").write_text(
         json.dumps(table, indent=2, ensure_ascii=False) + "\n"
     )
-    if plots and len(accepted) > 0:
-        site.plots = _plots(accepted, report, out, pareto, tradeoff, site.warnings, boot)
+    (out / "downloads" / "reported.json").write_text(
+        json.dumps(
+            [
+                {**e.result.model_dump(mode="json"),
+                 "source": f"records/{reported_pages[e.result.record_id]}.json"}
+                for e in reported
+            ],
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    if plots and len(ranked) > 0:
+        site.plots = _plots(ranked, report, out, pareto, tradeoff, site.warnings, boot)
+
+    column_ids = [c["id"] for c in all_columns]
+    datasets = list(report.datasets)
+    datasets += sorted({e.result.dataset for e in reported} - set(datasets))
+    reproduced = list(report.rows) + (list(other_report.rows) if other_report else [])
+
+    def views(rows: list[Row], current: Report, ids: list[str]) -> list[dict[str, Any]]:
+        made = []
+        known = {c.metric_id for c in current.columns}
+        for row in rows:
+            view = _row_view(row, current, pages, anchors)
+            by_id = dict(zip([c.metric_id for c in current.columns], view["cells"], strict=True))
+            view["cells"] = [
+                by_id[m] if m in known else board_site.filler_cell(view["href"]) for m in ids
+            ]
+            view["flag"] = board_site.flag_view(row.record.record_id, flags)
+            view["submission"] = board_site.submission_view(row)
+            made.append(view)
+        return made
 
     tables = []
-    for dataset in report.datasets:
+    for dataset in datasets:
         rows = _default_order([r for r in report.rows if r.dataset == dataset], report)
         tables.append(
             {
                 "dataset": dataset,
                 "anchor": slug(f"dataset-{dataset}"),
-                "rows": [_row_view(r, report, pages, anchors) for r in rows],
+                "rows": views(rows, report, column_ids),
+                "reported": [
+                    {
+                        **board_site.reported_view(
+                            e.result,
+                            reported_pages[e.result.record_id],
+                            column_ids,
+                            [r for r in reproduced if r.dataset == dataset],
+                        ),
+                        "flag": board_site.flag_view(e.result.record_id, flags),
+                    }
+                    for e in reported
+                    if e.result.dataset == dataset
+                ],
             }
         )
+    other_table = None
+    if other_report is not None:
+        other_ids = [c.metric_id for c in other_report.columns]
+        differences = {item.record.record_id: d for item, d in others}
+        other_rows = views(list(other_report.rows), other_report, other_ids)
+        for view, row in zip(other_rows, other_report.rows, strict=True):
+            view["dataset"] = row.dataset
+            view["differences"] = differences[row.record.record_id]
+        other_table = {
+            "columns": [
+                {"id": c.metric_id, "arrow": c.arrow, "higher": c.higher_is_better}
+                for c in other_report.columns
+            ],
+            "rows": other_rows,
+        }
+    releases_info = releasing.publish_existing(out, releases)
+    for item in releases_info:
+        if item["changed"]:
+            site.warnings.append(
+                f"release {item['name']}: {len(item['changed'])} file(s) differ from its "
+                f"MANIFEST.sha256 (first: {item['changed'][0]}); a release is never rewritten"
+            )
     index = env.get_template("index.html.j2").render(
         root="",
-        columns=[
-            {"id": c.metric_id, "arrow": c.arrow, "higher": c.higher_is_better}
-            for c in report.columns
-        ],
+        columns=all_columns,
         tables=tables,
         has_time=report.has_time,
         has_memory=report.has_memory,
@@ -511,10 +665,19 @@ def build_site(
         rejected=rejected,
         warnings=site.warnings,
         n_records=len(accepted),
+        n_reported=len(reported),
         level=level,
         n_boot=n_boot,
+        other_table=other_table,
+        board_name=board.name if board is not None else "",
+        release=releasing.label(release),
+        releases=releases_info,
     )
     (out / "index.html").write_text(index)
+    if release is not None:
+        site.release = releasing.write_release(
+            release, out, results=results, board=board, flags=flags, releases=releases
+        )
     return site
 
 
