@@ -1,9 +1,10 @@
 """Check that our Hallo v1 conditioning equals what Hallo's own functions make of the same input.
 
-Needs a checkout of github.com/fudan-generative-vision/hallo and einops (not a dependency of
+Needs a checkout of github.com/fudan-generative-vision/hallo (HALLO_DIR: a work tree, e.g.
+`git archive` of the fetched mirror) and einops (EINOPS_DIR; not a dependency of
 auhead-bench, hence not a test); run from the auhead-bench repository:
 
-    PYTHONPATH=.:methods:/path/with/einops python tests/data/check_hallo_conditions.py /path/to/hallo
+    PYTHONPATH=.:methods:EINOPS_DIR python tests/data/check_hallo_conditions.py HALLO_DIR
 
 Hallo's modules are imported as they are; the packages they import only for steps not
 checked here (moviepy, insightface, librosa, audio_separator, decord) are stubbed, and the
