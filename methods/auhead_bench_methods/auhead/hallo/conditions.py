@@ -236,6 +236,12 @@ def reference_regions(image: np.ndarray, placement: au_mesh.Placement, size: int
     lip box x 2.0 (Hallo's ``get_mask``). ``placement`` is for the square image."""
     square = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     points, source = region_points(square, placement)
+    return point_regions(points, size, face_expand_ratio, source)
+
+
+def point_regions(points: np.ndarray, size: int, face_expand_ratio: float = FACE_EXPAND_RATIO,
+                  source: str = "mediapipe") -> FaceRegions:
+    """Inference masks from mediapipe-numbered points on a ``size`` x ``size`` image."""
     face = box_mask(points, SILHOUETTE_IDS, size, size, face_expand_ratio)
     lip = box_mask(points, LIP_IDS, size, size, LIP_EXPAND_RATIO)
     return regions_from_boxes(face, lip, training=False, source=source)
@@ -246,13 +252,17 @@ def clip_regions(frames: np.ndarray, placement: au_mesh.Placement) -> FaceRegion
     the un-expanded face and lip boxes (Hallo's data_preprocess: ``get_union_face_mask`` and
     ``get_union_lip_mask`` at their default ratio 1). Frames without a face are skipped; with
     none, the placed mesh stands in."""
-    size = frames.shape[1]
     found = [p for p in (mediapipe_landmarks(f) for f in frames) if p is not None]
     source = "mediapipe"
     if not found:
         found, source = [placement.apply(au_mesh.neutral_points())], f"mesh:{placement.source}"
-    face = union_box([box_mask(p, SILHOUETTE_IDS, size, size, 1.0) for p in found])
-    lip = union_box([box_mask(p, LIP_IDS, size, size, 1.0) for p in found])
+    return union_regions(found, frames.shape[1], source)
+
+
+def union_regions(points: list[np.ndarray], size: int, source: str = "mediapipe") -> FaceRegions:
+    """Training masks from each frame's points: union boxes at ratio 1 (see clip_regions)."""
+    face = union_box([box_mask(p, SILHOUETTE_IDS, size, size, 1.0) for p in points])
+    lip = union_box([box_mask(p, LIP_IDS, size, size, 1.0) for p in points])
     return regions_from_boxes(face, lip, training=True, source=source)
 
 
