@@ -278,12 +278,15 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
 @click.option("--lr", type=float, default=None,
               help="Default: 1e-5 (hallo_v1, Hallo's stage 2), 1e-4 (sd15_au_concat).")
 @click.option("--au-dropout", type=click.FloatRange(0, 1), default=None,
-              help="Probability of dropping the AU condition per sample (default 0.05 for "
-              "hallo_v1, Hallo's rate for its own conditions; 0.1 for sd15_au_concat).")
+              help="Probability of dropping the AU condition (default 0.05 per batch for "
+              "hallo_v1, Hallo's rate and draw for its own conditions; 0.1 per sample for "
+              "sd15_au_concat).")
 @click.option("--h-dropout", type=click.FloatRange(0, 1), default=None,
-              help="Probability of dropping the backbone's conditions per sample; hallo_v1 "
-              "drops reference image and audio independently (default 0.05 each, Hallo's "
-              "uncond_img_ratio/uncond_audio_ratio); sd15_au_concat default 0.1.")
+              help="Probability of dropping the backbone's conditions; hallo_v1 drops, per "
+              "batch as Hallo, the reference (ReferenceNet skipped, zero motion frames) and "
+              "the audio independently (default 0.05 each, Hallo's uncond_img_ratio/"
+              "uncond_audio_ratio; motion frames zeroed at its start_ratio 0.05); "
+              "sd15_au_concat: per sample, default 0.1.")
 @click.option("--resolution", type=int, default=512, show_default=True,
               help="Backbone resolution (only when initialising from SD1.5).")
 @click.option("--audio-feature", type=click.Choice(["wav2vec2", "logmel"]), default="wav2vec2",
