@@ -354,6 +354,33 @@ def list_plugins(kind: str, as_json: bool) -> None:
                                          initial_indent=" " * 8, subsequent_indent=" " * 8))
 
 
+@cli.command("label-aus")
+@click.argument("config", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for <clip_id>.csv label files (a dataset's au_labels_dir).")
+@click.option("--extractor", default=None,
+              help="FACS AU extractor id (`auhead-bench ls extractors`; default py-feat's).")
+@click.option("--unmapped", type=click.Choice(["zero", "nan"]), default="zero",
+              show_default=True,
+              help="Value of the FEAFA+ AUs FACS cannot express (jaw thrust, lip slides, "
+              "lower lip depress, pucker, cheek puff): 0 (at rest; `train stage1` skips "
+              "chunks with NaN) or NaN (not measured).")
+def label_aus(config: Path, out_dir: Path, extractor: str | None, unmapped: str) -> None:
+    """Per-clip FEAFA+ AU label files for CONFIG's datasets, from py-feat's FACS AUs.
+
+    Runs the extractor through the feature store (cached, shared with runs); resumable: rerun
+    the same command and finished clips are kept. Map and limits: auhead_bench/labeling.py.
+    """
+    from auhead_bench.labeling import DEFAULT_EXTRACTOR, label_clips
+
+    manifest = label_clips(config, out_dir, extractor or DEFAULT_EXTRACTOR, unmapped)
+    clips = manifest["clips"]
+    failed = {k: v["error"] for k, v in clips.items() if "error" in v}
+    click.echo(f"wrote {len(clips) - len(failed)} label files to {out_dir}"
+               + (f"; {len(failed)} clip(s) without labels (see {out_dir / 'labels.json'})"
+                  if failed else ""))
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -213,6 +213,16 @@ def _sweep_points(config: RunConfig, registry: Registry, source: Path | None) ->
     return components
 
 
+def dataset_components(
+    config: RunConfig, registry: Registry, source: Path | None = None
+) -> list[Component]:
+    """The config's datasets, ids and options validated (ConfigError naming ``source``)."""
+    return [
+        _component(registry, "dataset", spec, f"datasets[{i}]", source)
+        for i, spec in enumerate(config.datasets)
+    ]
+
+
 def make_plan(config: RunConfig, registry: Registry, source: Path | None = None) -> Plan:
     """Validate ids and options; expand methods x sweep points x datasets.
 
@@ -224,10 +234,7 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
     if not config.seeds:
         raise ConfigError("seeds: the list is empty", path=source, fix="e.g. seeds: [0]")
     methods = _sweep_points(config, registry, source)
-    datasets = [
-        _component(registry, "dataset", spec, f"datasets[{i}]", source)
-        for i, spec in enumerate(config.datasets)
-    ]
+    datasets = dataset_components(config, registry, source)
     metrics = [
         _component(registry, "metric", spec, f"metrics[{i}]", source)
         for i, spec in enumerate(config.metrics)
