@@ -302,23 +302,34 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _describe(entry: Any) -> dict[str, Any]:
-    cls = entry.cls
+def _option_rows(model: Any) -> dict[str, Any]:
+    """Each field of an options model; a nested options model lists its own under "options"."""
+    from pydantic import BaseModel
+
     options = {}
-    for name, field in cls.Options.model_fields.items():
+    for name, field in model.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)
-        options[name] = {
+        row = {
             "type": _type_name(field.annotation),
             "choices": _choices(field.annotation)[0],
             "default": default,
             "required": field.is_required(),
             "description": field.description,
         }
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            row["default"] = None if default is None else default.model_dump(mode="json")
+            row["options"] = _option_rows(field.annotation)
+        options[name] = row
+    return options
+
+
+def _describe(entry: Any) -> dict[str, Any]:
+    cls = entry.cls
     row = {
         "id": cls.id,
         "description": cls.description,
         "version": cls.version,
-        "options": options,
+        "options": _option_rows(cls.Options),
         "plugin": entry.plugin.name,
         "distribution": entry.plugin.distribution,
     }
@@ -346,12 +357,22 @@ def list_plugins(kind: str, as_json: bool) -> None:
             arrow = " (↑ higher is better)" if row["higher_is_better"] else " (↓ lower is better)"
         click.echo(textwrap.fill(f"{row['id']}{arrow}: {row['description']}", width=100,
                                  subsequent_indent="      "))
-        for name, spec in row["options"].items():
+        _echo_options(row["options"], "")
+
+
+def _echo_options(options: dict[str, Any], prefix: str) -> None:
+    """``--name: type, default`` and the description; nested options as ``--outer.name``."""
+    for name, spec in options.items():
+        if "options" in spec:
+            click.echo(f"    --{prefix}{name}: {spec['type']} (nested options below)")
+        else:
             default = "required" if spec["required"] else f"default {spec['default']!r}"
-            click.echo(f"    --{name}: {spec['type']}, {default}")
-            if spec["description"]:
-                click.echo(textwrap.fill(spec["description"], width=100,
-                                         initial_indent=" " * 8, subsequent_indent=" " * 8))
+            click.echo(f"    --{prefix}{name}: {spec['type']}, {default}")
+        if spec["description"]:
+            click.echo(textwrap.fill(spec["description"], width=100,
+                                     initial_indent=" " * 8, subsequent_indent=" " * 8))
+        if "options" in spec:
+            _echo_options(spec["options"], f"{prefix}{name}.")
 
 
 @cli.command("label-aus")

@@ -103,6 +103,13 @@ def non_default_options(options: Options) -> dict[str, Any]:
     for name, field in type(options).model_fields.items():
         if is_machine_specific(field):
             continue
+        nested = getattr(options, name)
+        if isinstance(nested, BaseModel) and not field.is_required():
+            # nested options (e.g. auhead's stage1): only their own non-default fields
+            inner = nested.model_dump(mode="json", exclude_defaults=True)
+            if inner:
+                changed[name] = dict(sorted(inner.items()))
+            continue
         if field.is_required() or values[name] != _json(
             field.get_default(call_default_factory=True)
         ):

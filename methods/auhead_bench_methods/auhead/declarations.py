@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from auhead_bench.options import Options, machine_specific
+from auhead_bench.options import Options, describe_options, machine_specific
 
 if TYPE_CHECKING:
     from auhead_bench.weights import WeightsSpec
@@ -118,3 +118,29 @@ def hallo_specs() -> dict[str, WeightsSpec]:
                               "insightface ArcFace (glintr100) face-identity embedder"),
     }
 
+
+
+# ---- what `auhead-bench ls methods` says of each stage-2 option ------------------------------
+# (one table, not Field(description=...) on each line: the field lines change with backbones)
+STAGE2_DESCRIPTIONS = {
+    "backbone": "The portrait backbone the AU adapter is plugged into: hallo_v1 is Hallo v1 as "
+    "released (weights: `auhead-bench weights pull hallo-*`); sd15_au_concat is our small "
+    "per-frame SD1.5 stand-in (trains on a CPU, not the paper's). docs/auhead.md compares them.",
+    "model": "A stage-2 model folder (adapter/, plus backbone/ unless the backbone comes from "
+    "the weights cache) or a HF hub id; None: $AUHEAD_BENCH_WEIGHTS/auhead-stage2-<backbone>.",
+    "guidance": "AU disentanglement guidance (3 evaluations per step, batched); False: the "
+    "plain conditional prediction, one evaluation per step.",
+    "guidance_form": "telescoping: e00 + s_H (eH0 - e00) + s_AU (eHA - eH0); as_written: the "
+    "paper's formula as reported, starting from e(0, c_AU) (4 evaluations). guidance.py.",
+    "s_au": "AU guidance scale s_AU (the paper's 3.5); 0 removes every AU effect.",
+    "s_h": "Backbone (audio + reference) guidance scale s_H (not reported; Hallo's 3.5).",
+    "steps": "Denoising steps (Hallo's 40 DDIM steps).",
+    "scheduler": "Sampler: ddim (Hallo's), euler or dpmpp (diffusers' schedulers).",
+    "frames_per_batch": "sd15_au_concat only: frames denoised together per call.",
+    "shared_noise": "sd15_au_concat only: one initial noise for all frames (it has no motion "
+    "modules; hallo_v1 ignores this).",
+    "precision": "Weights and activations dtype; auto: float16 on GPU, float32 on CPU.",
+    "face_embedding": "hallo_v1: the identity input, ArcFace as Hallo (needs onnxruntime and "
+    "hallo-face-arcface) or zeros (Hallo's own input when it finds no face).",
+}
+describe_options(Stage2Options, STAGE2_DESCRIPTIONS)
