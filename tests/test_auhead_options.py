@@ -7,6 +7,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from pydantic import Field
 
 from auhead_bench.cli import cli
 from auhead_bench.options import Options, describe_options
@@ -60,8 +61,10 @@ def test_nested_options_validate_and_name_experiments_by_what_differs():
 def test_a_description_table_must_name_real_options():
     class Small(Options):
         size: int = 1
+        kind: str = Field("a", description="said where declared")
 
-    describe_options(Small, {"size": "how big"})
+    describe_options(Small, {"size": "how big", "kind": "from the table"})
     assert Small.model_fields["size"].description == "how big"
+    assert Small.model_fields["kind"].description == "said where declared"
     with pytest.raises(ValueError, match="no option"):
         describe_options(Small, {"sise": "typo"})
