@@ -2,7 +2,7 @@
 
 Shared by AUHead's stages (methods), the AU-track metrics and the datasets' label checks, so
 it lives in the core: index i of every AU vector is ``AU_NAMES[i]``, the authors' stage-1 order
-(see AUHEAD.md), values continuous in [0, 1].
+(see docs/auhead.md), values continuous in [0, 1].
 
 AU label files (``Clip.au_labels``): one row per frame of their video, 24 columns in the
 order of ``AU_NAMES``, values in [0, 1], NaN where a frame has no measurement:
