@@ -62,6 +62,7 @@ class BackboneProbe:
     loss: str
     rates: str
     scheduler: str  # a function of the config's scheduler dict, or a diffusers class
+    denoiser: str  # the net's attribute holding the denoising UNet (the adapter's host)
     data_args: tuple[str, ...] = ("zeros",)
     options: tuple[tuple[str, Any], ...] = ()  # Stage2Options set where the field exists
 
@@ -71,13 +72,14 @@ BACKBONES: dict[str, BackboneProbe] = {
         "auhead_bench_methods.auhead.hallo", "config:HalloConfig", "net:HalloNet",
         "backbone:HalloBackbone", "sampler:HalloStage2Model", "sampler:new_adapter",
         "train:HalloTrainingData", "train:loss_for", "train:HALLO_DEFAULTS",
-        "train:training_scheduler",
+        "train:training_scheduler", "denoising_unet",
     ),
     "memo": BackboneProbe(
         "auhead_bench_methods.auhead.memo", "config:MemoConfig", "net:MemoNet",
         "backbone:MemoBackbone", "sampler:MemoStage2Model", "sampler:new_adapter",
         "train:MemoTrainingData", "train:loss_for", "train:MEMO_DEFAULTS",
-        "diffusers:FlowMatchEulerDiscreteScheduler", ("zeros", "none"), (("emotion", "none"),),
+        "diffusers:FlowMatchEulerDiscreteScheduler", "diffusion_net", ("zeros", "none"),
+        (("emotion", "none"),),
     ),
 }
 
@@ -239,7 +241,7 @@ def training_step(backbone: Any, adapter: Any, probe: BackboneProbe, workdir: Pa
 
     cfg = backbone.cfg
     adapter.float().train()
-    backbone.net.denoising_unet.gradient_checkpointing = True
+    getattr(backbone.net, probe.denoiser).gradient_checkpointing = True  # as training runs
     root = workdir / f"train_{cfg.resolution}"
     synthetic_clip(root, cfg.resolution)
     data = resolve(probe.package, probe.data)(root, backbone, *probe.data_args)
