@@ -2,7 +2,7 @@
 
 Shared by AUHead's stages (methods), the AU-track metrics and the datasets' label checks, so
 it lives in the core: index i of every AU vector is ``AU_NAMES[i]``, the authors' stage-1 order
-(see AUHEAD.md), values continuous in [0, 1].
+(see docs/auhead.md), values continuous in [0, 1].
 
 AU label files (``Clip.au_labels``): one row per frame of their video, 24 columns in the
 order of ``AU_NAMES``, values in [0, 1], NaN where a frame has no measurement:
@@ -127,6 +127,42 @@ def feafa_to_feat(aus: np.ndarray) -> np.ndarray:
     if aus.ndim != 2 or aus.shape[1] != N_AUS:
         raise ValueError(f"AU track must be (frames, {N_AUS}), got {aus.shape}")
     return np.clip(aus @ feat_matrix(), 0.0, 1.0)
+
+
+# ---- FACS (py-feat) -> FEAFA+: the inverse direction, for making labels ----------------------
+# feafa_to_feat averages each bilateral pair into one FACS AU, feeds brow raise into AU01 and
+# AU02 alike and adds the two lip sucks into AU28: it cannot be undone exactly. Its
+# minimum-norm inverse (the pseudo-inverse of feat_matrix) undoes it under symmetry: both
+# sides of a pair get the FACS value (FEAFA+'s left/right split is not measured), brow raise
+# the mean of AU01 and AU02, each lip suck half of AU28. FACS AUs no FEAFA+ AU drives (AU06,
+# AU07, AU11, AU14, AU15, AU23, AU24, AU25) are dropped; the FEAFA+ AUs in UNMAPPED get no
+# measurement (the caller's ``unmapped`` value). Round trip: feafa_to_feat(feat_to_feafa(x))
+# equals x on the FACS AUs feafa_to_feat can make (AU01 == AU02, AU28 <= 1).
+
+def facs_matrix() -> np.ndarray:
+    """(20, 24) matrix P with FEAFA+ AUs = clip(py-feat AUs @ P, 0, 1): pinv(feat_matrix())."""
+    return np.linalg.pinv(feat_matrix().astype(np.float64)).astype(np.float32)
+
+
+def feat_to_feafa(facs: np.ndarray, names: tuple[str, ...] = FEAT_AUS,
+                  unmapped: float = 0.0) -> np.ndarray:
+    """(T, len(names)) FACS AU values (columns named by ``names``, e.g. an extractor's) ->
+    (T, 24) FEAFA+ AUs; ``unmapped`` (0: at rest, or NaN: not measured) for UNMAPPED's AUs.
+    A NaN row (no face) stays NaN."""
+    facs = np.asarray(facs, np.float32)
+    if facs.ndim != 2 or facs.shape[1] != len(names):
+        raise ValueError(f"FACS AUs must be (frames, {len(names)}), got {facs.shape}")
+    missing = [n for n in FEAFA_TO_FEAT if n not in names]
+    if missing:
+        raise ValueError(f"FACS AUs lack {missing}: needed for FEAFA+ AUs")
+    full = np.zeros((len(facs), len(FEAT_AUS)), np.float32)
+    for column, name in enumerate(FEAT_AUS):
+        if name in names:
+            full[:, column] = facs[:, list(names).index(name)]
+    out = np.clip(full @ facs_matrix(), 0.0, 1.0)
+    out[:, list(UNMAPPED)] = unmapped
+    out[~np.isfinite(facs).all(axis=1)] = np.nan
+    return out
 
 
 # ---- label files --------------------------------------------------------------------------

@@ -328,23 +328,34 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _describe(entry: Any) -> dict[str, Any]:
-    cls = entry.cls
+def _option_rows(model: Any) -> dict[str, Any]:
+    """Each field of an options model; a nested options model lists its own under "options"."""
+    from pydantic import BaseModel
+
     options = {}
-    for name, field in cls.Options.model_fields.items():
+    for name, field in model.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)
-        options[name] = {
+        row = {
             "type": _type_name(field.annotation),
             "choices": _choices(field.annotation)[0],
             "default": default,
             "required": field.is_required(),
             "description": field.description,
         }
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            row["default"] = None if default is None else default.model_dump(mode="json")
+            row["options"] = _option_rows(field.annotation)
+        options[name] = row
+    return options
+
+
+def _describe(entry: Any) -> dict[str, Any]:
+    cls = entry.cls
     row = {
         "id": cls.id,
         "description": cls.description,
         "version": cls.version,
-        "options": options,
+        "options": _option_rows(cls.Options),
         "plugin": entry.plugin.name,
         "distribution": entry.plugin.distribution,
     }
@@ -372,12 +383,49 @@ def list_plugins(kind: str, as_json: bool) -> None:
             arrow = " (↑ higher is better)" if row["higher_is_better"] else " (↓ lower is better)"
         click.echo(textwrap.fill(f"{row['id']}{arrow}: {row['description']}", width=100,
                                  subsequent_indent="      "))
-        for name, spec in row["options"].items():
+        _echo_options(row["options"], "")
+
+
+def _echo_options(options: dict[str, Any], prefix: str) -> None:
+    """``--name: type, default`` and the description; nested options as ``--outer.name``."""
+    for name, spec in options.items():
+        if "options" in spec:
+            click.echo(f"    --{prefix}{name}: {spec['type']} (nested options below)")
+        else:
             default = "required" if spec["required"] else f"default {spec['default']!r}"
-            click.echo(f"    --{name}: {spec['type']}, {default}")
-            if spec["description"]:
-                click.echo(textwrap.fill(spec["description"], width=100,
-                                         initial_indent=" " * 8, subsequent_indent=" " * 8))
+            click.echo(f"    --{prefix}{name}: {spec['type']}, {default}")
+        if spec["description"]:
+            click.echo(textwrap.fill(spec["description"], width=100,
+                                     initial_indent=" " * 8, subsequent_indent=" " * 8))
+        if "options" in spec:
+            _echo_options(spec["options"], f"{prefix}{name}.")
+
+
+@cli.command("label-aus")
+@click.argument("config", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for <clip_id>.csv label files (a dataset's au_labels_dir).")
+@click.option("--extractor", default=None,
+              help="FACS AU extractor id (`auhead-bench ls extractors`; default py-feat's).")
+@click.option("--unmapped", type=click.Choice(["zero", "nan"]), default="zero",
+              show_default=True,
+              help="Value of the FEAFA+ AUs FACS cannot express (jaw thrust, lip slides, "
+              "lower lip depress, pucker, cheek puff): 0 (at rest; `train stage1` skips "
+              "chunks with NaN) or NaN (not measured).")
+def label_aus(config: Path, out_dir: Path, extractor: str | None, unmapped: str) -> None:
+    """Per-clip FEAFA+ AU label files for CONFIG's datasets, from py-feat's FACS AUs.
+
+    Runs the extractor through the feature store (cached, shared with runs); resumable: rerun
+    the same command and finished clips are kept. Map and limits: auhead_bench/labeling.py.
+    """
+    from auhead_bench.labeling import DEFAULT_EXTRACTOR, label_clips
+
+    manifest = label_clips(config, out_dir, extractor or DEFAULT_EXTRACTOR, unmapped)
+    clips = manifest["clips"]
+    failed = {k: v["error"] for k, v in clips.items() if "error" in v}
+    click.echo(f"wrote {len(clips) - len(failed)} label files to {out_dir}"
+               + (f"; {len(failed)} clip(s) without labels (see {out_dir / 'labels.json'})"
+                  if failed else ""))
 
 
 @cli.command()

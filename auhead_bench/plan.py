@@ -119,6 +119,13 @@ def non_default_options(options: Options) -> dict[str, Any]:
     for name, field in type(options).model_fields.items():
         if is_machine_specific(field):
             continue
+        nested = getattr(options, name)
+        if isinstance(nested, BaseModel) and not field.is_required():
+            # nested options (e.g. auhead's stage1): only their own non-default fields
+            inner = nested.model_dump(mode="json", exclude_defaults=True)
+            if inner:
+                changed[name] = dict(sorted(inner.items()))
+            continue
         if field.is_required() or values[name] != _json(
             field.get_default(call_default_factory=True)
         ):
@@ -253,6 +260,16 @@ def _deterministic(method: Component) -> bool:
     return method.entry.cls.is_deterministic(method.options)
 
 
+def dataset_components(
+    config: RunConfig, registry: Registry, source: Path | None = None
+) -> list[Component]:
+    """The config's datasets, ids and options validated (ConfigError naming ``source``)."""
+    return [
+        _component(registry, "dataset", spec, f"datasets[{i}]", source)
+        for i, spec in enumerate(config.datasets)
+    ]
+
+
 def make_plan(config: RunConfig, registry: Registry, source: Path | None = None) -> Plan:
     """Validate ids and options; expand methods x sweep points x datasets.
 
@@ -264,10 +281,7 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
     if not config.seeds:
         raise ConfigError("seeds: the list is empty", path=source, fix="e.g. seeds: [0]")
     methods = _sweep_points(config, registry, source)
-    datasets = [
-        _component(registry, "dataset", spec, f"datasets[{i}]", source)
-        for i, spec in enumerate(config.datasets)
-    ]
+    datasets = dataset_components(config, registry, source)
     metrics = [
         _component(registry, "metric", spec, f"metrics[{i}]", source)
         for i, spec in enumerate(config.metrics)

@@ -356,7 +356,8 @@ def test_check_rejects_one_line_each_and_goes_on(tmp_path):
     assert len(lines) == 4, out.stderr
     joined = "\n".join(lines)
     assert "broken.json: not valid JSON" in joined
-    assert "tampered.json: metrics.'psnr_rgb'.value is not the mean of its per_seed values" in joined
+    assert ("tampered.json: metrics.'psnr_rgb'.value is not the mean of its per_seed values"
+            in joined)
     assert "dup.json: duplicate record_id 'memo__mead' (already on the board): adds no metric" in (
         joined
     )

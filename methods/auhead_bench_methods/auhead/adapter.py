@@ -1,6 +1,6 @@
 """The AU adapter: AU context tokens and zero-initialised cross-attention at every UNet level.
 
-AUHead plugs an AU adapter into a frozen audio-driven portrait backbone (AUHEAD.md). Here:
+AUHead plugs an AU adapter into a frozen audio-driven portrait backbone (docs/auhead.md). Here:
 
 - ``AUContextEncoder`` turns the AU condition of frame t into tokens: c_t = Conv_AU over the
   5-frame window [au_{t-2} .. au_{t+2}] (edge-padded at the clip's ends; the paper's form),

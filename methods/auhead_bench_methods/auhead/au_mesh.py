@@ -1,6 +1,6 @@
 """AUs -> a structured 2D face representation: py-feat's AU->mesh model, placed on the reference.
 
-How AUHead turns AUs into landmarks is not published (AUHEAD.md, [gap]). We use the model
+How AUHead turns AUs into landmarks is not published (docs/auhead.md, filled in). We use the model
 py-feat ships offline for exactly this mapping: ``au_to_mesh_pls_v4`` (a PLS regression from
 20 FACS AU intensities to the 478-vertex MediaPipe face mesh, frontalised), loaded with
 ``feat.plotting.load_face_mesh_viz_model(model_version="v4")`` and evaluated with

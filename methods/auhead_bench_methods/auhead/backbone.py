@@ -2,7 +2,7 @@
 
 Not the paper's: AUHead plugs its adapter into MEMO or Hallo v1; those backbones are memo/
 (``memo``, the default) and hallo/ (``hallo_v1``). This one stays as a variant that trains on
-a CPU from any SD1.5-family model (AUHEAD.md):
+a CPU from any SD1.5-family model (docs/auhead.md):
 
 - denoiser: a diffusers ``UNet2DConditionModel`` whose input is the noisy latent concatenated
   with the reference image's latent (reference conditioning by channel concatenation, as in

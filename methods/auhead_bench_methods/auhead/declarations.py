@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from auhead_bench.options import Options, machine_specific
+from auhead_bench.options import Options, describe_options, machine_specific
 
 if TYPE_CHECKING:
     from auhead_bench.weights import WeightsSpec
@@ -199,3 +199,24 @@ def memo_specs() -> dict[str, WeightsSpec]:
             "emotion2vec_plus_large (iic/emotion2vec_plus_large on ModelScope), MEMO's audio "
             "emotion features, read through funasr (HF snapshot folder)", snapshot=True),
     }
+
+
+# ---- what `auhead-bench ls methods` says of each stage-2 option ------------------------------
+# (one table, not Field(description=...) on each line: the field lines change with backbones)
+STAGE2_DESCRIPTIONS = {
+    "model": "A stage-2 model folder (adapter/, plus backbone/ unless the backbone comes from "
+    "the weights cache) or a HF hub id; None: $AUHEAD_BENCH_WEIGHTS/auhead-stage2-<backbone>.",
+    "guidance": "AU disentanglement guidance (3 evaluations per step, batched); False: the "
+    "plain conditional prediction, one evaluation per step.",
+    "guidance_form": "telescoping: e00 + s_H (eH0 - e00) + s_AU (eHA - eH0); as_written: the "
+    "paper's formula as reported, starting from e(0, c_AU) (4 evaluations). guidance.py.",
+    "s_au": "AU guidance scale s_AU (the paper's 3.5); 0 removes every AU effect.",
+    "s_h": "Backbone (audio + reference) guidance scale s_H (not reported; Hallo's 3.5).",
+    "frames_per_batch": "sd15_au_concat only: frames denoised together per call.",
+    "shared_noise": "sd15_au_concat only: one initial noise for all frames (it has no motion "
+    "modules; hallo_v1 ignores this).",
+    "precision": "Weights and activations dtype; auto: float16 on GPU, float32 on CPU.",
+    "face_embedding": "hallo_v1: the identity input, ArcFace as Hallo (needs onnxruntime and "
+    "hallo-face-arcface) or zeros (Hallo's own input when it finds no face).",
+}
+describe_options(Stage2Options, STAGE2_DESCRIPTIONS)

@@ -1,4 +1,4 @@
-"""AU disentanglement guidance (AUHEAD.md): the denoiser evaluations of one step, combined.
+"""AU disentanglement guidance (docs/auhead.md): the denoiser evaluations of one step, combined.
 
 With c_H the backbone's own conditions and c_AU the AU condition, the default ("telescoping")
 form is

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from auhead_bench import Clip, Generation, Method, hookimpl, media
 from auhead_bench.errors import MediaError
@@ -124,18 +124,15 @@ class AUHeadOptions(Stage2Options):
     A+E->AU prompt mode (the upper bound the authors' released code trains); in A->E->AU it
     states the emotion itself and in A->AU none."""
 
-    # Stage1Options fields; kept as a dict of the non-default ones (validated and normalised
-    # here), so experiment names and cache keys list only what differs from stage 1's defaults.
-    stage1: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("stage1")
-    @classmethod
-    def _stage1(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return Stage1Options(**value).model_dump(mode="json", exclude_defaults=True)
+    # A nested model: `ls methods` shows its options; experiment names list only the fields
+    # that differ from stage 1's defaults (plan.non_default_options).
+    stage1: Stage1Options = Field(default_factory=Stage1Options,
+                                  description="Stage 1's options (model, adapter, prompt, ...): "
+                                  "the nested stage1.* options.")
 
     @property
     def stage1_options(self) -> Stage1Options:
-        return Stage1Options(**self.stage1)
+        return self.stage1
 
 
 class AUHead(_Stage2Method):

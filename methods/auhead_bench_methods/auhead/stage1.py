@@ -113,21 +113,33 @@ TOKENS_OVERHEAD = 64  # prefix and emotion sentence
 class Stage1Options(Options):
     """Which audio-language model, adapter, prompt mode and decoding stage 1 uses."""
 
-    backend: Literal["qwen2_audio", "qwen_audio_chat"] = "qwen2_audio"
-    model: str | None = None  # hub id or local folder; None: the backend's base model
-    revision: str | None = None  # hub revision (commit) of `model`
-    adapter: str | None = None  # peft LoRA folder or hub id (from `auhead-bench train stage1`)
-    prompt_mode: PromptMode = "A->E->AU"
-    # suite: our instruction; authors / authors_inference: the authors' verbatim text
-    # (prompts.py); those state the emotion, so they imply prompt_mode A+E->AU.
-    prompt: PromptStyle = "suite"
-    max_new_tokens: int | None = Field(None, ge=1)  # None: 64 + 256 per 5 fps frame
-    greedy: bool = True  # False: sample with temperature / top_p (seeded)
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    chunk_seconds: float = Field(10.0, ge=0.2, le=30.0)
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto: bf16 on CUDA
-    trust_remote_code: bool = False  # qwen_audio_chat runs the model repo's Python code
+    backend: Literal["qwen2_audio", "qwen_audio_chat"] = Field(
+        "qwen2_audio", description="Audio-language model family: qwen2_audio (native in "
+        "transformers) or qwen_audio_chat (the paper's Qwen-Audio-Chat, through remote code).")
+    model: str | None = Field(None, description="Hub id or local folder of the model; None: "
+                              "the backend's base model.")
+    revision: str | None = Field(None, description="Hub revision (commit) of `model`.")
+    adapter: str | None = Field(None, description="peft LoRA folder or hub id, as `auhead-bench "
+                                "train stage1` writes it; None: the base model alone.")
+    prompt_mode: PromptMode = Field("A->E->AU", description="A->AU: audio only; A->E->AU: the "
+                                    "model states the emotion, then the AUs; A+E->AU: the "
+                                    "clip's emotion label is given (an upper bound).")
+    prompt: PromptStyle = Field("suite", description="Instruction text: suite (ours, describing "
+                                "the spelling the model is trained to write), authors or "
+                                "authors_inference (the authors' training / inference text, "
+                                "verbatim; they state the emotion, so they imply A+E->AU).")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation budget; None: 64 + "
+                                       "256 per 5 fps frame of the chunk.")
+    greedy: bool = Field(True, description="Greedy decoding; False samples with temperature "
+                         "and top_p (seeded).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (greedy: False).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (greedy: False).")
+    chunk_seconds: float = Field(10.0, ge=0.2, le=30.0, description="The audio is cut into "
+                                 "chunks of at most this many seconds, each predicted alone.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Model dtype; auto: bfloat16 on CUDA, float32 on CPU.")
+    trust_remote_code: bool = Field(False, description="Allow qwen_audio_chat to run the model "
+                                    "repository's own Python code (required by that backend).")
 
     @field_validator("prompt_mode", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """Spatial-temporal AU tokenization (AUHead stage 1), its exact inverse, and AU label files.
 
-Tokenization, as the authors' stage-1 code does it (see ../shared/AUHEAD.md):
+Tokenization, as the authors' stage-1 code does it (see docs/auhead.md):
 
 - temporal: AU tracks at 25 fps are subsampled to 5 fps by keeping every 5th frame
   (frames 0, 5, 10, ...); the audio stays at 16 kHz, one token frame per 3200 samples;

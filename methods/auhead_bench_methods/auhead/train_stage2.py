@@ -283,13 +283,15 @@ def _save(backbone: PortraitBackbone, adapter: AUAdapter | None, out: Path) -> N
 @click.option("--lr", type=float, default=None,
               help="Default: 1e-5 (memo, hallo_v1: their fine-tuning), 1e-4 (sd15_au_concat).")
 @click.option("--au-dropout", type=click.FloatRange(0, 1), default=None,
-              help="Probability of dropping the AU condition per sample (default 0.05 for "
-              "memo and hallo_v1, their rate for their own conditions; 0.1 for "
+              help="Probability of dropping the AU condition (default 0.05: memo per sample, "
+              "hallo_v1 per batch as Hallo draws its own conditions; 0.1 per sample for "
               "sd15_au_concat).")
 @click.option("--h-dropout", type=click.FloatRange(0, 1), default=None,
-              help="Probability of dropping the backbone's conditions per sample; memo and "
-              "hallo_v1 drop reference image and audio independently (default 0.05 each, their "
-              "uncond_img_ratio/uncond_audio_ratio); sd15_au_concat default 0.1.")
+              help="Probability of dropping the backbone's conditions; memo drops reference "
+              "image and audio per sample (0.05 each, its uncond_img_ratio/uncond_audio_ratio); "
+              "hallo_v1 drops, per batch as Hallo, the reference (ReferenceNet skipped, zero "
+              "motion frames) and the audio independently (0.05 each; motion frames zeroed at "
+              "its start_ratio 0.05); sd15_au_concat: per sample, default 0.1.")
 @click.option("--resolution", type=int, default=512, show_default=True,
               help="Backbone resolution (only when initialising from SD1.5).")
 @click.option("--audio-feature", type=click.Choice(["wav2vec2", "logmel"]), default="wav2vec2",

@@ -36,7 +36,7 @@ from auhead_bench_methods.auhead.hallo.backbone import HalloBackbone
 from auhead_bench_methods.auhead.hallo.conditions import (
     ArcFaceEmbedder,
     audio_windows,
-    face_regions,
+    reference_regions,
     wav2vec2_frames,
 )
 from auhead_bench_methods.auhead.hallo.unet3d import Conditions, RegionMasks
@@ -132,7 +132,7 @@ class HalloStage2Model:
         square = cv2.resize(reference, (size, size), interpolation=cv2.INTER_AREA)
         placement, landmarks = au_mesh.place_on(reference)
         on_square = placement.scaled(size / width, size / height)
-        regions = face_regions(on_square, size)
+        regions = reference_regions(reference, on_square, size)
         windows = -(-count // clip)
         total = windows * clip
         padded_aus = np.concatenate([aus, np.repeat(aus[-1:], total - count, 0)])
@@ -169,7 +169,8 @@ class HalloStage2Model:
         if (height, width) != (size, size):
             video = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC)
                               for f in video])
-        info = {"placement": placement.source, "resolution": size, "windows": windows,
+        info = {"placement": placement.source, "masks": regions.source, "resolution": size,
+                "windows": windows,
                 **bb.describe()}
         return video, info
 

@@ -1,20 +1,25 @@
 """`auhead-bench train stage2 --backbone hallo_v1`: train only the AU adapter on frozen Hallo v1.
 
 Hallo's own stage-2 recipe (``configs/train/stage2.yaml``, ``scripts/train_stage2.py``),
-applied to the adapter: v-prediction on the zero-SNR DDPM schedule (``enable_zero_snr``),
-min-SNR loss weighting (``snr_gamma`` 5, SNR + 1 for v-prediction), ``noise_offset`` 0.05,
-AdamW (lr 1e-5, betas 0.9/0.999, weight decay 1e-2; Hallo uses bitsandbytes' 8-bit AdamW),
-gradient norm clipped at 1.0, clips of
-``n_sample_frames`` (14 in its config; 16 at inference, used here so train = sample) with
-``n_motion_frames`` 2. Condition dropout: Hallo's rates, per sample, the reference image
-(``uncond_img_ratio`` 0.05: reference attention off) and the audio (``uncond_audio_ratio``
-0.05: zero audio tokens); the AU condition (c_AU = 0) with ``--au-dropout`` (0.05, Hallo's
-rate for its own conditions: the paper gives none [gap]).
+applied to the adapter: v-prediction on the zero-SNR schedule with *scaled_linear* betas
+(``get_noise_scheduler``: inference keeps ``linear``, training switches to ``scaled_linear``),
+min-SNR loss weighting (``snr_gamma`` 5, SNR + 1 for v-prediction) applied as Hallo does, the
+batch-mean MSE times the batch-mean weight, ``noise_offset`` 0.05, AdamW (lr 1e-5, betas
+0.9/0.999, weight decay 1e-2; Hallo uses bitsandbytes' 8-bit AdamW), gradient norm clipped at
+1.0, clips of ``n_sample_frames`` (14 in its config; 16 at inference, used here so train =
+sample) with ``n_motion_frames`` 2. Condition dropout, one draw per batch as Hallo's: the
+reference (``uncond_img_ratio`` 0.05: the ReferenceNet is not run, so no reference
+attention, and every motion module gets 4 all-zero motion frames, as Hallo's blocks do with
+an empty bank), the audio (``uncond_audio_ratio`` 0.05: zero audio tokens), the motion frames
+(``start_ratio`` 0.05: their pixels zeroed before encoding, a clip's start); the AU condition
+(c_AU = 0) with ``--au-dropout`` (0.05, Hallo's rate for its own conditions; also per batch:
+the paper gives none [gap]).
 
 A sample: ``n_sample_frames`` consecutive frames of a clip; the reference a random frame of the
 clip; motion frames the frames just before the window (the reference repeated at a clip's
-start, as inference's first window); masks and the landmark placement from the clip's first
-frame. Training data: a folder of videos with ``<stem>.npy``/``.csv`` AU labels beside.
+start, as inference's first window); masks the union of the clip's face and lip boxes
+(Hallo's data_preprocess, conditions.clip_regions); the landmark placement from the clip's
+first frame. Training data: a folder of videos with ``<stem>.npy``/``.csv`` AU labels beside.
 
 Resumable: every ``--save-every`` steps the adapter, the optimiser, the step and the random
 states go to ``OUT/checkpoint/``; running the same command again continues from there (a kill
@@ -45,7 +50,7 @@ from auhead_bench_methods.auhead.hallo.backbone import HalloBackbone
 from auhead_bench_methods.auhead.hallo.conditions import (
     ArcFaceEmbedder,
     audio_windows,
-    face_regions,
+    clip_regions,
     wav2vec2_frames,
 )
 from auhead_bench_methods.auhead.hallo.sampler import (
@@ -54,9 +59,14 @@ from auhead_bench_methods.auhead.hallo.sampler import (
     save_model,
     to_unit,
 )
-from auhead_bench_methods.auhead.hallo.unet3d import Conditions, RegionMasks
+from auhead_bench_methods.auhead.hallo.unet3d import (
+    EMPTY_BANK_MOTION_FRAMES,
+    Conditions,
+    RegionMasks,
+)
 
-HALLO_DEFAULTS = {"lr": 1e-5, "au_dropout": 0.05, "image_dropout": 0.05, "audio_dropout": 0.05}
+HALLO_DEFAULTS = {"lr": 1e-5, "au_dropout": 0.05, "image_dropout": 0.05, "audio_dropout": 0.05,
+                  "start_ratio": 0.05}
 NOISE_OFFSET = 0.05
 SNR_GAMMA = 5.0
 CLIP_CACHE = 8
@@ -124,7 +134,7 @@ class HalloTrainingData:
         else:
             vector = ArcFaceEmbedder(str(bb.face_model))(video.frames[0], landmarks)
             embedding = torch.from_numpy(vector)[None]
-        return Clip(frames, audio, aus, images, face_regions(on_square, size), embedding)
+        return Clip(frames, audio, aus, images, clip_regions(frames, on_square), embedding)
 
     def batch(self, size: int, rng: random.Random) -> list[dict[str, Any]]:
         """``size`` samples: window frames, reference + motion frames, audio, AUs, masks."""
@@ -158,6 +168,14 @@ def _labels_for(video: Path) -> Path | None:
     return None
 
 
+def training_scheduler(config: dict[str, Any]) -> Any:
+    """Hallo's ``train_noise_scheduler``: its inference schedule with ``scaled_linear`` betas
+    (``get_noise_scheduler`` switches the beta schedule for training only)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler.from_config({**config, "beta_schedule": "scaled_linear"})
+
+
 def min_snr_weights(scheduler: Any, timesteps: torch.Tensor) -> torch.Tensor:
     """Hallo's loss weights: min(SNR, gamma) / SNR, with SNR + 1 under v-prediction."""
     alphas = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
@@ -167,23 +185,57 @@ def min_snr_weights(scheduler: Any, timesteps: torch.Tensor) -> torch.Tensor:
     return torch.minimum(snr, torch.full_like(snr, SNR_GAMMA)) / snr
 
 
+def min_snr_loss(prediction: torch.Tensor, target: torch.Tensor,
+                 weights: torch.Tensor) -> torch.Tensor:
+    """Hallo's reduction: ``F.mse_loss(..., "mean")`` is already a scalar, so its per-sample
+    mean is that scalar and the result is the batch-mean MSE times the batch-mean weight."""
+    mse = (prediction.float() - target.float()).pow(2).mean()
+    return (mse * weights).mean()
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """One batch's condition drops (Hallo draws each once per batch)."""
+
+    reference: bool  # ReferenceNet skipped: no reference attention, zero motion frames
+    audio: bool
+    start: bool  # motion frames' pixels zeroed
+    au: bool
+
+    @classmethod
+    def draw(cls, rates: dict[str, float], generator: torch.Generator) -> Dropout:
+        keys = ("image_dropout", "audio_dropout", "start_ratio", "au_dropout")
+        draws = torch.rand(len(keys), generator=generator).tolist()
+        return cls(*(d < rates.get(k, HALLO_DEFAULTS[k]) for d, k in zip(draws, keys, strict=True)))
+
+
 def loss_for(bb: HalloBackbone, adapter: SpatialAUAdapter, samples: list[dict[str, Any]],
-             scheduler: Any, rates: dict[str, float], generator: torch.Generator) -> torch.Tensor:
+             scheduler: Any, rates: dict[str, float], generator: torch.Generator,
+             drop: Dropout | None = None) -> torch.Tensor:
     """Hallo's stage-2 objective on one batch, the AU adapter in the loop."""
     net, cfg = bb.net, bb.cfg
     device, dtype = bb.device, bb.dtype
     batch, frames = len(samples), cfg.n_sample_frames
     images_per = 1 + cfg.n_motion_frames
+    drop = drop or Dropout.draw(rates, generator)
     with torch.no_grad():
         target = to_unit(np.concatenate([s["target"] for s in samples]))
         latents = bb.encode(target, generator).reshape(batch, frames, -1, bb.latent_size,
                                                        bb.latent_size).transpose(1, 2)
-        references = to_unit(np.concatenate([s["references"] for s in samples]))
         embedding = torch.cat([s["embedding"] for s in samples]).to(device, dtype)
         tokens = net.imageproj(embedding)
-        bank = net.writer(bb.encode(references, generator),
-                          tokens.repeat_interleave(images_per, 0), images_per)
+        bank = None
+        if not drop.reference:
+            references = to_unit(np.concatenate([s["references"] for s in samples]))
+            if drop.start:  # Hallo: pixel_values_ref_img[:, 1:] = 0.0
+                references = references.reshape(batch, images_per, *references.shape[1:])
+                references[:, 1:] = 0.0
+                references = references.flatten(0, 1)
+            bank = net.writer(bb.encode(references, generator),
+                              tokens.repeat_interleave(images_per, 0), images_per)
         audio = net.audioproj(torch.stack([s["audio"] for s in samples]).to(device, dtype))
+        if drop.audio:
+            audio = torch.zeros_like(audio)
         locator = torch.cat([
             net.face_locator(torch.from_numpy(s["regions"].locator)[None, None]
                              .repeat(1, 3, 1, 1).to(device, dtype)) for s in samples])
@@ -197,12 +249,7 @@ def loss_for(bb: HalloBackbone, adapter: SpatialAUAdapter, samples: list[dict[st
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,),
                               generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-
-    def keep(rate: float) -> torch.Tensor:
-        return (torch.rand(batch, generator=generator) >= rate).to(device, dtype)
-
-    ref_on, audio_on, au_on = keep(rates["image_dropout"]), keep(rates["audio_dropout"]), \
-        keep(rates["au_dropout"])
+    au_on = torch.full((batch,), 0.0 if drop.au else 1.0, device=device, dtype=dtype)
     au_tokens = adapter.tokens(torch.from_numpy(np.concatenate([s["au_window"] for s in samples]))
                                .to(device, dtype))
     landmarks = to_unit(np.concatenate([s["landmarks"] for s in samples])).to(device, dtype)
@@ -210,18 +257,17 @@ def loss_for(bb: HalloBackbone, adapter: SpatialAUAdapter, samples: list[dict[st
     au_features = au_features.reshape(batch, frames, *au_features.shape[1:]).transpose(1, 2)
     cond = Conditions(
         image_tokens=tokens,
-        audio_tokens=audio * audio_on.view(-1, 1, 1, 1),
+        audio_tokens=audio,
         masks=masks,
         mask_features=locator[:, :, None] + au_features * au_on.view(-1, 1, 1, 1, 1),
         bank=bank,
-        h_on=ref_on,
         cross_attention_kwargs={"au_tokens": au_tokens,
                                 "au_mask": au_on.repeat_interleave(frames)},
+        empty_bank_motion_frames=EMPTY_BANK_MOTION_FRAMES if bank is None else 0,
     )
     prediction = net.denoising_unet(noisy, timesteps, cond)
     velocity = scheduler.get_velocity(latents, noise, timesteps)
-    per_sample = (prediction.float() - velocity.float()).pow(2).mean(dim=(1, 2, 3, 4))
-    return (per_sample * min_snr_weights(scheduler, timesteps)).mean()
+    return min_snr_loss(prediction, velocity, min_snr_weights(scheduler, timesteps))
 
 
 def _checkpoint(out: Path, adapter: SpatialAUAdapter, optimiser: torch.optim.Optimizer,
@@ -242,16 +288,15 @@ def _checkpoint(out: Path, adapter: SpatialAUAdapter, optimiser: torch.optim.Opt
 def train_hallo(data: Path, out: Path, init: str | None, steps: int, batch_size: int,
                 lr: float | None, au_dropout: float | None, image_dropout: float | None,
                 audio_dropout: float | None, device: str, seed: int, save_every: int,
-                face_embedding: str = "arcface", progress: bool = True) -> dict[str, Any]:
+                face_embedding: str = "arcface", progress: bool = True,
+                start_ratio: float | None = None) -> dict[str, Any]:
     """Train (or resume training) the AU adapter; returns a summary."""
-    from diffusers import DDPMScheduler
-
     from auhead_bench.provenance import resolve_device
 
     device = resolve_device(device)
     out = Path(out)
     given = {"lr": lr, "au_dropout": au_dropout, "image_dropout": image_dropout,
-             "audio_dropout": audio_dropout}
+             "audio_dropout": audio_dropout, "start_ratio": start_ratio}
     rates = {k: HALLO_DEFAULTS[k] if v is None else v for k, v in given.items()}
     local = Path(init).expanduser() if init else None
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -282,7 +327,7 @@ def train_hallo(data: Path, out: Path, init: str | None, steps: int, batch_size:
                  "face_embedding": face_embedding, "resumed_from": start}
     (out / "train_args.json").write_text(json.dumps(arguments, indent=2))
     source = HalloTrainingData(data, backbone, face_embedding)
-    scheduler = DDPMScheduler.from_config(backbone.cfg.scheduler)
+    scheduler = training_scheduler(backbone.cfg.scheduler)
     keep_backbone = backbone if local is not None else None
     losses: list[float] = []
     from rich.progress import Progress

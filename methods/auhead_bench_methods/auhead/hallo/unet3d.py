@@ -67,6 +67,12 @@ class Conditions:
     h_on: torch.Tensor | None = None  # (B,): 0 drops the reference attention
     cross_attention_kwargs: dict[str, Any] | None = None  # the AU adapter's
     motion_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Without a bank (training with the ReferenceNet skipped) Hallo's cross-attention blocks
+    # give the motion module this many all-zero motion frames (a literal 4 in its blocks)
+    empty_bank_motion_frames: int = 0
+
+
+EMPTY_BANK_MOTION_FRAMES = 4
 
 
 class _Block(nn.Module):
@@ -115,6 +121,9 @@ class _Block(nn.Module):
             if cond.bank is not None:
                 name = f"{prefix}.attentions.{i}.transformer_blocks.0.attn1"
                 motion = cond.bank.motion(name, height, width)
+            elif cond.empty_bank_motion_frames:
+                motion = x.new_zeros(len(x) // frames, x.shape[1], cond.empty_bank_motion_frames,
+                                     height, width)
         if not self.use_motion:
             return x
         video = x.reshape(-1, frames, *x.shape[1:]).transpose(1, 2)
