@@ -1,0 +1,155 @@
+"""THEval's face mesh: mediapipe FaceMesh landmarks per frame, in the streams THEval's scripts run.
+
+THEval (Newbyl/THEval) runs mediapipe's FaceMesh solution in tracking mode
+(``static_image_mode=False``, ``max_num_faces=1``, confidences 0.5), but each of its four
+face-dynamics scripts feeds it differently, and tracking makes every landmark depend on the
+frames before it, so each distinct feed is its own stream here:
+
+- ``rgb256``: the RGB frame resized to 256x256 (``cv2.resize``, bilinear), ``refine_landmarks``
+  on: ``Naturalness/lip_dynamics.py`` and ``Synchronization/silent_lip_stability.py``;
+- ``rgb``: the RGB frame at full size, refined: ``Naturalness/eyebrow_dynamics.py``;
+- ``bgr``: the frame with red and blue swapped, full size, not refined:
+  ``Synchronization/lip_sync.py`` reads RGB frames with decord and then converts them "BGR to
+  RGB", so FaceMesh sees the channels swapped; its FaceMesh keeps the default
+  ``refine_landmarks=False``.
+
+A 256x256 video gives ``rgb`` exactly ``rgb256``'s input, so that stream is run once and
+shared (the demo's clips are 256 px: two FaceMesh passes per frame, not three). Every stream
+walks the one decode pass, chunk by chunk, with its own tracker created for this video (THEval
+keeps one tracker for all the videos of a list, so its first frame of a video may start from
+the previous video's face: the only difference in the feed, and why the parity test runs
+THEval per video).
+
+Output, per stream ``S``: ``S_xy`` (T, K, 2) float32, the landmarks' normalised ``(x, y)`` as
+mediapipe returns them, for the K indices in ``indices`` (every point any THEval metric reads);
+``S_found`` (T,) bool, True where a face was found. ``frame_size`` is ``(height, width)``.
+No face in any frame is not an error: THEval scores such a video (0 for the dynamics).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+
+from auhead_bench import Extractor, VideoView, hookimpl
+
+# mediapipe's FACEMESH_LIPS connections, as listed in THEval's lip_dynamics.py: 40 points.
+LIPS = (
+    0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
+    267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
+)  # fmt: skip
+# The points of FACEMESH_LEFT/RIGHT_EYEBROW and _EYE (eyebrow_dynamics.py).
+LEFT_EYEBROW = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)
+RIGHT_EYEBROW = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
+LEFT_EYE = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466)
+RIGHT_EYE = (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246)
+# Inner lip rows paired upper/lower (lip_sync.py, silent_lip_stability.py); eye corners.
+UPPER_LIP = (191, 80, 81, 82, 13, 312, 311, 310)
+LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318)
+EYE_CORNERS = (33, 133, 362, 263)
+
+INDICES = tuple(sorted(set(LIPS + LEFT_EYEBROW + RIGHT_EYEBROW + LEFT_EYE + RIGHT_EYE
+                           + UPPER_LIP + LOWER_LIP + EYE_CORNERS)))
+SIZE = 256  # lip_dynamics.py and silent_lip_stability.py resize every frame to 256x256
+STREAMS: dict[str, dict[str, Any]] = {
+    "rgb256": {"resize": SIZE, "swap_red_blue": False, "refine_landmarks": True},
+    "rgb": {"resize": None, "swap_red_blue": False, "refine_landmarks": True},
+    "bgr": {"resize": None, "swap_red_blue": True, "refine_landmarks": False},
+}
+CONFIDENCE = 0.5  # min_detection_confidence and min_tracking_confidence, in every script
+
+
+def position(index: int) -> int:
+    """Where mediapipe landmark ``index`` sits in the extractor's K axis."""
+    return INDICES.index(index)
+
+
+def positions(indices: tuple[int, ...]) -> np.ndarray:
+    return np.array([position(i) for i in indices])
+
+
+class THEvalFaceMesh(Extractor):
+    """mediapipe FaceMesh landmarks in THEval's three feeds (see the module docstring)."""
+
+    id = "theval_facemesh"
+    description = (
+        "mediapipe FaceMesh (tracking, 1 face, confidences 0.5) in THEval's feeds: RGB 256 px "
+        "refined, RGB full size refined, red/blue swapped unrefined."
+    )
+    version = "1"
+
+    def params(self) -> dict[str, Any]:
+        # The FaceMesh model ships inside the mediapipe wheel: its version names the weights.
+        return {
+            "library": f"mediapipe=={version('mediapipe')}",
+            "solution": "face_mesh",
+            "static_image_mode": False,
+            "max_num_faces": 1,
+            "min_detection_confidence": CONFIDENCE,
+            "min_tracking_confidence": CONFIDENCE,
+            "resize": "cv2.resize INTER_LINEAR",
+            "streams": STREAMS,
+            "indices": list(INDICES),
+            "tracker": "one per video and stream",
+        }
+
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        """One walk over the chunks; each frame goes through every distinct stream."""
+        import cv2
+        import mediapipe as mp
+
+        height, width = video.frame_shape()
+        # A 256x256 video: the full-size refined feed is the resized one, frame for frame.
+        shared = (height, width) == (SIZE, SIZE)
+        run = [s for s in STREAMS if not (shared and s == "rgb")]
+        meshes = {
+            s: mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False,
+                max_num_faces=1,
+                refine_landmarks=STREAMS[s]["refine_landmarks"],
+                min_detection_confidence=CONFIDENCE,
+                min_tracking_confidence=CONFIDENCE,
+            )
+            for s in run
+        }
+        points: dict[str, list[np.ndarray]] = {s: [] for s in run}
+        found: dict[str, list[bool]] = {s: [] for s in run}
+        missing = np.zeros((len(INDICES), 2), np.float32)
+        try:
+            for chunk in video.chunks():
+                for frame in chunk.frames:
+                    for s in run:
+                        feed = frame
+                        if STREAMS[s]["resize"]:
+                            feed = cv2.resize(feed, (SIZE, SIZE))
+                        if STREAMS[s]["swap_red_blue"]:
+                            feed = np.ascontiguousarray(feed[..., ::-1])
+                        faces = meshes[s].process(feed).multi_face_landmarks
+                        if faces:
+                            marks = faces[0].landmark
+                            xy = np.array([(marks[i].x, marks[i].y) for i in INDICES], np.float32)
+                        points[s].append(xy if faces else missing)
+                        found[s].append(bool(faces))
+        finally:
+            for mesh in meshes.values():
+                mesh.close()
+        if shared:
+            points["rgb"], found["rgb"] = points["rgb256"], found["rgb256"]
+        out: dict[str, np.ndarray] = {
+            "indices": np.array(INDICES, np.int16),
+            "frame_size": np.array([height, width], np.int32),
+        }
+        count = len(found["rgb256"])
+        for s in STREAMS:
+            out[f"{s}_xy"] = (
+                np.stack(points[s]) if count else np.zeros((0, len(INDICES), 2), np.float32)
+            )
+            out[f"{s}_found"] = np.array(found[s], bool)
+        return out
+
+
+@hookimpl
+def register_extractors(register):
+    register(THEvalFaceMesh)
