@@ -1,6 +1,13 @@
 """Run THEval's own metric functions on mp4 files and print their values as JSON.
 
-Usage: python theval_reference.py THEVAL_REPO WAV_FOLDER VIDEO.mp4...
+Usage: python theval_reference.py THEVAL_REPO WAV_FOLDER SEGMENTS VIDEO.mp4...
+       python theval_reference.py --segments PROBS.json
+
+SEGMENTS is ``vad`` (Silero decides) or a JSON list of ``[start, end]`` seconds that replaces
+what THEval's ``get_speech_timestamps`` returns (to compare everything downstream of the
+network on audio the network finds no speech in). ``--segments`` runs silero-vad 5.1.2's own
+``get_speech_timestamps`` on lists of window probabilities (a model that replays them) and
+prints the segments it makes.
 
 THEVAL_REPO is a checkout of Newbyl/THEval (its code is executed from there, never copied).
 Each script's module is loaded afresh for every video, so its module-level FaceMesh tracker
@@ -52,9 +59,41 @@ def load(repo: Path, relative: str):
     return module
 
 
+class Replay:
+    """A stand-in VAD model that returns given probabilities, one per window."""
+
+    def __init__(self, probs):
+        self.probs = list(probs)
+
+    def reset_states(self):
+        self.at = 0
+
+    def __call__(self, chunk, rate):
+        import torch
+
+        self.at += 1
+        return torch.tensor(self.probs[self.at - 1])
+
+
+def segments_of(cases: list[dict]) -> list:
+    torchaudio_stand_in()
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    out = []
+    for case in cases:
+        audio = torch.zeros(case["samples"])
+        out.append([[s["start"], s["end"]] for s in get_speech_timestamps(
+            audio, Replay(case["probs"]), return_seconds=True)])
+    return out
+
+
 def main() -> None:
-    repo, wavs = Path(sys.argv[1]), Path(sys.argv[2])
-    videos = [Path(p) for p in sys.argv[3:]]
+    if sys.argv[1] == "--segments":
+        print(json.dumps(segments_of(json.loads(Path(sys.argv[2]).read_text()))))
+        return
+    repo, wavs, forced = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    videos = [Path(p) for p in sys.argv[4:]]
     try:
         torchaudio_stand_in()
         import decord  # noqa: F401
@@ -86,6 +125,11 @@ def main() -> None:
             ok, why = extract_audio(video, wav, 16000, 1, True)
             assert ok, why
             sync = load(repo, "Synchronization/lip_sync.py")
+            silent = load(repo, "Synchronization/silent_lip_stability.py")
+            if forced != "vad":
+                fixed = [{"start": a, "end": b} for a, b in json.loads(forced)]
+                sync.get_speech_timestamps = lambda *a, **k: [dict(s) for s in fixed]
+                silent.get_speech_timestamps = sync.get_speech_timestamps
             y, sr = librosa.load(str(wav), sr=None)
             row["lip_sync"] = float(sync.process_video(str(video), y, sr, str(wav)))
             wav_audio = sync.read_audio(str(wav))
@@ -93,7 +137,6 @@ def main() -> None:
                 [s["start"], s["end"]]
                 for s in sync.get_speech_timestamps(wav_audio, sync.vad_model, return_seconds=True)
             ]
-            silent = load(repo, "Synchronization/silent_lip_stability.py")
             cap = cv2.VideoCapture(str(video))
             fps, total = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             cap.release()
