@@ -12,9 +12,10 @@ summaries average over videos, skipping NaN):
   absolute change between consecutive frames with a face, both sides pooled
   (``compute_micro_expression_intensity``). Fewer than two such frames: 0.
 - ``theval_silent_lip_stability_mp``: on the frames outside Silero VAD's speech segments, in
-  silent runs of at least 0.3 s: per frame the mean of the 8 inner-lip vertical gaps divided by
-  the outer eye-corner distance (33-263), at 256 px; the median absolute deviation from the
-  mean of those values (``process_video``). No silent run, or under two frames: skipped.
+  silent runs of at least 0.3 s, tracked by a FaceMesh that sees only those frames (256 px):
+  per frame the mean of the 8 inner-lip vertical gaps divided by the outer eye-corner distance
+  (33-263); the median absolute deviation from the mean of those values (``process_video``).
+  No silent run, or under two frames with a face: skipped.
 - ``theval_lip_sync_mp``: mouth openness (inner-lip gap over the eye-centre distance, on the
   unrefined red/blue-swapped feed) and audio RMS (50 ms frames and hop, centred, at each video
   frame's time) on VAD speech frames, each min-max normalised over those frames; the mean
@@ -28,10 +29,9 @@ pyiqa and FaceXFormer weights); ``theval_score``, all 8, is registered and repor
 
 Where ours differs from running THEval's scripts (docs/metrics.md, the protocol card): frames
 come from our decoder (PyAV; THEval's read with OpenCV and decord), each video gets its own
-FaceMesh tracker, silent-lip stability reads the 256 px stream's landmarks on the silent frames
-(THEval's tracker sees only those frames), and the VAD and RMS read our 16 kHz mono audio
-(THEval's lip-sync goes through moviepy's 44.1 kHz extraction). The parity test states the
-tolerance this costs.
+FaceMesh tracker, and the VAD and RMS read our 16 kHz mono float audio: THEval's
+``--audio_folder`` route (16 kHz mono 16-bit WAV from its ``extract_audio``), not its default
+route through moviepy's 44.1 kHz extraction. The parity test states the tolerance.
 """
 
 from __future__ import annotations
@@ -58,11 +58,11 @@ from auhead_bench_metrics.theval_mesh import (
     UPPER_LIP,
     positions,
 )
-from auhead_bench_metrics.theval_vad import find_model
+from auhead_bench_metrics.theval_vad import find_model, speech_frames
 
 MESH = "theval_facemesh"
+SILENT_MESH = "theval_facemesh_silent"
 VAD = "theval_vad_silero_v5"
-MIN_SILENCE_MS = 300  # silent_lip_stability.py: MIN_SILENCE_DURATION
 MIN_SPEECH_RATIO = 0.1  # lip_sync.py: fewer speech frames and the video is NaN
 RMS_SECONDS = 0.05  # lip_sync.py: RMS frame and hop length
 GT_EPSILON = 1e-9  # theval/scoring.py: a |GT| this small cannot normalise
@@ -102,39 +102,12 @@ def eyebrow_dynamics(mesh: dict[str, np.ndarray]) -> float:
     return float(total / (2 * (len(left) - 1)))
 
 
-def speech_frames(segments: np.ndarray, count: int, fps: float) -> np.ndarray:
-    """Frames ``int(start * fps)`` .. ``int(end * fps)`` of each speech segment (lip_sync.py's
-    ``detect_speech_segments``; silent_lip_stability.py removes the same frames)."""
-    speech = np.zeros(count, bool)
-    for start, end in np.asarray(segments, np.float64).reshape(-1, 2):
-        speech[int(start * fps) : min(int(end * fps) + 1, count)] = True
-    return speech
-
-
-def silent_frames(segments: np.ndarray, count: int, fps: float) -> np.ndarray:
-    """Non-speech frames in runs of at least 0.3 s (``detect_silence_frames``)."""
-    silent = ~speech_frames(segments, count, fps)
-    keep = np.zeros(count, bool)
-    shortest = MIN_SILENCE_MS / 1000 * fps
-    start = None
-    for t in range(count + 1):
-        if t < count and silent[t]:
-            start = t if start is None else start
-        elif start is not None:
-            if t - start >= shortest:
-                keep[start:t] = True
-            start = None
-    return keep
-
-
-def silent_lip_stability(mesh: dict[str, np.ndarray], vad: dict[str, np.ndarray],
-                         fps: float) -> tuple[float, int]:
+def silent_lip_stability(silent_mesh: dict[str, np.ndarray]) -> tuple[float, int]:
     """Median absolute deviation (about the mean) of the silent frames' lip opening."""
-    found = np.asarray(mesh["rgb256_found"], bool)
-    silent = silent_frames(vad["segments"], len(found), fps)
+    silent = np.asarray(silent_mesh["silent"], bool)
     if not silent.any():
         raise ClipSkipped("THEval silent-lip stability: no silent run of 0.3 s (VAD)")
-    xy = np.asarray(mesh["rgb256_xy"], np.float64)[silent & found] * SIZE
+    xy = np.asarray(silent_mesh["xy"], np.float64)[silent & silent_mesh["found"]] * SIZE
     corners = xy[:, positions((EYE_CORNERS[0], EYE_CORNERS[3]))]
     eye = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=-1)
     xy, eye = xy[eye >= 1e-3], eye[eye >= 1e-3]
@@ -238,7 +211,7 @@ class SilentLipStability(_Raw):
     id = "theval_silent_lip_stability_mp"
     description = "THEval silent-lip stability: MAD of the lip opening on VAD-silent runs >= 0.3 s."
     higher_is_better = False
-    needs = (MESH, VAD)
+    needs = (SILENT_MESH,)
     theval_name = "Silent lip stability"
 
     def setup(self, device: str) -> None:
@@ -246,7 +219,7 @@ class SilentLipStability(_Raw):
 
     @classmethod
     def raw(cls, video: VideoView) -> tuple[float, int]:
-        return silent_lip_stability(video[MESH], video[VAD], video.fps)
+        return silent_lip_stability(video[SILENT_MESH])
 
 
 class LipSync(_Raw):

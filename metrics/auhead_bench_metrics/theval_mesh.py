@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from auhead_bench import Extractor, VideoView, hookimpl
+from auhead_bench_metrics.theval_vad import MIN_SILENT_RUN_MS, silent_frames
 
 # mediapipe's FACEMESH_LIPS connections, as listed in THEval's lip_dynamics.py: 40 points.
 LIPS = (
@@ -70,6 +71,28 @@ def positions(indices: tuple[int, ...]) -> np.ndarray:
     return np.array([position(i) for i in indices])
 
 
+def face_mesh(refine: bool) -> Any:
+    """A FaceMesh tracker in THEval's settings."""
+    import mediapipe as mp
+
+    return mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=False,
+        max_num_faces=1,
+        refine_landmarks=refine,
+        min_detection_confidence=CONFIDENCE,
+        min_tracking_confidence=CONFIDENCE,
+    )
+
+
+def landmarks(mesh: Any, image: np.ndarray) -> np.ndarray | None:
+    """The first face's normalised (x, y) at ``INDICES``, or None without a face."""
+    faces = mesh.process(image).multi_face_landmarks
+    if not faces:
+        return None
+    marks = faces[0].landmark
+    return np.array([(marks[i].x, marks[i].y) for i in INDICES], np.float32)
+
+
 class THEvalFaceMesh(Extractor):
     """mediapipe FaceMesh landmarks in THEval's three feeds (see the module docstring)."""
 
@@ -98,22 +121,12 @@ class THEvalFaceMesh(Extractor):
     def extract(self, video: VideoView) -> dict[str, np.ndarray]:
         """One walk over the chunks; each frame goes through every distinct stream."""
         import cv2
-        import mediapipe as mp
 
         height, width = video.frame_shape()
         # A 256x256 video: the full-size refined feed is the resized one, frame for frame.
         shared = (height, width) == (SIZE, SIZE)
         run = [s for s in STREAMS if not (shared and s == "rgb")]
-        meshes = {
-            s: mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=False,
-                max_num_faces=1,
-                refine_landmarks=STREAMS[s]["refine_landmarks"],
-                min_detection_confidence=CONFIDENCE,
-                min_tracking_confidence=CONFIDENCE,
-            )
-            for s in run
-        }
+        meshes = {s: face_mesh(STREAMS[s]["refine_landmarks"]) for s in run}
         points: dict[str, list[np.ndarray]] = {s: [] for s in run}
         found: dict[str, list[bool]] = {s: [] for s in run}
         missing = np.zeros((len(INDICES), 2), np.float32)
@@ -126,12 +139,9 @@ class THEvalFaceMesh(Extractor):
                             feed = cv2.resize(feed, (SIZE, SIZE))
                         if STREAMS[s]["swap_red_blue"]:
                             feed = np.ascontiguousarray(feed[..., ::-1])
-                        faces = meshes[s].process(feed).multi_face_landmarks
-                        if faces:
-                            marks = faces[0].landmark
-                            xy = np.array([(marks[i].x, marks[i].y) for i in INDICES], np.float32)
-                        points[s].append(xy if faces else missing)
-                        found[s].append(bool(faces))
+                        xy = landmarks(meshes[s], feed)
+                        points[s].append(missing if xy is None else xy)
+                        found[s].append(xy is not None)
         finally:
             for mesh in meshes.values():
                 mesh.close()
@@ -150,6 +160,62 @@ class THEvalFaceMesh(Extractor):
         return out
 
 
+class THEvalSilentFaceMesh(Extractor):
+    """FaceMesh on the VAD-silent frames only, as ``silent_lip_stability.py`` feeds it.
+
+    THEval's silent-lip script seeks to each silent frame and tracks across them alone, so a
+    face's landmarks after a speech gap start from the last silent frame's, not from the
+    frame before; tracked over every frame instead, its value moved by up to 15% on our test
+    clips. The frames come from the same decode pass (a replay; nothing is decoded again), at
+    256 px, refined. When the silent frames are one run from the first frame, that feed is
+    the first frames of ``theval_facemesh``'s ``rgb256`` stream, whose landmarks are reused.
+
+    Output: ``silent`` (T,) bool (silent runs of at least 0.3 s outside speech), ``xy``
+    (T, K, 2) and ``found`` (T,) as in ``theval_facemesh`` (False off the silent frames).
+    """
+
+    id = "theval_facemesh_silent"
+    description = "mediapipe FaceMesh tracked over the VAD-silent frames only (THEval silent lip)."
+    version = "1"
+    needs = ("frames", "theval_facemesh", "theval_vad_silero_v5")
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "library": f"mediapipe=={version('mediapipe')}",
+            "stream": STREAMS["rgb256"],
+            "min_silent_run_ms": MIN_SILENT_RUN_MS,
+            "confidence": CONFIDENCE,
+        }
+
+    def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        import cv2
+
+        mesh = video["theval_facemesh"]
+        count = len(mesh["rgb256_found"])
+        silent = silent_frames(video["theval_vad_silero_v5"]["segments"], count, video.fps)
+        xy = np.zeros((count, len(INDICES), 2), np.float32)
+        found = np.zeros(count, bool)
+        run = np.flatnonzero(silent)
+        if len(run) and run[-1] == len(run) - 1:  # one run from frame 0: the same feed
+            xy[run], found[run] = mesh["rgb256_xy"][run], mesh["rgb256_found"][run]
+        elif len(run):
+            tracker = face_mesh(STREAMS["rgb256"]["refine_landmarks"])
+            try:
+                for chunk in video.chunks():
+                    for t in range(chunk.start, chunk.stop):
+                        if silent[t]:
+                            image = cv2.resize(chunk.frames[t - chunk.start], (SIZE, SIZE))
+                            points = landmarks(tracker, image)
+                            if points is not None:
+                                xy[t], found[t] = points, True
+                    if not silent[chunk.stop :].any():
+                        break
+            finally:
+                tracker.close()
+        return {"silent": silent, "xy": xy, "found": found}
+
+
 @hookimpl
 def register_extractors(register):
     register(THEvalFaceMesh)
+    register(THEvalSilentFaceMesh)

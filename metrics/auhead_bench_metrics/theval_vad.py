@@ -45,6 +45,7 @@ NEG_THRESHOLD = THRESHOLD - 0.15
 MIN_SPEECH_MS = 250
 MIN_SILENCE_MS = 100
 SPEECH_PAD_MS = 30
+MIN_SILENT_RUN_MS = 300  # silent_lip_stability.py: MIN_SILENCE_DURATION
 
 
 def find_model(spec: WeightsSpec = SILERO_VAD_V5) -> Path:
@@ -132,6 +133,31 @@ def speech_segments(probs: np.ndarray, length: int) -> list[tuple[float, float]]
         else:
             speech["end"] = int(min(length, speech["end"] + pad))
     return [(round(s["start"] / RATE, 1), round(s["end"] / RATE, 1)) for s in speeches]
+
+
+def speech_frames(segments: np.ndarray, count: int, fps: float) -> np.ndarray:
+    """Frames ``int(start * fps)`` .. ``int(end * fps)`` of each speech segment (lip_sync.py's
+    ``detect_speech_segments``; silent_lip_stability.py removes the same frames)."""
+    speech = np.zeros(count, bool)
+    for start, end in np.asarray(segments, np.float64).reshape(-1, 2):
+        speech[int(start * fps) : min(int(end * fps) + 1, count)] = True
+    return speech
+
+
+def silent_frames(segments: np.ndarray, count: int, fps: float) -> np.ndarray:
+    """Non-speech frames in runs of at least 0.3 s (``detect_silence_frames``)."""
+    silent = ~speech_frames(segments, count, fps)
+    keep = np.zeros(count, bool)
+    shortest = MIN_SILENT_RUN_MS / 1000 * fps
+    start = None
+    for t in range(count + 1):
+        if t < count and silent[t]:
+            start = t if start is None else start
+        elif start is not None:
+            if t - start >= shortest:
+                keep[start:t] = True
+            start = None
+    return keep
 
 
 class SileroVAD(Extractor):

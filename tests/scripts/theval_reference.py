@@ -128,7 +128,7 @@ def main() -> None:
             silent = load(repo, "Synchronization/silent_lip_stability.py")
             if forced != "vad":
                 fixed = [{"start": a, "end": b} for a, b in json.loads(forced)]
-                sync.get_speech_timestamps = lambda *a, **k: [dict(s) for s in fixed]
+                sync.get_speech_timestamps = lambda *a, _f=fixed, **k: [dict(s) for s in _f]
                 silent.get_speech_timestamps = sync.get_speech_timestamps
             y, sr = librosa.load(str(wav), sr=None)
             row["lip_sync"] = float(sync.process_video(str(video), y, sr, str(wav)))
