@@ -165,17 +165,19 @@ def test_silence_needs_runs_of_0_3_s_outside_speech():
 
 def test_rms_is_librosas_centred_frames():
     audio = np.ones(16000, np.float32) * 0.5
-    rms = theval.audio_rms(audio, 16000, np.array([0.0, 0.5, 1.0]))
+    rms = theval_vad.audio_rms(audio, 16000)
+    assert len(rms) == 21  # librosa: 1 + len // hop frames, centred
     # frame 0 is half zero padding; the middle is the signal's RMS
-    assert rms[1] == pytest.approx(0.5) and rms[0] == pytest.approx(0.5 * np.sqrt(0.5), rel=1e-3)
+    assert rms[10] == pytest.approx(0.5) and rms[0] == pytest.approx(0.5 * np.sqrt(0.5))
 
 
 def test_lip_sync_skips_without_enough_speech():
     xy = np.random.default_rng(1).uniform(0.3, 0.7, (50, len(INDICES), 2)).astype(np.float32)
     with pytest.raises(ClipSkipped, match="speech on 0 of 50"):
-        theval.lip_sync(mesh_of(xy), {"segments": np.zeros((0, 2))}, np.zeros(32000), 16000, 25.0)
-    value, frames = theval.lip_sync(mesh_of(xy), {"segments": np.array([[0.0, 1.0]])},
-                                    np.random.default_rng(2).normal(size=32000), 16000, 25.0)
+        theval.lip_sync(mesh_of(xy), {"segments": np.zeros((0, 2)), "rms": np.zeros(41)}, 25.0)
+    rms = theval_vad.audio_rms(np.random.default_rng(2).normal(size=32000), 16000)
+    value, frames = theval.lip_sync(mesh_of(xy), {"segments": np.array([[0.0, 1.0]]),
+                                                  "rms": rms}, 25.0)
     assert frames == 26 and 0 < value < 1
 
 
@@ -359,7 +361,8 @@ def ours(path: Path, mesh: dict, segments: list | None, weights: Path | None) ->
         finally:
             del os.environ["AUHEAD_BENCH_WEIGHTS"]
     else:
-        vad = {"segments": np.array(segments, np.float64)}
+        vad = {"segments": np.array(segments, np.float64),
+               "rms": theval_vad.audio_rms(view.audio, 16000)}
     features = {"theval_facemesh": mesh, "theval_vad_silero_v5": vad}
     silent = THEvalSilentFaceMesh().extract(view.with_features(features))
     row = {"segments": vad["segments"].tolist(), "silent": np.flatnonzero(silent["silent"])}
@@ -367,7 +370,7 @@ def ours(path: Path, mesh: dict, segments: list | None, weights: Path | None) ->
     row["eyebrow_dynamics"] = theval.eyebrow_dynamics(mesh)
     for name, score in (
         ("silent_lip_stability", lambda: theval.silent_lip_stability(silent)[0]),
-        ("lip_sync", lambda: theval.lip_sync(mesh, vad, view.audio, 16000, 25.0)[0]),
+        ("lip_sync", lambda: theval.lip_sync(mesh, vad, 25.0)[0]),
     ):
         try:
             row[name] = score()

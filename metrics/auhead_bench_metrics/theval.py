@@ -58,13 +58,12 @@ from auhead_bench_metrics.theval_mesh import (
     UPPER_LIP,
     positions,
 )
-from auhead_bench_metrics.theval_vad import find_model, speech_frames
+from auhead_bench_metrics.theval_vad import RMS_SECONDS, find_model, speech_frames
 
 MESH = "theval_facemesh"
 SILENT_MESH = "theval_facemesh_silent"
 VAD = "theval_vad_silero_v5"
 MIN_SPEECH_RATIO = 0.1  # lip_sync.py: fewer speech frames and the video is NaN
-RMS_SECONDS = 0.05  # lip_sync.py: RMS frame and hop length
 GT_EPSILON = 1e-9  # theval/scoring.py: a |GT| this small cannot normalise
 
 
@@ -118,20 +117,8 @@ def silent_lip_stability(silent_mesh: dict[str, np.ndarray]) -> tuple[float, int
     return float(np.median(np.abs(opening - opening.mean()))), len(opening)
 
 
-def audio_rms(audio: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
-    """librosa.feature.rms with frame = hop = 50 ms, centred (zero padding), interpolated at
-    ``times`` (lip_sync.py's ``compute_volume``). Written here: it is 5 lines of numpy and
-    librosa would pull numba for them."""
-    length = int(rate * RMS_SECONDS)
-    padded = np.pad(np.asarray(audio, np.float64), length // 2)
-    count = 1 + (len(padded) - length) // length if len(padded) >= length else 0
-    frames = np.lib.stride_tricks.sliding_window_view(padded, length)[::length][:count]
-    rms = np.sqrt(np.mean(frames**2, axis=1))
-    return np.interp(times, np.arange(count) * length / rate, rms)
-
-
-def lip_sync(mesh: dict[str, np.ndarray], vad: dict[str, np.ndarray], audio: np.ndarray,
-             rate: int, fps: float) -> tuple[float, int]:
+def lip_sync(mesh: dict[str, np.ndarray], vad: dict[str, np.ndarray],
+             fps: float) -> tuple[float, int]:
     """Mean |openness - volume| over speech frames, each min-max normalised there."""
     found = np.asarray(mesh["bgr_found"], bool)
     count = len(found)
@@ -144,7 +131,8 @@ def lip_sync(mesh: dict[str, np.ndarray], vad: dict[str, np.ndarray], audio: np.
     valid = found & (interocular > 0)
     openness = np.full(count, np.nan)
     openness[valid] = np.abs(upper - lower)[valid] / interocular[valid]
-    volume = audio_rms(audio, rate, np.arange(count) / fps)
+    volume = np.interp(np.arange(count) / fps, np.arange(len(vad["rms"])) * RMS_SECONDS,
+                       vad["rms"])
     speech = speech_frames(vad["segments"], count, fps)
     mask = speech & ~np.isnan(openness)
     if count == 0 or speech.sum() / count < MIN_SPEECH_RATIO or mask.sum() < 2:
@@ -226,7 +214,7 @@ class LipSync(_Raw):
     id = "theval_lip_sync_mp"
     description = "THEval lip-sync: mean |mouth openness - audio RMS|, min-max normalised, speech."
     higher_is_better = False
-    needs = (MESH, VAD, "audio")
+    needs = (MESH, VAD)
     theval_name = "Lip sync"
 
     def setup(self, device: str) -> None:
@@ -234,9 +222,9 @@ class LipSync(_Raw):
 
     @classmethod
     def raw(cls, video: VideoView) -> tuple[float, int]:
-        if not video.has_audio:
-            raise ClipSkipped("THEval lip-sync: the video has no audio track")
-        return lip_sync(video[MESH], video[VAD], video.audio, video.sample_rate, video.fps)
+        if not int(video[VAD]["samples"]):
+            raise ClipSkipped("THEval lip-sync: the video has no audio")
+        return lip_sync(video[MESH], video[VAD], video.fps)
 
 
 RAW: tuple[type[_Raw], ...] = (LipDynamics, EyebrowDynamics, SilentLipStability, LipSync)

@@ -45,6 +45,7 @@ NEG_THRESHOLD = THRESHOLD - 0.15
 MIN_SPEECH_MS = 250
 MIN_SILENCE_MS = 100
 SPEECH_PAD_MS = 30
+RMS_SECONDS = 0.05  # lip_sync.py: RMS frame and hop length
 MIN_SILENT_RUN_MS = 300  # silent_lip_stability.py: MIN_SILENCE_DURATION
 
 
@@ -160,8 +161,21 @@ def silent_frames(segments: np.ndarray, count: int, fps: float) -> np.ndarray:
     return keep
 
 
+def audio_rms(audio: np.ndarray, rate: int) -> np.ndarray:
+    """librosa.feature.rms with frame = hop = 50 ms, centred (zero padding): lip_sync.py's
+    ``compute_volume`` before it interpolates at the video frames' times. Written here: it
+    is a few lines of numpy, and librosa would pull numba for them."""
+    length = int(rate * RMS_SECONDS)
+    padded = np.pad(np.asarray(audio, np.float64), length // 2)
+    if len(padded) < length:
+        return np.zeros(0)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, length)[::length]
+    return np.sqrt(np.mean(frames**2, axis=1))
+
+
 class SileroVAD(Extractor):
-    """Speech segments of the video's audio (seconds), THEval's speech/silence decision."""
+    """Speech segments of the video's audio (seconds), THEval's speech/silence decision; with
+    the audio's RMS per 50 ms (lip-sync's volume), so no metric decodes the audio itself."""
 
     id = "theval_vad_silero_v5"
     description = "Silero VAD v5 speech segments (s) at get_speech_timestamps' defaults, as THEval."
@@ -176,7 +190,7 @@ class SileroVAD(Extractor):
             "sample_rate": RATE, "window": WINDOW, "threshold": THRESHOLD,
             "neg_threshold": NEG_THRESHOLD, "min_speech_duration_ms": MIN_SPEECH_MS,
             "min_silence_duration_ms": MIN_SILENCE_MS, "speech_pad_ms": SPEECH_PAD_MS,
-            "return_seconds": "round(s, 1)",
+            "return_seconds": "round(s, 1)", "rms": "librosa.feature.rms 50 ms frame and hop",
         }  # fmt: skip
 
     def weights(self) -> dict[str, str]:
@@ -202,6 +216,7 @@ class SileroVAD(Extractor):
             "segments": np.array(segments, np.float64).reshape(-1, 2),
             "probabilities": probs.astype(np.float32),
             "samples": np.array(len(audio), np.int64),
+            "rms": audio_rms(audio, RATE),
         }
 
 
