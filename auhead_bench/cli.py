@@ -222,7 +222,7 @@ def run(
 ) -> None:
     from auhead_bench.config import load_config, parse_sweep
     from auhead_bench.runner import Runner
-    from auhead_bench.table import summary
+    from auhead_bench.table import availability, summary
 
     try:
         seed_list = [int(s) for s in _split(seeds)] if seeds else None
@@ -249,6 +249,7 @@ def run(
     runner = Runner(run_config, out_dir, config_path=config)
     records = runner.run()
     click.echo(summary(records))
+    click.echo(availability(records))
     click.echo(f"wrote {len(records)} records to {out_dir / 'records'}; full table: "
                f"{out_dir / 'table.md'}")
 

@@ -30,7 +30,7 @@ FACE_METRICS = [
     "lmd_mouth_dlib68",
     "lmd_face_dlib68",
     "psnr_rgb",
-    # THEval's: the mediapipe extractors (three feeds, then the silent frames) and the VAD
+    # THEval's: the mediapipe extractors (RGB feeds, BGR feed, silent frames) and the VAD
     "theval_lip_dynamics_mp",
     "theval_eyebrow_dynamics_mp_gt_norm",
     "theval_silent_lip_stability_mp",
@@ -88,7 +88,8 @@ def counted(monkeypatch, tmp_path):
     tracks: Counter[str] = Counter()
     images: Counter[str] = Counter()
     iter_frames, extract = media.iter_frames, face_track.FaceTrack.extract
-    for cls in (theval_mesh.THEvalFaceMesh, theval_mesh.THEvalSilentFaceMesh):
+    for cls in (theval_mesh.THEvalFaceMesh, theval_mesh.THEvalFaceMeshBGR,
+                theval_mesh.THEvalSilentFaceMesh):
         def counting_mesh(self, video, _extract=cls.extract, _id=cls.id):
             meshes[(_id, video.content_sha256)] += 1
             return _extract(self, video)

@@ -40,6 +40,7 @@ from auhead_bench_metrics.theval_mesh import (
     INDICES,
     SIZE,
     THEvalFaceMesh,
+    THEvalFaceMeshBGR,
     THEvalSilentFaceMesh,
     positions,
 )
@@ -118,7 +119,11 @@ def view_of(path: Path) -> VideoView:
 
 @pytest.fixture(scope="module")
 def meshes(clips) -> dict[Path, dict[str, np.ndarray]]:
-    return {path: THEvalFaceMesh().extract(view_of(path)) for path in clips}
+    out = {}
+    for path in clips:
+        view = view_of(path)
+        out[path] = {**THEvalFaceMesh().extract(view), **THEvalFaceMeshBGR().extract(view)}
+    return out
 
 
 # ---- the arithmetic on hand-made landmarks ---------------------------------------------------
@@ -256,12 +261,13 @@ def test_registered_ids_and_what_is_not_computed(tmp_path, monkeypatch):
     for base in theval.RAW:
         assert {base.id, f"{base.id}_gt_norm"} <= ids
     assert {"theval_score_partial4_mp", "theval_score", *theval.UNAVAILABLE} <= ids
-    assert {"theval_facemesh", "theval_vad_silero_v5"} <= set(registry.entries["extractor"])
+    assert {"theval_facemesh", "theval_facemesh_bgr", "theval_facemesh_silent",
+            "theval_vad_silero_v5"} <= set(registry.entries["extractor"])
     for ident in theval.UNAVAILABLE:
         with pytest.raises(NotComputed, match="not computed offline"):
             registry.get("metric", ident).cls().setup("cpu")
     monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path))
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(importlib.util, "find_spec", _no_silero(importlib.util.find_spec))
     for metric in (theval.LipSync, theval.SilentLipStability, theval.PartialScore,
                    theval.FinalScore):
         with pytest.raises(WeightsMissing, match="weights pull silero_vad_v5"):
@@ -415,3 +421,88 @@ def test_parity_of_the_audio_metrics(clips, meshes, theval_repo, tmp_path, wav_f
                                                              rel=1e-9, nan_ok=True)
         assert mine["lip_sync"] == pytest.approx(row["lip_sync"], rel=1e-5, nan_ok=True)
         assert np.isnan(mine["lip_sync"]) == (segments is None)
+
+
+# ---- the default metric set -------------------------------------------------------------------
+
+
+def test_a_config_without_metrics_gets_the_default_set(tmp_path):
+    from auhead_bench.config import DEFAULT_METRICS, RunConfig, load_config
+    from auhead_bench.plugins import load_plugins
+
+    config = RunConfig.model_validate({"methods": ["ground_truth"], "datasets": ["demo"]})
+    assert [m.id for m in config.metrics] == list(DEFAULT_METRICS)
+    registry = load_plugins()
+    for ident in DEFAULT_METRICS:
+        registry.get("metric", ident)  # each is installed (BenchError otherwise)
+    for ident in ("psnr_rgb", "ssim_gauss11_rgb", "fid_inception_pool3_full",
+                  "lmd_mouth_dlib68", "lmd_face_dlib68", "lse_c_syncnet_python",
+                  "emotion_acc_resmasknet_video", "au_mae_pyfeat_xgb",
+                  "theval_score_partial4_mp"):
+        assert ident in DEFAULT_METRICS
+    path = tmp_path / "c.yaml"
+    path.write_text("methods: [ground_truth]\ndatasets: [demo]\n")
+    assert [m.id for m in load_config(path).metrics] == list(DEFAULT_METRICS)
+    assert [m.id for m in load_config(path, {"metrics": ["psnr_rgb"]}).metrics] == ["psnr_rgb"]
+
+
+def test_availability_lists_computed_and_one_pull_command():
+    from types import SimpleNamespace
+
+    from auhead_bench.table import availability
+
+    def result(status, value=None, reason=None):
+        return SimpleNamespace(status=status, value=value, reason=reason)
+
+    records = [SimpleNamespace(metrics={
+        "psnr_rgb": result("ok", 20.0),
+        "fid": result("not_computed", reason="weights missing: run `auhead-bench weights "
+                                             "pull pytorch_fid_inception`"),
+        "lse": result("not_computed", reason="weights missing: run `auhead-bench weights pull "
+                                             "syncnet s3fd --force` (2 files of 2)"),
+        "aesthetic": result("not_computed", reason="not computed offline: needs pyiqa"),
+    })]
+    text = availability(records).splitlines()
+    assert text[0] == "computed (1): psnr_rgb"
+    assert text[1] == "need weights (2): fid, lse"
+    pull = "auhead-bench weights pull pytorch_fid_inception syncnet s3fd"
+    assert text[2] == f"  pull them all: {pull}"
+    assert text[3:] == ["not computed for other reasons (1):",
+                        "  aesthetic: not computed offline: needs pyiqa"]
+
+
+def test_run_without_metrics_scores_the_default_set_and_says_what_is_missing(tmp_path,
+                                                                              monkeypatch):
+    """`auhead-bench run` on a config naming no metrics, nothing pulled: the offline metrics
+    (PSNR, SSIM, LMD, THEval's lip and eyebrow dynamics) give numbers; the rest are listed
+    with one pull command."""
+    from click.testing import CliRunner
+
+    from auhead_bench.cli import cli
+
+    monkeypatch.setenv("AUHEAD_BENCH_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setattr(importlib.util, "find_spec", _no_silero(importlib.util.find_spec))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "methods: [ground_truth, static_frame]\n"
+        "datasets: [{id: demo, options: {max_clips: 1}}]\n"
+        f"cache_dir: {tmp_path / 'cache'}\n"
+    )
+    out = CliRunner().invoke(cli, ["run", str(config), "--out", str(tmp_path / "run")],
+                             catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    computed = next(line for line in lines if line.startswith("computed ("))
+    for ident in ("psnr_rgb", "ssim_gauss11_rgb", "lmd_mouth_dlib68", "theval_lip_dynamics_mp",
+                  "theval_eyebrow_dynamics_mp", "theval_lip_dynamics_mp_gt_norm"):
+        assert ident in computed
+    need = next(line for line in lines if line.startswith("need weights ("))
+    for ident in ("fid_inception_pool3_full", "theval_lip_sync_mp", "theval_score_partial4_mp"):
+        assert ident in need
+    pull = next(line for line in lines if "pull them all:" in line)
+    assert "silero_vad_v5" in pull and "pytorch_fid_inception" in pull
+
+
+def _no_silero(find_spec):
+    """find_spec that hides an installed silero_vad (its model would count as pulled)."""
+    return lambda name, *args: None if name == "silero_vad" else find_spec(name, *args)

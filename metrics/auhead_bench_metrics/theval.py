@@ -62,6 +62,7 @@ from auhead_bench_metrics.theval_vad import RMS_SECONDS, find_model, speech_fram
 
 MESH = "theval_facemesh"
 SILENT_MESH = "theval_facemesh_silent"
+BGR_MESH = "theval_facemesh_bgr"
 VAD = "theval_vad_silero_v5"
 MIN_SPEECH_RATIO = 0.1  # lip_sync.py: fewer speech frames and the video is NaN
 GT_EPSILON = 1e-9  # theval/scoring.py: a |GT| this small cannot normalise
@@ -214,7 +215,7 @@ class LipSync(_Raw):
     id = "theval_lip_sync_mp"
     description = "THEval lip-sync: mean |mouth openness - audio RMS|, min-max normalised, speech."
     higher_is_better = False
-    needs = (MESH, VAD)
+    needs = (BGR_MESH, VAD)
     theval_name = "Lip sync"
 
     def setup(self, device: str) -> None:
@@ -224,7 +225,7 @@ class LipSync(_Raw):
     def raw(cls, video: VideoView) -> tuple[float, int]:
         if not int(video[VAD]["samples"]):
             raise ClipSkipped("THEval lip-sync: the video has no audio")
-        return lip_sync(video[MESH], video[VAD], video.fps)
+        return lip_sync(video[BGR_MESH], video[VAD], video.fps)
 
 
 RAW: tuple[type[_Raw], ...] = (LipDynamics, EyebrowDynamics, SilentLipStability, LipSync)

@@ -14,7 +14,11 @@ frames before it, so each distinct feed is its own stream here:
   ``refine_landmarks=False``.
 
 A 256x256 video gives ``rgb`` exactly ``rgb256``'s input, so that stream is run once and
-shared (the demo's clips are 256 px: two FaceMesh passes per frame, not three). Every stream
+shared (the demo's clips are 256 px: one FaceMesh pass per frame for lip and eyebrow
+dynamics). ``theval_facemesh`` runs the two RGB feeds, ``theval_facemesh_bgr`` lip-sync's, and
+``theval_facemesh_silent`` silent-lip stability's feed of the silent frames alone: each feed is
+one tracker, so splitting them runs nothing twice and a run pays only for the feeds its
+metrics read. Every stream
 walks the one decode pass, chunk by chunk, with its own tracker created for this video (THEval
 keeps one tracker for all the videos of a list, so its first frame of a video may start from
 the previous video's face: the only difference in the feed, and why the parity test runs
@@ -94,14 +98,16 @@ def landmarks(mesh: Any, image: np.ndarray) -> np.ndarray | None:
 
 
 class THEvalFaceMesh(Extractor):
-    """mediapipe FaceMesh landmarks in THEval's three feeds (see the module docstring)."""
+    """mediapipe FaceMesh landmarks in THEval's RGB feeds, ``rgb256`` and ``rgb`` (see the
+    module docstring): lip dynamics, eyebrow dynamics, and the silent-lip feed's shortcut."""
 
     id = "theval_facemesh"
     description = (
-        "mediapipe FaceMesh (tracking, 1 face, confidences 0.5) in THEval's feeds: RGB 256 px "
-        "refined, RGB full size refined, red/blue swapped unrefined."
+        "mediapipe FaceMesh (tracking, 1 face, confidences 0.5) in THEval's RGB feeds: 256 px "
+        "and full size, refined."
     )
     version = "1"
+    streams: tuple[str, ...] = ("rgb256", "rgb")
 
     def params(self) -> dict[str, Any]:
         # The FaceMesh model ships inside the mediapipe wheel: its version names the weights.
@@ -113,7 +119,7 @@ class THEvalFaceMesh(Extractor):
             "min_detection_confidence": CONFIDENCE,
             "min_tracking_confidence": CONFIDENCE,
             "resize": "cv2.resize INTER_LINEAR",
-            "streams": STREAMS,
+            "streams": {s: STREAMS[s] for s in self.streams},
             "indices": list(INDICES),
             "tracker": "one per video and stream",
         }
@@ -124,8 +130,8 @@ class THEvalFaceMesh(Extractor):
 
         height, width = video.frame_shape()
         # A 256x256 video: the full-size refined feed is the resized one, frame for frame.
-        shared = (height, width) == (SIZE, SIZE)
-        run = [s for s in STREAMS if not (shared and s == "rgb")]
+        shared = (height, width) == (SIZE, SIZE) and {"rgb", "rgb256"} <= set(self.streams)
+        run = [s for s in self.streams if not (shared and s == "rgb")]
         meshes = {s: face_mesh(STREAMS[s]["refine_landmarks"]) for s in run}
         points: dict[str, list[np.ndarray]] = {s: [] for s in run}
         found: dict[str, list[bool]] = {s: [] for s in run}
@@ -151,13 +157,24 @@ class THEvalFaceMesh(Extractor):
             "indices": np.array(INDICES, np.int16),
             "frame_size": np.array([height, width], np.int32),
         }
-        count = len(found["rgb256"])
-        for s in STREAMS:
+        for s in self.streams:
             out[f"{s}_xy"] = (
-                np.stack(points[s]) if count else np.zeros((0, len(INDICES), 2), np.float32)
+                np.stack(points[s]) if points[s] else np.zeros((0, len(INDICES), 2), np.float32)
             )
             out[f"{s}_found"] = np.array(found[s], bool)
         return out
+
+
+class THEvalFaceMeshBGR(THEvalFaceMesh):
+    """The ``bgr`` feed (lip-sync's): its own extractor so that a run without lip-sync (the
+    demo) does not pay for it; a tracker per feed either way, so nothing runs twice."""
+
+    id = "theval_facemesh_bgr"
+    description = (
+        "mediapipe FaceMesh (tracking, 1 face, confidences 0.5) on red/blue-swapped full-size "
+        "frames, unrefined: THEval lip-sync's feed."
+    )
+    streams = ("bgr",)
 
 
 class THEvalSilentFaceMesh(Extractor):
@@ -218,4 +235,5 @@ class THEvalSilentFaceMesh(Extractor):
 @hookimpl
 def register_extractors(register):
     register(THEvalFaceMesh)
+    register(THEvalFaceMeshBGR)
     register(THEvalSilentFaceMesh)
