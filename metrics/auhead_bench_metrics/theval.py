@@ -36,6 +36,7 @@ route through moviepy's 44.1 kHz extraction. The parity test states the toleranc
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from itertools import combinations
 from typing import Any, ClassVar
@@ -162,8 +163,9 @@ class _Raw(PerClipMetric):
     theval_name: ClassVar[str]  # the column in THEval's metric table
 
     @classmethod
+    @abstractmethod
     def raw(cls, video: VideoView) -> tuple[float, int]:
-        raise NotImplementedError
+        """(value, frames used) of one video; ClipSkipped when THEval gives it no value."""
 
     def score(self, view: ClipView) -> ClipScore:
         value, frames = self.raw(view.generated)
