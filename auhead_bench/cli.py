@@ -242,7 +242,7 @@ def run(
 ) -> None:
     from auhead_bench.config import load_config, parse_sweep
     from auhead_bench.runner import Runner
-    from auhead_bench.table import summary
+    from auhead_bench.table import availability, summary
     from auhead_bench.untrusted import trusted
 
     try:
@@ -275,6 +275,7 @@ def run(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     click.echo(summary(records))
+    click.echo(availability(records))
     click.echo(f"wrote {len(records)} records to {out_dir / 'records'}; full table: "
                f"{out_dir / 'table.md'}")
 

@@ -109,6 +109,21 @@ class MethodConfig(ComponentConfig):
         return value
 
 
+# What a config without `metrics:` scores: the AUHead paper's table (Sync as SyncNet's LSE-C
+# and LSE-D on joonson's pipeline, PSNR, SSIM, FID, M-LMD, F-LMD), its guidance study's emotion
+# accuracy and AU error, and THEval's metrics that run offline. Those whose weights are not
+# cached are reported as not computed, with one command that pulls them all.
+DEFAULT_METRICS: tuple[str, ...] = (
+    "lse_c_syncnet_python", "lse_d_syncnet_python", "psnr_rgb", "ssim_gauss11_rgb",
+    "fid_inception_pool3_full", "lmd_mouth_dlib68", "lmd_face_dlib68",
+    "emotion_acc_resmasknet_video", "au_mae_pyfeat_xgb",
+    "theval_lip_dynamics_mp", "theval_eyebrow_dynamics_mp", "theval_silent_lip_stability_mp",
+    "theval_lip_sync_mp", "theval_lip_dynamics_mp_gt_norm", "theval_eyebrow_dynamics_mp_gt_norm",
+    "theval_silent_lip_stability_mp_gt_norm", "theval_lip_sync_mp_gt_norm",
+    "theval_score_partial4_mp",
+)  # fmt: skip
+
+
 def _components(value: Any) -> Any:
     if isinstance(value, str | dict):
         value = [value]
@@ -131,7 +146,8 @@ class RunConfig(BaseModel):
     name: str = "benchmark"
     methods: list[MethodConfig]
     datasets: list[ComponentConfig]
-    metrics: list[ComponentConfig]
+    metrics: list[ComponentConfig] = Field(  # none named: DEFAULT_METRICS
+        default_factory=lambda: [ComponentConfig(id=i) for i in DEFAULT_METRICS])
     seeds: list[int] = Field(default_factory=lambda: [0])
     sweep: dict[str, list[Any]] = Field(default_factory=dict)  # option -> values, every method
     overwrite: Overwrite = "only-missing"  # see OVERWRITE_POLICIES

@@ -7,6 +7,7 @@ know about the reporting package.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,9 @@ from auhead_bench.reporting.tables import (
     to_markdown,
 )
 
-__all__ = ["ARROW", "format_value", "markdown", "summary", "wide_frame", "write_tables"]
+__all__ = [
+    "ARROW", "availability", "format_value", "markdown", "summary", "wide_frame", "write_tables",
+]  # fmt: skip
 
 
 def markdown(records: list[RunRecord]) -> str:
@@ -53,6 +56,39 @@ def summary(records: list[RunRecord]) -> str:
     lines = [pd.DataFrame(columns).fillna("").to_string(line_width=100)]
     for row, note in notes.items():
         lines.append(f"  {row.split()[0]}: {note}")
+    return "\n".join(lines)
+
+
+PULL = re.compile(r"`auhead-bench weights pull ([^`]+?)`")
+
+
+def availability(records: list[RunRecord]) -> str:
+    """Which metrics gave a number (in any record) and which did not: those that need weights
+    with one command that pulls every missing file, then the others with their reason."""
+    computed: list[str] = []
+    reasons: dict[str, str] = {}
+    for record in records:
+        for metric_id, result in record.metrics.items():
+            if result.status == "ok" and result.value is not None:
+                if metric_id not in computed:
+                    computed.append(metric_id)
+            else:  # not computed, or failed on every clip
+                reasons.setdefault(metric_id, result.reason or "")
+    missing = {m: r for m, r in reasons.items() if m not in computed}
+    weights: dict[str, list[str]] = {}  # metric id -> weight names its command pulls
+    for metric_id, reason in missing.items():
+        for names in PULL.findall(reason):
+            weights.setdefault(metric_id, []).extend(
+                n for n in names.split() if not n.startswith("--"))
+    lines = [f"computed ({len(computed)}): {', '.join(computed) or 'none'}"]
+    if weights:
+        names = list(dict.fromkeys(n for ns in weights.values() for n in ns))
+        lines.append(f"need weights ({len(weights)}): {', '.join(weights)}")
+        lines.append(f"  pull them all: auhead-bench weights pull {' '.join(names)}")
+    others = {m: r for m, r in missing.items() if m not in weights}
+    if others:
+        lines.append(f"not computed for other reasons ({len(others)}):")
+        lines += [f"  {m}: {r}" for m, r in others.items()]
     return "\n".join(lines)
 
 

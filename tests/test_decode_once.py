@@ -20,7 +20,7 @@ from auhead_bench.config import RunConfig
 from auhead_bench.faces import image_landmarks
 from auhead_bench.plugins import load_plugins
 from auhead_bench.runner import Runner
-from auhead_bench_metrics import face_track, fid, fvd, pyfeat
+from auhead_bench_metrics import face_track, fid, fvd, pyfeat, theval, theval_mesh, theval_vad
 
 FACE_METRICS = [
     "fid_inception_pool3_face",
@@ -30,6 +30,12 @@ FACE_METRICS = [
     "lmd_mouth_dlib68",
     "lmd_face_dlib68",
     "psnr_rgb",
+    # THEval's: the mediapipe extractors (RGB feeds, BGR feed, silent frames) and the VAD
+    "theval_lip_dynamics_mp",
+    "theval_eyebrow_dynamics_mp_gt_norm",
+    "theval_silent_lip_stability_mp",
+    "theval_lip_sync_mp",
+    "theval_score_partial4_mp",
 ]
 
 
@@ -41,6 +47,16 @@ class FakeInception(torch.nn.Module):
 class FakeI3D(torch.nn.Module):
     def forward(self, clips: torch.Tensor, **kwargs) -> torch.Tensor:
         return clips.float().mean(dim=(2, 3, 4)).repeat(1, 134)[:, :400]
+
+
+class FakeVAD:
+    """Silero's call pattern; speech wherever a window's mean amplitude passes 0.02."""
+
+    def reset_states(self) -> None:
+        pass
+
+    def __call__(self, chunk: torch.Tensor, rate: int) -> torch.Tensor:
+        return (chunk.abs().mean() > 0.02).float()
 
 
 class FakeRecognizer:
@@ -64,10 +80,21 @@ def counted(monkeypatch, tmp_path):
     monkeypatch.setattr(fvd, "load_i3d", lambda device: FakeI3D())
     monkeypatch.setattr(pyfeat, "hsemotion_recognizer", lambda path, device: FakeRecognizer())
 
+    monkeypatch.setattr(theval, "_check_vad", lambda: None)
+    monkeypatch.setattr(theval_vad.SileroVAD, "setup",
+                        lambda self, device: setattr(self, "_model", FakeVAD()))
+
     decodes: Counter[str] = Counter()
     tracks: Counter[str] = Counter()
     images: Counter[str] = Counter()
     iter_frames, extract = media.iter_frames, face_track.FaceTrack.extract
+    for cls in (theval_mesh.THEvalFaceMesh, theval_mesh.THEvalFaceMeshBGR,
+                theval_mesh.THEvalSilentFaceMesh):
+        def counting_mesh(self, video, _extract=cls.extract, _id=cls.id):
+            meshes[(_id, video.content_sha256)] += 1
+            return _extract(self, video)
+
+        monkeypatch.setattr(cls, "extract", counting_mesh)
 
     def counting_iter_frames(path, *args, **kwargs):
         decodes[media.sha256_file(Path(path))] += 1
@@ -88,8 +115,12 @@ def counted(monkeypatch, tmp_path):
     return decodes, tracks, images
 
 
+meshes: Counter[tuple[str, str]] = Counter()  # (extractor id, content) -> extract calls
+
+
 def test_every_video_is_decoded_and_tracked_once(counted, tmp_path):
     decodes, tracks, images = counted
+    meshes.clear()
     config = RunConfig.model_validate({
         "name": "once",
         "datasets": [{"id": "demo", "options": {"max_clips": 2}}],
@@ -110,10 +141,11 @@ def test_every_video_is_decoded_and_tracked_once(counted, tmp_path):
     generated = {g.content_sha256 for r in records for g in r.generations}
     assert len(generated) == 6 and set(tracks) == generated
 
-    decodes.clear(), tracks.clear(), images.clear()
+    decodes.clear(), tracks.clear(), images.clear(), meshes.clear()
     FakeRecognizer.calls = 0
     again = Runner(config, tmp_path / "warm", registry=load_plugins()).run()
     assert not decodes and not tracks and not images and not FakeRecognizer.calls
+    assert not meshes
     assert [r.metrics for r in again] == [r.metrics for r in records]
 
 

@@ -29,6 +29,7 @@ LAZY = (
     "pytorch_fid",
     "syncnet_python",
     "scenedetect",
+    "mediapipe",
 )
 
 # What the built-in plugins registered when registration still imported everything (subsets:
