@@ -51,11 +51,36 @@ _boot_options = [
         "--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the CIs."
     ),
     click.option("--level", default=0.95, show_default=True, help="Confidence level of the CIs."),
+    click.option(
+        "--min-clips",
+        default=10,
+        show_default=True,
+        help="Fewest clips that get a CI and a p-value; fewer show 'n too small' (README: "
+        "Reports says why 10).",
+    ),
+]
+_display_options = [
+    click.option(
+        "--metrics",
+        "metrics",
+        help="Metric ids to show, comma-separated, in this order (default: every metric).",
+    ),
+    click.option(
+        "--decimals",
+        help="Fixed decimals: N for every metric, or METRIC=N,... per metric (default: 4 "
+        "significant digits, so a small value never prints as 0.0000).",
+    ),
 ]
 
 
 def boot_options(func: F) -> F:
     for option in reversed(_boot_options):
+        func = option(func)
+    return func
+
+
+def display_options(func: F) -> F:
+    for option in reversed(_display_options):
         func = option(func)
     return func
 
@@ -99,6 +124,15 @@ def _write(text: str, out: Path | None) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Write to this file instead of stdout."
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "wide", "tall"]),
+    default="auto",
+    show_default=True,
+    help="LaTeX main table: methods as rows (wide) or metrics as rows (tall, for many "
+    "metrics in a paper column); auto picks the narrower.",
+)
+@display_options
 @boot_options
 @friendly
 def table(
@@ -107,30 +141,47 @@ def table(
     views: tuple[str, ...],
     baseline: str | None,
     out: Path | None,
+    layout: str,
+    metrics: str | None,
+    decimals: str | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Methods x metrics from RUN_DIR... (run folders, record folders or record files).
 
-    Each cell: value [CI low, high] (bootstrap over clips), n, the spread over seeds where
-    there are several; a missing value or skipped clips point to a numbered note with the
-    whole reason. Best real method per column in bold (reference rows such as ground_truth
-    never are).
+    Each cell: value [CI low, high] (bootstrap over clips), n (independent clips), the
+    spread over seeds where there are several; with fewer than --min-clips clips no CI and no
+    p-value ("n too small", and a warning on stderr). A column's missing values and skipped
+    clips point to a numbered note with the whole reason. Best real method per column in
+    bold (reference rows such as ground_truth never are).
 
     A file that is not a readable record (a folder or FIFO named *.json, bad JSON, an invalid
     record) is listed on stderr as "skipped FILE: reason" and left out; the exit code is 0 when
     at least one record was read, 2 when none was.
     """
     from auhead_bench.reporting.inputs import Skipped, load_runs
-    from auhead_bench.reporting.tables import build_report, render
+    from auhead_bench.reporting.tables import build_report, parse_decimals, render
 
     skipped: list[Skipped] = []
     loaded = load_runs(run_dirs, skipped)
     for item in skipped:
         click.echo(f"skipped {item.path}: {item.reason}", err=True)
     by = [v for v in ("emotion", "intensity") if not views or v in views]
-    report = build_report(loaded, baseline=baseline, by=by, n_boot=n_boot, level=level)
-    _write(render(report, fmt, list(views) or None), out)
+    report = build_report(
+        loaded,
+        baseline=baseline,
+        by=by,
+        n_boot=n_boot,
+        level=level,
+        min_clips=min_clips,
+        metrics=_split(metrics) or None,
+        decimals=parse_decimals(decimals),
+    )
+    warning = report.small_n_warning()
+    if warning:
+        click.echo(warning, err=True)
+    _write(render(report, fmt, list(views) or None, layout), out)
 
 
 # ---- plot ----------------------------------------------------------------------------------
@@ -182,6 +233,7 @@ def tradeoff(
     out: Path | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Trade-off over a method option (the paper's Figure 3): x metric against each y metric.
 
@@ -204,6 +256,7 @@ def tradeoff(
         title=title,
         n_boot=n_boot,
         level=level,
+        min_clips=min_clips,
     )
     for path in paths:
         click.echo(f"wrote {path}")
@@ -232,6 +285,7 @@ def pareto(
     out: Path | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Methods on two metrics with CIs; the Pareto front (each metric's direction) joined."""
     from auhead_bench.reporting.inputs import load_runs
@@ -247,6 +301,7 @@ def pareto(
         title=title,
         n_boot=n_boot,
         level=level,
+        min_clips=min_clips,
     )
     for path in paths:
         click.echo(f"wrote {path}")
@@ -313,6 +368,7 @@ def _tradeoffs(values: tuple[str, ...]) -> list[tuple[str, str | None, list[str]
 )
 @click.option("--no-plots", is_flag=True, help="Leave plots out (faster).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is rejected.")
+@display_options
 @boot_options
 @friendly
 def build(
@@ -323,8 +379,11 @@ def build(
     tradeoffs: tuple[str, ...],
     no_plots: bool,
     strict: bool,
+    metrics: str | None,
+    decimals: str | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Validate every record and write a static site that opens from disk.
 
@@ -333,6 +392,7 @@ def build(
     0 (1 with --strict).
     """
     from auhead_bench.reporting.leaderboard import build_site
+    from auhead_bench.reporting.tables import parse_decimals
 
     site = build_site(
         out,
@@ -343,6 +403,9 @@ def build(
         tradeoff=_tradeoffs(tradeoffs) or None,
         n_boot=n_boot,
         level=level,
+        min_clips=min_clips,
+        metrics=_split(metrics) or None,
+        decimals=parse_decimals(decimals),
     )
     for item in site.rejected:
         click.echo(f"rejected {item.path}: {item.reason}", err=True)

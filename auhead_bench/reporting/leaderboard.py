@@ -26,16 +26,21 @@ import yaml
 from auhead_bench.errors import BenchError, one_line
 from auhead_bench.records import RunRecord, dump_record, load_record
 from auhead_bench.reporting import plots as plotting
-from auhead_bench.reporting.inputs import NOT_RECORDS, LoadedRecord, label_records
+from auhead_bench.reporting.inputs import NOT_RECORDS, LoadedRecord, is_reference, label_records
+from auhead_bench.reporting.stats import MIN_CLIPS
 from auhead_bench.reporting.tables import (
     ARROW,
     Cell,
+    NoteBook,
     Report,
     Row,
     build_report,
+    empty_marks,
     format_bytes,
     format_seconds,
     main_frame,
+    reading_notes,
+    reference_notes,
     to_json,
     to_latex,
 )
@@ -322,21 +327,41 @@ def _sort_value(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else repr(float(value))
 
 
-def _cell_view(cell: Cell, href: str) -> dict[str, Any]:
+def _cell_view(cell: Cell, href: str, mark: int | None, skip_mark: int | None) -> dict[str, Any]:
+    """A main-table cell: the value, its CI on a line below, n; an empty cell is a dash and,
+    only where its column has several reasons, the mark of its own note."""
     return {
-        "text": cell.value_text(),
-        "detail": cell.detail_text(),
+        "text": cell.number_text(),
+        "ci": cell.ci_text(),
+        "detail": cell.detail_text() if cell.value is not None else "",
         "tooltip": cell.tooltip(),
         "sort": _sort_value(cell.value),
         "best": cell.best,
         "empty": cell.value is None,
+        "mark": mark,
+        "skip_mark": skip_mark,
         "href": href,
     }
 
 
-def _row_view(row: Row, report: Report, pages: dict[str, str], anchors: dict[str, str]) -> dict:
+def _row_view(
+    row: Row,
+    index: int,
+    report: Report,
+    pages: dict[str, str],
+    anchors: dict[str, str],
+    marks: dict[tuple[int, str], int],
+    notes: NoteBook,
+) -> dict:
     page = pages[row.record.record_id]
     cost = row.cost
+    cells = []
+    for c in report.columns:
+        cell = row.cells[c.metric_id]
+        skipped = cell.value is not None and cell.n_skipped
+        skip = notes.mark(cell.note_text() or "") if skipped else None
+        href = f"records/{page}.html#metric-{anchors[c.metric_id]}"
+        cells.append(_cell_view(cell, href, marks.get((index, c.metric_id)), skip))
     return {
         "label": row.label,
         "method": row.record.method.id,
@@ -345,10 +370,7 @@ def _row_view(row: Row, report: Report, pages: dict[str, str], anchors: dict[str
         "reproduce": f"records/{page}.html#reproduce",
         "command": reproduce_command(row.record, f"{page}.yaml"),
         "seeds": row.record.seeds,
-        "cells": [
-            _cell_view(row.cells[c.metric_id], f"records/{page}.html#metric-{anchors[c.metric_id]}")
-            for c in report.columns
-        ],
+        "cells": cells,
         "spf": format_seconds(cost.seconds_per_frame) if cost.seconds_per_frame else "",
         "spf_sort": _sort_value(cost.seconds_per_frame),
         "mem": format_bytes(cost.peak_memory_bytes) if cost.peak_memory_bytes else "",
@@ -466,10 +488,13 @@ def _plots(
     warnings: list[str],
     boot: dict[str, Any],
 ) -> list[dict[str, str]]:
-    """Pareto and trade-off figures; a figure that cannot be drawn becomes a warning."""
+    """Pareto and trade-off figures; a figure that cannot be drawn becomes a warning. Chosen
+    without being told, they use only metrics that have values (reference rows aside), so an
+    all-empty column never becomes an axis."""
     ids = [c.metric_id for c in report.columns]
     if pareto is None:
-        pareto = [(ids[0], ids[1])] if len(ids) >= 2 else []
+        filled = _filled_metrics(report, None)
+        pareto = [(filled[0], filled[1])] if len(filled) >= 2 else []
     sweeps: list[tuple[str | None, str, str | None, list[str] | None]]
     if tradeoff is None:
         sweeps = [(method, param, None, None) for method, param in plotting.sweeps(accepted)]
@@ -486,8 +511,12 @@ def _plots(
             continue
         made.append({"title": f"Pareto front: {x} vs {y}", "name": name})
     for method, param, x, ys in sweeps:
-        x_id = x or (ids[0] if ids else "")
-        y_ids = ys or [i for i in ids if i != x_id][:2]
+        filled = _filled_metrics(report, method) if method else ids
+        x_id = x or (filled[0] if filled else "")
+        y_ids = ys or [i for i in filled if i != x_id][:2]
+        if not x_id or not y_ids:
+            warnings.append(f"trade-off plot over {param} skipped: under 2 metrics have values")
+            continue
         name = slug(f"tradeoff-{method}-{param}" if method else f"tradeoff-{param}", used)
         try:
             plotting.plot_tradeoff(
@@ -508,6 +537,20 @@ def _plots(
     return made
 
 
+def _filled_metrics(report: Report, method: str | None) -> list[str]:
+    """Metric ids with at least one value among non-reference rows (of ``method`` if given)."""
+    rows = [
+        r
+        for r in report.rows
+        if not is_reference(r.record) and (method is None or r.record.method.id == method)
+    ]
+    return [
+        c.metric_id
+        for c in report.columns
+        if any(r.cells[c.metric_id].value is not None for r in rows)
+    ]
+
+
 def build_site(
     out: Path,
     *,
@@ -519,8 +562,14 @@ def build_site(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
+    min_clips: int = MIN_CLIPS,
+    metrics: Sequence[str] | None = None,
+    decimals: dict[str, int] | int | None = None,
 ) -> Site:
-    """Validate every record under ``results`` and write the static site to ``out``."""
+    """Validate every record under ``results`` and write the static site to ``out``.
+
+    ``metrics`` picks and orders the columns, ``decimals`` fixes decimals (all or per metric),
+    ``min_clips`` is the fewest clips that get a CI (as ``auhead-bench table``)."""
     results = Path(results) if results is not None else default_results_dir()
     template = Path(template) if template is not None else default_template_dir()
     if not (template / "index.html.j2").is_file():
@@ -533,8 +582,8 @@ def build_site(
     accepted, rejected = collect(results, merges)
     out = Path(out)
     _prepare_out(out)
-    boot = {"n_boot": n_boot, "level": level, "seed": seed}
-    report = build_report(accepted, by=(), **boot)
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
+    report = build_report(accepted, by=(), metrics=metrics, decimals=decimals, **boot)
     site = Site(out=out, accepted=accepted, rejected=rejected, warnings=merges)
 
     shutil.copytree(template / "assets", out / "assets")
@@ -570,11 +619,19 @@ def build_site(
     tables = []
     for dataset in report.datasets:
         rows = _default_order([r for r in report.rows if r.dataset == dataset], report)
+        notes = NoteBook()
+        header_marks, cell_marks = empty_marks(rows, report.columns, notes)
+        anchor = slug(f"dataset-{dataset}")
+        views = [
+            _row_view(r, i, report, pages, anchors, cell_marks, notes) for i, r in enumerate(rows)
+        ]
         tables.append(
             {
                 "dataset": dataset,
-                "anchor": slug(f"dataset-{dataset}"),
-                "rows": [_row_view(r, report, pages, anchors) for r in rows],
+                "anchor": anchor,
+                "rows": views,
+                "header_marks": [header_marks.get(c.metric_id) for c in report.columns],
+                "notes": [{"n": n, "text": text} for text, n in notes.numbers.items()],
             }
         )
     index = env.get_template("index.html.j2").render(
@@ -592,6 +649,10 @@ def build_site(
         n_records=len(accepted),
         level=level,
         n_boot=n_boot,
+        min_clips=min_clips,
+        reading=reading_notes(report, "[k]: note k under the table"),
+        references=reference_notes(report),
+        small_n=report.small_n_warning(),
     )
     (out / "index.html").write_text(index)
     return site
