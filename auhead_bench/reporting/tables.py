@@ -39,8 +39,9 @@ FORMATS = ("md", "csv", "latex", "json")
 BREAKDOWNS = ("emotion", "intensity")
 VIEWS = ("main", "compare", *BREAKDOWNS)
 LAYOUTS = ("auto", "wide", "tall")  # LaTeX: methods as rows (wide) or metrics as rows (tall)
-# A paper column (~240 pt, e.g. CVPR/IEEE two-column) holds a label column and about three
-# value columns of "0.5258" over a "[0.5101, 0.5402]" line in \footnotesize.
+# A paper column (241 pt in a 10pt two-column article; CVPR/IEEE are alike) holds a label
+# column and three columns of "0.5258" over "[0.5101, 0.5402]" in footnotesize (measured with
+# pdflatex: tests/test_report_display.py::test_latex_fits_a_paper_column).
 COLUMN_FITS = 3
 # Peak memory: the runner's GenerationResult.peak_memory_bytes (CUDA), else what a method put
 # in GenerationResult.info[key], in bytes or MiB.
@@ -1058,18 +1059,22 @@ def _sup(number: int | None) -> str:
     return f"\\textsuperscript{{{_letter(number)}}}" if number else ""
 
 
+def _value_columns(report: Report, layout: str) -> int:
+    """Columns of numbers a layout has: metrics (and cost) for wide, methods for tall."""
+    if layout == "wide":
+        return len(report.columns) + int(report.has_time) + int(report.has_memory)
+    return max((sum(r.dataset == d for r in report.rows) for d in report.datasets), default=0)
+
+
 def latex_layout(report: Report, layout: str = "auto") -> str:
-    """'wide' (methods as rows) or 'tall' (metrics as rows). auto: tall when there are more
-    metric columns than a paper column holds (``COLUMN_FITS``) and fewer methods per dataset
-    than metrics, since then the transposed table is the narrower one."""
+    """'wide' (methods as rows) or 'tall' (metrics as rows). auto: the one with fewer columns
+    of numbers, wide on a tie; many metrics and few methods so come out tall."""
     if layout not in LAYOUTS:
         raise BenchError(f"unknown LaTeX layout {layout!r}", fix=f"use one of {', '.join(LAYOUTS)}")
     if layout != "auto":
         return layout
-    sizes = [sum(r.dataset == d for r in report.rows) for d in report.datasets]
-    per_dataset = max(sizes, default=0)
-    metrics = len(report.columns) + int(report.has_time) + int(report.has_memory)
-    return "tall" if metrics > COLUMN_FITS and per_dataset < metrics else "wide"
+    tall, wide = _value_columns(report, "tall"), _value_columns(report, "wide")
+    return "tall" if tall < wide else "wide"
 
 
 def _latex_value(cell: Cell, mark: int | None, row_n: int) -> tuple[str, str]:
@@ -1122,10 +1127,24 @@ def _row_n(row: Row, columns: Sequence[Column]) -> int:
     return max((row.cells[c.metric_id].n for c in columns), default=0)
 
 
+def _uniform_n(rows: Sequence[Row], columns: Sequence[Column]) -> int | None:
+    """The one n every valued cell has, or None when they differ."""
+    found = {
+        cell.n
+        for row in rows
+        for c in columns
+        if (cell := row.cells[c.metric_id]).value is not None
+    }
+    return found.pop() if len(found) == 1 else None
+
+
 def latex_wide(report: Report, notes: NoteBook) -> list[str]:
-    """Methods as rows, metrics as columns; a dataset is a spanning row when there are more."""
+    """Methods as rows, metrics as columns; a dataset is a spanning row when there are more.
+    An n column only where rows differ in n (else a comment gives it once)."""
     header_marks, cell_marks = empty_marks(report.rows, report.columns, notes)
-    header = ["Method", "$n$"] + [
+    same_n = _uniform_n(report.rows, report.columns)
+    header = ["Method"] + ([] if same_n is not None else ["$n$"])
+    header += [
         f"{latex_escape(c.metric_id)} {_latex_arrow(c)}{_sup(header_marks.get(c.metric_id))}"
         for c in report.columns
     ]
@@ -1142,7 +1161,10 @@ def latex_wide(report: Report, notes: NoteBook) -> list[str]:
             dataset = row.dataset
             body.append(f"\\multicolumn{{{width}}}{{l}}{{\\emph{{{latex_escape(dataset)}}}}} \\\\")
         n = _row_n(row, report.columns)
-        values, cis = [latex_escape(row.label), str(n)], ["", ""]
+        values, cis = [latex_escape(row.label)], [""]
+        if same_n is None:
+            values.append(str(n))
+            cis.append("")
         for column in report.columns:
             cell = row.cells[column.metric_id]
             text, ci = _latex_value(cell, cell_marks.get((index, column.metric_id)), n)
@@ -1160,7 +1182,10 @@ def latex_wide(report: Report, notes: NoteBook) -> list[str]:
         if any(cis):
             body.append(" & ".join(cis) + " \\\\")
     lines = [] if several else [f"% dataset: {latex_escape(report.datasets[0])}"]
-    return lines + _tabular("lr" + "r" * (width - 2), header, body)
+    if same_n is not None:
+        lines.append(f"% n = {same_n} clips in every cell")
+    labels = "l" + ("" if same_n is not None else "r")
+    return lines + _tabular(labels + "r" * (width - len(labels)), header, body)
 
 
 def latex_tall(report: Report, notes: NoteBook) -> list[str]:
@@ -1210,7 +1235,14 @@ def latex_main(report: Report, layout: str = "auto") -> list[str]:
     if not report.rows:
         return ["% no records"]
     table = latex_wide(report, notes) if chosen == "wide" else latex_tall(report, notes)
-    return ["% requires \\usepackage{booktabs}", *table, "", *_latex_notes(report, notes)]
+    head = ["% requires \\usepackage{booktabs}"]
+    columns = _value_columns(report, chosen)
+    if columns > COLUMN_FITS:
+        head.append(
+            f"% {columns} columns of numbers: wider than one paper column (about {COLUMN_FITS} "
+            "fit); use table* across both columns, or fewer --metrics"
+        )
+    return [*head, *table, "", *_latex_notes(report, notes)]
 
 
 def latex_compare(report: Report) -> list[str]:
