@@ -14,6 +14,7 @@ import pandas as pd
 from auhead_bench.cache import write_text_atomic
 from auhead_bench.records import RunRecord
 from auhead_bench.reporting.inputs import from_records
+from auhead_bench.reporting.stats import n_clips
 from auhead_bench.reporting.tables import (
     ARROW,
     build_report,
@@ -28,7 +29,8 @@ __all__ = ["ARROW", "format_value", "markdown", "summary", "wide_frame", "write_
 
 
 def markdown(records: list[RunRecord]) -> str:
-    """The main comparison table (value ± CI, n, best in bold) for a terminal or a README."""
+    """The main comparison table (value [CI low, high], n clips, best in bold) for a terminal
+    or a README."""
     report = build_report(from_records(records), by=())
     return to_markdown(report, ["main"])
 
@@ -44,7 +46,7 @@ def summary(records: list[RunRecord]) -> str:
         for metric_id, result in record.metrics.items():
             row = f"{metric_id} {ARROW[result.higher_is_better]}"
             if result.status == "ok" and result.value is not None:
-                column[row] = f"{format_value(result.value)} n={result.n}"
+                column[row] = f"{format_value(result.value)} n={n_clips(result)}"
             else:
                 column[row] = result.status.replace("_", " ")
                 notes.setdefault(row, result.reason or "")  # whole: never cut mid-word

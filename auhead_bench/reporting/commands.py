@@ -118,8 +118,8 @@ def _write(text: str, out: Path | None) -> None:
 )
 @click.option(
     "--baseline",
-    help="Experiment (e.g. static_frame) to test every method against: paired bootstrap "
-    "over clips, difference with its CI and p-value.",
+    help="Experiment (e.g. static_frame) to test every method against, paired by clip: the "
+    "difference with its bootstrap CI and an exact sign-flip p-value (none under --min-clips).",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Write to this file instead of stdout."

@@ -418,7 +418,7 @@ def _record_page(row: Row, report: Report, anchors: dict[str, str], page: str) -
                 ),
                 "seed_std": _fmt(est.seed_std),
                 "per_seed": result.per_seed,
-                "n": result.n,
+                "n": cell.n,  # independent clips, as in the main table
                 "n_skipped": result.n_skipped,
                 "reason": result.reason or "",
                 "protocol": result.protocol,

@@ -206,6 +206,12 @@ def distribution_clips(result: MetricResult) -> int:
     return math.ceil(result.n / seeds)
 
 
+def n_clips(result: MetricResult) -> int:
+    """Independent clips behind a result: distinct scored clips, never clips x seeds."""
+    scored = {v.clip_id for v in result.per_clip if v.value is not None}
+    return len(scored) if scored else distribution_clips(result)
+
+
 def estimate(
     result: MetricResult,
     *,

@@ -954,7 +954,8 @@ def main_frame(report: Report) -> pd.DataFrame:
             out[f"{m}_ci_low"] = cell.estimate.ci_low
             out[f"{m}_ci_high"] = cell.estimate.ci_high
             out[f"{m}_seed_std"] = cell.estimate.seed_std
-            out[f"{m}_n"] = cell.n
+            out[f"{m}_n"] = cell.n  # independent clips
+            out[f"{m}_n_seeds"] = cell.estimate.n_seeds
             out[f"{m}_n_skipped"] = cell.n_skipped
             out[f"{m}_status"] = cell.status
             out[f"{m}_reason"] = csv_safe(cell.reason)
@@ -1334,6 +1335,9 @@ def to_json(report: Report, views: Sequence[str] | None = None) -> dict[str, Any
             "n_boot": report.n_boot,
             "level": report.level,
             "seed": report.seed,
+            "n": "independent clips (a clip's seeds are averaged, never counted as samples)",
+            "min_clips": report.min_clips,
+            "p_value": "two-sided sign-flip permutation test over clips; p_floor: its smallest",
         },
         "columns": [
             {"metric": c.metric_id, "higher_is_better": c.higher_is_better} for c in report.columns
