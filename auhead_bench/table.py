@@ -14,7 +14,7 @@ import pandas as pd
 from auhead_bench.cache import write_text_atomic
 from auhead_bench.records import RunRecord
 from auhead_bench.reporting.inputs import from_records
-from auhead_bench.reporting.stats import n_clips
+from auhead_bench.reporting.stats import MIN_CLIPS, n_clips
 from auhead_bench.reporting.tables import (
     ARROW,
     build_report,
@@ -54,6 +54,19 @@ def summary(records: list[RunRecord]) -> str:
     lines = [pd.DataFrame(columns).fillna("").to_string(line_width=100)]
     for row, note in notes.items():
         lines.append(f"  {row.split()[0]}: {note}")
+    scored = {
+        n_clips(result)
+        for record in records
+        for result in record.metrics.values()
+        if result.status == "ok" and any(v.value is not None for v in result.per_clip)
+    }
+    small = sorted(n for n in scored if n < MIN_CLIPS)
+    if small:
+        counts = ", ".join(str(n) for n in small)
+        lines.append(
+            f"warning: n too small: {counts} clip(s), fewer than {MIN_CLIPS}: the tables show "
+            "no CI and no p-value"
+        )
     return "\n".join(lines)
 
 

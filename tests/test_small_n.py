@@ -209,3 +209,12 @@ def test_ceil_2g_never_rounds_a_floor_down():
     assert ceil_2g(2 / 2**12) == "0.00049" and ceil_2g(2 / 10_000) == "0.0002"
     for n in range(1, 30):
         assert float(ceil_2g(2 / 2**n)) >= 2 / 2**n
+
+
+def test_the_runs_summary_counts_clips_and_warns_on_few():
+    from auhead_bench.table import summary
+
+    few = summary(study(3))
+    assert "n=3" in few and "n=6" not in few
+    assert few.splitlines()[-1].startswith("warning: n too small: 3 clip(s), fewer than 10")
+    assert "warning" not in summary(study(10))
