@@ -56,6 +56,9 @@ def check_device(value: str) -> str:
     return value
 
 
+MAX_METHOD_NAME = 60
+
+
 class ComponentConfig(BaseModel):
     """A plugin id with its options; in YAML a bare id string is accepted too."""
 
@@ -84,6 +87,9 @@ class MethodConfig(ComponentConfig):
     when several options are swept), the other options fixed as in ``options``."""
 
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    # What tables, plots, the site and progress call it (the record keeps every option);
+    # a sweep point is called ``name[option=value]``.
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_METHOD_NAME)
 
     @field_validator("sweep", mode="before")
     @classmethod
@@ -94,6 +100,13 @@ class MethodConfig(ComponentConfig):
     @classmethod
     def _sweep_after(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
         return _no_empty_sweep(value)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isprintable() or value != value.strip()):
+            raise ValueError("a name is one line of printable text without surrounding spaces")
+        return value
 
 
 def _components(value: Any) -> Any:

@@ -38,6 +38,10 @@ class Method(ABC):
     version: ClassVar[str] = "1"
     Options: ClassVar[type[Options]] = Options
     resources: ClassVar[Resources] = Resources()  # per task, for the Ray executor
+    # True when the output does not depend on the seed (a copy, a warp, a precomputed file):
+    # the runner generates and scores such a method for the first seed only, and its record
+    # says so, so that repeated seeds are never counted as independent samples.
+    deterministic: ClassVar[bool] = False
 
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook, default does nothing
         """Load weights onto ``device`` once before the first ``generate``."""
@@ -50,6 +54,12 @@ class Method(ABC):
 
         ``clip`` carries normalised media. Must be deterministic for a given seed.
         """
+
+    @classmethod
+    def is_deterministic(cls, options: Options) -> bool:
+        """Whether ``options`` make the output independent of the seed (default: the class's
+        ``deterministic``); a method whose seed use depends on its options overrides this."""
+        return cls.deterministic
 
     def weights(self) -> dict[str, str]:
         """File name -> sha256 of every weight file the method loads (after ``setup``)."""

@@ -34,6 +34,7 @@ class Component:
 
     entry: Registered
     options: Options
+    name: str | None = None  # a method's display name (config ``name:``, sweep point named)
 
     @property
     def id(self) -> str:
@@ -57,6 +58,11 @@ class WorkUnit:
         return experiment_name(self.method)
 
     @property
+    def deterministic(self) -> bool:
+        """The method's output does not depend on the seed: one seed is generated and scored."""
+        return self.method.entry.cls.is_deterministic(self.method.options)
+
+    @property
     def record_id(self) -> str:
         """Stable file name: method, dataset and a hash of options, dataset options and seeds.
 
@@ -78,15 +84,25 @@ class WorkUnit:
 
 
 def experiment_name(method: Component) -> str:
-    """Stable name: ``method[opt=value,...]`` of non-default options; hashed if long."""
-    changed = non_default_options(method.options)
+    """What tables, plots, the site and progress call a method: its configured ``name``
+    (a sweep point's with ``[option=value]`` of its swept options), else
+    ``method[opt=value,...]`` of its non-default options, hashed only if that is too long."""
+    if method.name:
+        return method.name
+    return default_name(method.id, non_default_options(method.options))
+
+
+def default_name(ident: str, changed: dict[str, Any]) -> str:
     if not changed:
-        return method.id
-    body = ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in changed.items())
-    name = f"{method.id}[{body}]"
+        return ident
+    name = f"{ident}[{option_list(changed)}]"
     if len(name) > MAX_NAME:
-        name = f"{method.id}[{content_key(**changed)[:10]}]"
+        name = f"{ident}[{content_key(**changed)[:10]}]"
     return name
+
+
+def option_list(values: dict[str, Any]) -> str:
+    return ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in values.items())
 
 
 def portable_options(options: Options) -> dict[str, Any]:
@@ -207,10 +223,34 @@ def _sweep_points(config: RunConfig, registry: Registry, source: Path | None) ->
         sweep.update(spec.sweep)
         swept.update({k: f"methods[{i}].sweep.{k}" for k in spec.sweep})
         for point in itertools.product(*sweep.values()):
-            values = {**spec.options, **dict(zip(sweep, point, strict=True))}
+            chosen = dict(zip(sweep, point, strict=True))
+            values = {**spec.options, **chosen}
             options = _options(entry, "method", values, f"methods[{i}]", source, swept)
-            components.append(Component(entry, options))
+            components.append(Component(entry, options, _point_name(spec.name, entry.id,
+                                                                       options, chosen)))
     return components
+
+
+def _point_name(
+    name: str | None, ident: str, options: Options, chosen: dict[str, Any]
+) -> str | None:
+    """The display name of one sweep point: ``name[option=value]`` of its swept options for a
+    named method; for an unnamed one ``method[...]`` of its non-default options and swept
+    options (a swept value equal to the default is named too), shortened to the swept options
+    when that would be too long. None: the method's default name."""
+    values = options.model_dump(mode="json")
+    swept = {k: values[k] for k in chosen}
+    if name:
+        return f"{name}[{option_list(swept)}]" if swept else name
+    if not swept:
+        return None
+    shown = dict(sorted({**non_default_options(options), **swept}.items()))
+    full = f"{ident}[{option_list(shown)}]"
+    return full if len(full) <= MAX_NAME else f"{ident}[{option_list(swept)}]"
+
+
+def _deterministic(method: Component) -> bool:
+    return method.entry.cls.is_deterministic(method.options)
 
 
 def make_plan(config: RunConfig, registry: Registry, source: Path | None = None) -> Plan:
@@ -257,7 +297,20 @@ def make_plan(config: RunConfig, registry: Registry, source: Path | None = None)
             raise ConfigError(f"metric {metric.id!r}: {exc.message}", path=source,
                               fix=exc.fix) from None
     seeds = tuple(config.seeds)
-    units = [WorkUnit(m, d, seeds, config.intermediate) for d in datasets for m in methods]
+    units = [
+        WorkUnit(m, d, seeds[:1] if _deterministic(m) else seeds, config.intermediate)
+        for d in datasets
+        for m in methods
+    ]
+    names: dict[tuple[str, str], WorkUnit] = {}
+    for unit in units:
+        other = names.setdefault((unit.experiment, unit.dataset.id), unit)
+        if other is not unit:
+            raise ConfigError(
+                f"two methods on {unit.dataset.id!r} are called {unit.experiment!r}",
+                path=source,
+                fix="give each a distinct `name:` in its methods entry",
+            )
     named: dict[str, WorkUnit] = {}
     for unit in units:
         other = named.setdefault(unit.record_id, unit)

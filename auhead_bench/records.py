@@ -119,6 +119,9 @@ class RunRecord(_Model):
     # records written before it existed (x264 crf 18, framing as the dataset's options say).
     preparation: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int]
+    # The method's output does not depend on the seed: it was generated and scored for the
+    # first configured seed only, and its n counts clips, never clip x seed.
+    deterministic: bool = False
     clip_ids: list[str]
     skipped_clips: dict[str, str] = Field(default_factory=dict)  # clip id -> why (unreadable)
     generations: list[GenerationResult]

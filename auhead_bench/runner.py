@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from auhead_bench import provenance
 from auhead_bench.cache import write_json_atomic
@@ -28,6 +28,8 @@ from auhead_bench.errors import BenchError, disk_full, is_disk_full
 from auhead_bench.plan import Component, Plan, WorkUnit
 from auhead_bench.plugins import PluginInfo, Registry, get_registry
 from auhead_bench.prepare import PreparedClip, preparation
+from auhead_bench.private_paths import PathScrubber
+from auhead_bench.progress_lines import RunProgress
 from auhead_bench.records import (
     ComponentSpec,
     MetricResult,
@@ -79,6 +81,12 @@ class Runner:
         self.features = self.context.features
         self._datasets: dict[str, Any] = {}
         self._bad_clips: dict[str, dict[str, str]] = {}
+        # Records and run.json are what users publish: no absolute path of this machine in
+        # them (see private_paths); relative to the config's folder, else the current one.
+        self.scrubber = PathScrubber(
+            Path(config_path).parent if config_path else Path.cwd(),
+            [(self.cache.root, "$AUHEAD_BENCH_CACHE"), (self.out_dir, "$OUT")],
+        )
 
     # ---- the whole run -------------------------------------------------------------------
 
@@ -94,7 +102,7 @@ class Runner:
         made = self._run_units(pending, records_dir) if pending else {}
         records = [kept.get(u.record_id) or made[u.record_id] for u in self.plan.units]
         write_tables(records, self.out_dir)
-        write_json_atomic(self.out_dir / "run.json", self._manifest(records))
+        write_json_atomic(self.out_dir / "run.json", self.scrubber.data(self._manifest(records)))
         hook.run_finished(out_dir=self.out_dir, records=records)
         return records
 
@@ -180,15 +188,7 @@ class Runner:
 
     @contextmanager
     def _progress(self) -> Iterator[Progress]:
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=False,
-            disable=not self.console.is_terminal,
-        )
+        progress = RunProgress(self.console)  # bars on a terminal, timed lines elsewhere
         with progress:
             yield progress
 
@@ -243,14 +243,14 @@ class Runner:
                     "set skip_bad_clips: true to leave such clips out)"
                 )
             bad[clip.id] = outcome
-            self._say(f"[yellow]skipped clip {clip.id}: {outcome}")
+            self._say(f"skipped clip {clip.id}: {outcome}")
         flags: dict[str, int] = {}
         for clip in prepared:
             for flag in clip.flags:
                 flags[flag] = flags.get(flag, 0) + 1
         if flags:
             counts = ", ".join(f"{flag} ({n}/{len(prepared)})" for flag, n in sorted(flags.items()))
-            self._say(f"[yellow]note: {dataset.id} clips flagged: {counts}")
+            self._say(f"note: {dataset.id} clips flagged: {counts}")
         if not prepared:
             raise BenchError(f"dataset {dataset.id!r}: no clip could be read")
         return prepared
@@ -260,7 +260,7 @@ class Runner:
     def _generate_unit(
         self, unit: WorkUnit, clips: list[PreparedClip], progress: Progress
     ) -> list[Generated]:
-        total = len(clips) * len(self.plan.seeds)
+        total = len(clips) * len(unit.seeds)
         task = progress.add_task(f"generate {unit.experiment} on {unit.dataset.id}", total=total)
         generated = generate_clips(self.context, unit, clips, lambda: progress.advance(task))
         report_generated(self.context, unit, generated)
@@ -312,7 +312,7 @@ class Runner:
         weights.update(scorer.weights())
         results = [g.result.model_copy(update={"flags": list(g.clip.flags)}) for g in generated]
         dataset = self._datasets[dataset_key(unit.dataset)]
-        return RunRecord(
+        record = RunRecord(
             record_id=unit.record_id,
             experiment=unit.experiment,
             method=ComponentSpec(
@@ -329,7 +329,8 @@ class Runner:
             ),
             # The dataset says its framing; the run's encode is not its to override.
             preparation={**dataset.preparation(), **preparation(unit.intermediate)},
-            seeds=self.plan.seeds,
+            seeds=list(unit.seeds),
+            deterministic=unit.deterministic,
             clip_ids=[c.id for c in clips],
             skipped_clips=dict(sorted(self._bad_clips.get(dataset_key(unit.dataset), {}).items())),
             generations=results,
@@ -339,3 +340,4 @@ class Runner:
                 self.device, [plugin_ref(p) for p in plugins.values()], weights
             ),
         )
+        return RunRecord.model_validate(self.scrubber.data(dump_record(record)))

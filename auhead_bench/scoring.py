@@ -86,6 +86,8 @@ class Scorer:
     ):
         self.components = metrics
         self.seeds = seeds
+        # A record's own seeds where they are fewer (a deterministic method: the first only).
+        self.record_seeds: dict[str, list[int]] = {}
         self.features = features
         self.cache = cache
         self.metrics: list[tuple[Component, Metric]] = []
@@ -383,7 +385,7 @@ class Scorer:
         per_seed: dict[str, float | None] = {}
         seed_info: dict[str, dict[str, Any]] = {}
         failures: list[str] = []
-        for seed in self.seeds:
+        for seed in self.record_seeds.get(record_id, self.seeds):
             if isinstance(metric, DistributionMetric):
                 state = self.states.get((record_id, seed, metric.id))
                 if state is not None:

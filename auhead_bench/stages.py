@@ -84,7 +84,8 @@ class RunContext:
         self._fingerprints: dict[str, dict[str, Any]] = {}  # by record id
 
     def say(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        # markup off: a method called "ours[gain=1]" is text, not a rich style tag
+        self.console.print(message, highlight=False, soft_wrap=True, markup=False)
 
     def unit(self, record_id: str) -> WorkUnit:
         """The plan's unit with this record id (how a Ray task names its unit)."""
@@ -95,7 +96,9 @@ class RunContext:
 
     def scorer(self) -> Scorer:
         """A scorer for the plan's metrics, set up on this context's device."""
-        return Scorer(self.plan.metrics, self.plan.seeds, self.features, self.cache, self.device)
+        scorer = Scorer(self.plan.metrics, self.plan.seeds, self.features, self.cache, self.device)
+        scorer.record_seeds = {u.record_id: list(u.seeds) for u in self.plan.units}
+        return scorer
 
     def method(self, component: Component) -> Method:
         """The process's one instance of a method (its models load once, on first use)."""
@@ -150,9 +153,10 @@ def dataset_key(component: Component) -> str:
 def generate_clips(
     context: RunContext, unit: WorkUnit, clips: list[PreparedClip], advance: Callable[[], None]
 ) -> list[Generated]:
-    """Every seed of ``clips`` through the unit's method (cached), seed-major."""
+    """Every seed of the unit (one for a deterministic method) of ``clips`` through the unit's
+    method (cached), seed-major."""
     generated: list[Generated] = []
-    for seed in context.plan.seeds:
+    for seed in unit.seeds:
         for clip in clips:
             generated.append(generate_clip(context, unit, clip, seed))
             advance()
@@ -192,7 +196,7 @@ def generate_clip(context: RunContext, unit: WorkUnit, clip: PreparedClip, seed:
             if is_disk_full(exc):  # e.g. in setup() fetching weights: stop, say why
                 raise disk_full(exc, context.cache.root, "a generation") from exc
             error = one_line(exc)
-            context.say(f"[red]{unit.method.id} failed on clip {clip.id} (seed {seed}): {error}")
+            context.say(f"{unit.experiment} failed on clip {clip.id} (seed {seed}): {error}")
             result = GenerationResult(
                 clip_id=clip.id, seed=seed, status="failed", key=key, error=error
             )
@@ -277,6 +281,8 @@ def report_generated(context: RunContext, unit: WorkUnit, generated: list[Genera
     cached = sum(g.cached for g in generated)
     missing = sum(g.result.error == NOT_CACHED for g in generated)
     note = f", {missing} not in the cache" if missing else ""
+    if unit.deterministic and len(context.plan.seeds) > 1:
+        note += f"; deterministic: seed {unit.seeds[0]} only"
     context.say(
         f"{label}: {total - failed}/{total} generated ({cached} from cache, {failed} failed{note})"
     )

@@ -13,11 +13,13 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from auhead_bench.errors import BenchError
+from auhead_bench.private_paths import PathScrubber
 from auhead_bench.records import MetricResult, RunRecord
 from auhead_bench.reporting.inputs import LoadedRecord, is_reference
 from auhead_bench.reporting.stats import (
@@ -1355,7 +1357,9 @@ def to_json(report: Report, views: Sequence[str] | None = None) -> dict[str, Any
                 "seeds": row.record.seeds,
                 "reference": is_reference(row.record),
                 "skipped_clips": row.record.skipped_clips,
-                "source": str(row.loaded.path) if row.loaded.path else None,
+                # relative to the current folder: no absolute path of this machine published
+                "source": PathScrubber(Path.cwd()).path(str(row.loaded.path.absolute()))
+                if row.loaded.path else None,
                 "cost": row.cost.as_dict(),
                 "metrics": {m: cell.as_dict() for m, cell in row.cells.items()},
             }

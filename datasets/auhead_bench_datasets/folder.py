@@ -36,6 +36,9 @@ class FolderOptions(DatasetOptions):
     root: Path
     pattern: str = "**/*.mp4"  # glob under root
     labels: Path | None = None  # CSV; relative paths are taken from the working directory
+    # A video with no row in the labels CSV: False (default) keeps it unlabelled, warns and
+    # lists it in the record (dataset fingerprint "unlabelled"); True refuses the dataset.
+    strict_labels: bool = False
     # As for the other datasets: clips shorter than this at 25 fps are excluded (warning,
     # listed in the record); the runner refuses any clip under 2 frames whatever this says.
     min_frames: int = Field(2, ge=1)
@@ -78,9 +81,12 @@ class Folder(Dataset):
         labels = self._labels(options.labels) if options.labels else {}
         clips = []
         self._excluded: dict[str, str] = {}
+        self._unlabelled: list[str] = []
         probes = ProbeCache(self.cache_dir / "folder" / "probe.json")
         for video in videos:
             clip_id = video.relative_to(root).with_suffix("").as_posix()
+            if options.labels and clip_id not in labels:
+                self._unlabelled.append(clip_id)
             row = labels.pop(clip_id, {})
             source = self._check(clip_id, video, probes)
             if source is None:
@@ -110,6 +116,7 @@ class Folder(Dataset):
                 "folder: excluded %d clip(s), listed in the run record: %s",
                 len(self._excluded), shown,
             )
+        self._check_unlabelled(options)
         if labels:
             missing = ", ".join(sorted(labels)[:5])
             raise BenchError(
@@ -118,6 +125,23 @@ class Folder(Dataset):
                 fix="fix the clip_id column or the folder",
             )
         return clips
+
+    def _check_unlabelled(self, options: FolderOptions) -> None:
+        """Videos the labels CSV has no row for: they would vanish from per-emotion tables."""
+        if not self._unlabelled:
+            return
+        shown = ", ".join(self._unlabelled[:5]) + (" ..." if len(self._unlabelled) > 5 else "")
+        if options.strict_labels:
+            raise BenchError(
+                f"{len(self._unlabelled)} video(s) have no row in the labels CSV: {shown}",
+                path=options.labels,
+                fix="add their rows, or set strict_labels: false to keep them unlabelled",
+            )
+        log.warning(
+            "folder: %d video(s) have no row in the labels CSV %s (unlabelled: no emotion, "
+            "identity or AU labels; listed in the record): %s",
+            len(self._unlabelled), options.labels.name, shown,
+        )
 
     def _check(self, clip_id: str, video: Path, probes: ProbeCache) -> Path | None:
         """The video to use (cropped if ``crop_size``), or None: excluded, with the reason.
@@ -159,6 +183,7 @@ class Folder(Dataset):
             "crop": None if options.crop_size is None
             else {"size": options.crop_size, "scale": options.crop_scale},
             "excluded": dict(sorted(self._excluded.items())),
+            **({"unlabelled": sorted(self._unlabelled)} if self._unlabelled else {}),
             **({"au_labels_fps": options.au_labels_fps} if options.au_labels_fps else {}),
         }
 

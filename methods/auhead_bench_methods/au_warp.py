@@ -231,6 +231,7 @@ class AUWarp(Method):
         "AU->mesh -> piecewise-affine warp of the reference image."
     )
     version = "1"
+    deterministic = True  # no sampling: the seed is not used
     Options = AUWarpOptions
 
     def fingerprint(self) -> dict[str, Any]:

@@ -768,6 +768,12 @@ class External(Method):
     def setup(self, device: str) -> None:
         self._device = device
 
+    @classmethod
+    def is_deterministic(cls, options: ExternalOptions) -> bool:
+        """A tool that is never given ``{seed}`` cannot vary with it: one generation per clip
+        (the tool's own randomness, if any, is then not sampled by the run's seeds)."""
+        return "{seed}" not in json.dumps(options.model_dump(mode="json"))
+
     def generate(
         self, clip: Clip, options: ExternalOptions, seed: int, out_path: Path
     ) -> Generation:
@@ -805,6 +811,11 @@ class PresetMethod(Method):
 
     def setup(self, device: str) -> None:
         self._device = device
+
+    @classmethod
+    def is_deterministic(cls, options: PresetOptions) -> bool:
+        """A preset whose command does not take the run's seed (seed fixed inside the tool)."""
+        return not cls.preset.seeded
 
     def generate(self, clip: Clip, options: PresetOptions, seed: int, out_path: Path) -> Generation:
         preset = self.preset

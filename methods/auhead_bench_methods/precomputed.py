@@ -133,6 +133,11 @@ class Precomputed(Method):
     version = "1"
     Options = PrecomputedOptions
 
+    @classmethod
+    def is_deterministic(cls, options: PrecomputedOptions) -> bool:
+        """One file per clip unless the pattern names ``{seed}``."""
+        return "{seed}" not in options.pattern
+
     def generate(
         self, clip: Clip, options: PrecomputedOptions, seed: int, out_path: Path
     ) -> Generation:
@@ -219,7 +224,7 @@ def check_outputs(config: Any, plan: Any) -> list[OutputCheck]:
             on_missing=options.on_missing,
         )
         expected = expected_in.setdefault(options.folder, set())
-        for seed in plan.seeds:
+        for seed in unit.seeds:
             for clip in clips_of[key]:
                 path = expected_path(options, clip, seed)
                 rel = path.relative_to(options.folder).as_posix()

@@ -18,6 +18,7 @@ from auhead_bench import Clip, Generation, Method, Options, hookimpl, media
 class GroundTruth(Method):
     id = "ground_truth"
     description = "Upper bound: the clip's own normalised ground-truth video."
+    deterministic = True
 
     def generate(self, clip: Clip, options: Options, seed: int, out_path: Path) -> Generation:
         shutil.copyfile(clip.video, out_path)
@@ -33,6 +34,7 @@ class StaticFrameOptions(Options):
 class StaticFrame(Method):
     id = "static_frame"
     description = "Lower bound: the reference image held for the clip's length, audio kept."
+    deterministic = True
     Options = StaticFrameOptions
 
     def generate(
