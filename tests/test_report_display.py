@@ -206,9 +206,13 @@ def test_pareto_front_is_made_of_methods_not_reference_rows(tmp_path):
     labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert {"a", "b", "c"} <= set(labels) and "Pareto front" in labels
     assert "ground_truth" not in svg and "static_frame" not in svg
-    refs = [r for r in board(2) if r.method.id in ("ground_truth", "static_frame")]
+    # reference rows alone: drawn without a front on request, refused by the leaderboard
+    refs = from_records([r for r in board(2) if r.method.id in ("ground_truth", "static_frame")])
+    only = plot_pareto(refs, x="psnr_rgb", y="ssim", out=tmp_path / "q")[1].read_text()
+    assert "reference rows only: no front" in only and "ground_truth" in only
+    assert ">Pareto front<" not in only
     with pytest.raises(BenchError, match="reference rows aside"):
-        plot_pareto(from_records(refs), x="psnr_rgb", y="ssim", out=tmp_path / "q")
+        plot_pareto(refs, x="psnr_rgb", y="ssim", out=tmp_path / "r", reference_only=False)
 
 
 def test_tradeoff_with_an_empty_panel_leaks_no_warning(tmp_path):

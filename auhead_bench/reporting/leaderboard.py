@@ -505,7 +505,9 @@ def _plots(
     for x, y in pareto:
         name = slug(f"pareto-{x}-{y}", used)
         try:
-            plotting.plot_pareto(accepted, x=x, y=y, out=out / "plots" / name, **boot)
+            plotting.plot_pareto(
+                accepted, x=x, y=y, out=out / "plots" / name, reference_only=False, **boot
+            )
         except BenchError as exc:
             warnings.append(f"pareto plot {x} vs {y} skipped: {one_line(exc)}")
             continue

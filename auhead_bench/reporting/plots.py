@@ -370,13 +370,14 @@ def plot_pareto(
     level: float = LEVEL,
     seed: int = SEED,
     min_clips: int = MIN_CLIPS,
+    reference_only: bool = True,
 ) -> list[Path]:
     """Every competing record as a point on (x, y), one panel per dataset, the Pareto front
     joined. Reference rows (ground_truth, static_frame) are left out: they bracket the
-    benchmark, and a front of references says nothing about the methods."""
+    benchmark, and a front of references says nothing about the methods. Records of reference
+    methods alone are drawn without a front (``reference_only``), or refused (False)."""
     directions = check_metrics(loaded, [x, y])
     boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
-    loaded = [i for i in loaded if not is_reference(i.record)]
     datasets = list(dict.fromkeys(i.record.dataset.id for i in loaded))
     if dataset is not None:
         if dataset not in datasets:
@@ -384,17 +385,25 @@ def plot_pareto(
                 f"no record is on dataset {dataset!r}", fix=f"datasets: {', '.join(datasets)}"
             )
         datasets = [dataset]
-    panels: list[tuple[str, list[Point]]] = []
-    for name in datasets:
-        points = [
-            Point(i, None, _estimates(i, [x, y], **boot))
-            for i in loaded
-            if i.record.dataset.id == name
-        ]
-        points = [p for p in points if p.estimates[x].value is not None]
-        points = [p for p in points if p.estimates[y].value is not None]
-        if points:
-            panels.append((name, points))
+
+    def panels_of(items: Sequence[LoadedRecord]) -> list[tuple[str, list[Point]]]:
+        out = []
+        for name in datasets:
+            points = [
+                Point(i, None, _estimates(i, [x, y], **boot))
+                for i in items
+                if i.record.dataset.id == name
+            ]
+            points = [p for p in points if p.estimates[x].value is not None]
+            points = [p for p in points if p.estimates[y].value is not None]
+            if points:
+                out.append((name, points))
+        return out
+
+    panels = panels_of([i for i in loaded if not is_reference(i.record)])
+    references_only = not panels and reference_only
+    if references_only:
+        panels = panels_of(loaded)
     if not panels:
         raise BenchError(
             f"no record (reference rows aside) has values for both {x!r} and {y!r}",
@@ -406,7 +415,11 @@ def plot_pareto(
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (name, points) in zip(axes, panels, strict=True):
             coords = [(p.estimates[x].value, p.estimates[y].value) for p in points]
-            front = set(pareto_front(coords, directions[x], directions[y]))  # type: ignore[arg-type]
+            front = (
+                set()
+                if references_only
+                else set(pareto_front(coords, directions[x], directions[y]))  # type: ignore[arg-type]
+            )
             offsets = label_offsets(coords)  # type: ignore[arg-type]
             for i, p in enumerate(points):
                 ex, ey = _errors(p.estimates[x]), _errors(p.estimates[y])
@@ -448,7 +461,8 @@ def plot_pareto(
             ax.set_xlabel(_axis_label(x, directions[x]))
             ax.set_ylabel(_axis_label(y, directions[y]))
             ax.grid(True, alpha=0.3)
-        fig.suptitle(title or f"Pareto front: {x} vs {y}")
+        suffix = " (reference rows only: no front)" if references_only else ""
+        fig.suptitle(title or f"Pareto front: {x} vs {y}{suffix}")
         caption = _caption(kinds, level, n_boot, min_clips)
         if caption:
             fig.supxlabel(caption, fontsize=7, color="#555555")
