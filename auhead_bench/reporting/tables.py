@@ -322,30 +322,32 @@ def auto_decimals(value: float) -> int:
     return max(4, SIGNIFICANT - 1 - math.floor(math.log10(abs(value))))
 
 
+def decimals_for(value: float, decimals: int | None = None) -> int:
+    """The decimals ``value`` prints with: ``decimals`` when given, unless they would print a
+    non-zero value as 0 ("0.00" for 0.001 would be a wrong number, not a rounded one); then,
+    as by default, enough for 4 significant digits (``auto_decimals``)."""
+    if decimals is not None and (value == 0 or float(f"{value:.{decimals}f}") != 0):
+        return decimals
+    return auto_decimals(value)
+
+
 def format_value(value: float, decimals: int | None = None) -> str:
     """``value`` with ``decimals`` fixed decimals, or 4 significant digits where it matters
-    (None). A fixed width that would print a non-zero value as 0 falls back to significant
-    digits: "0.00" for 0.001 would be a wrong number, not a rounded one."""
+    (None); see ``decimals_for``."""
     if not math.isfinite(value):
         return str(value)
-    if value == 0:
-        return "0" if decimals is None else f"{0.0:.{decimals}f}"
-    if abs(value) >= 1e5 or abs(value) < 1e-6:
+    if value == 0 and decimals is None:
+        return "0"
+    if abs(value) >= 1e5 or 0 < abs(value) < 1e-6:
         return f"{value:.{SIGNIFICANT - 1}e}"
-    if decimals is not None:
-        text = f"{value:.{decimals}f}"
-        if float(text) != 0:
-            return text
-    return f"{value:.{auto_decimals(value)}f}"
+    return f"{value:.{decimals_for(value, decimals)}f}"
 
 
 def format_like(value: float, reference: float, decimals: int | None = None) -> str:
     """``value`` with as many decimals as ``reference`` shows, so CI bounds line up with it."""
-    if decimals is not None:
-        return f"{value:.{decimals}f}"
     if not math.isfinite(reference) or abs(reference) >= 1e5 or 0 < abs(reference) < 1e-6:
         return f"{value:.2g}"
-    return f"{value:.{auto_decimals(reference) if reference else 4}f}"
+    return f"{value:.{decimals_for(reference, decimals) if reference or decimals else 4}f}"
 
 
 def interval_text(est: Estimate | None, decimals: int | None = None) -> str:
