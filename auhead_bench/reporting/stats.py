@@ -212,6 +212,13 @@ def n_clips(result: MetricResult) -> int:
     return len(scored) if scored else distribution_clips(result)
 
 
+def skipped_clips(result: MetricResult) -> int:
+    """Clips a metric could not score under at least one seed (the record's ``n_skipped``
+    counts clip x seed pairs; a table counts clips, like its n)."""
+    skipped = {v.clip_id for v in result.per_clip if v.value is None}
+    return len(skipped) if skipped or not result.n_skipped else result.n_skipped
+
+
 def estimate(
     result: MetricResult,
     *,

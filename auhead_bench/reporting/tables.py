@@ -34,6 +34,7 @@ from auhead_bench.reporting.stats import (
     group_estimates,
     label_sort_key,
     paired_comparison,
+    skipped_clips,
 )
 
 ARROW = {True: "↑", False: "↓"}
@@ -70,7 +71,7 @@ class Cell:
     status: str  # ok, not_computed, failed, or missing (the record has no such metric)
     estimate: Estimate
     n: int = 0  # independent clips with a value (never clips x seeds)
-    n_skipped: int = 0
+    n_skipped: int = 0  # clips left unscored under at least one seed
     reason: str | None = None  # full reason from the record
     best: bool = False
     decimals: int | None = None  # fixed decimals (--decimals); None: 4 significant digits
@@ -426,7 +427,7 @@ def make_cell(
         result.status,
         est,
         n=est.n_clips,
-        n_skipped=result.n_skipped,
+        n_skipped=skipped_clips(result),
         reason=result.reason,
         decimals=decimals,
     )
