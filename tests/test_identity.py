@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from optional import INSIGHTFACE, import_or_skip, needs_module
 from test_pyfeat_metrics import hub_cache, install_random_weights, point_pyfeat_at
 
 from auhead_bench import ClipView, VideoView
@@ -353,7 +354,7 @@ def buffalo_env(buffalo_l, monkeypatch):
 
 def insightface_models(root: Path):
     """InsightFace's own detector and recogniser objects on the same files (CPU)."""
-    model_zoo = pytest.importorskip("insightface.model_zoo.model_zoo")
+    model_zoo = import_or_skip("insightface.model_zoo.model_zoo", INSIGHTFACE)
     cpu = ["CPUExecutionProvider"]
     det = model_zoo.get_model(str(root / arcface_aligned.DET_10G.name / "det_10g.onnx"),
                               providers=cpu)
@@ -367,7 +368,7 @@ def insightface_models(root: Path):
 def test_norm_crop_equals_insightface_bit_for_bit():
     """Our aligned crop of an RGB image is InsightFace's crop of the BGR image, channel-swapped,
     to the last bit: same similarity estimate, same warp (both per channel)."""
-    face_align = pytest.importorskip("insightface.utils.face_align")
+    face_align = import_or_skip("insightface.utils.face_align", INSIGHTFACE)
     image = moving(PERSON_A, 1, size=256)[0]
     rng = np.random.default_rng(0)
     frontal = np.array([[95, 110], [160, 108], [128, 145], [100, 185], [155, 184]], np.float32)
@@ -422,6 +423,7 @@ def test_embedding_equals_arcface_onnx_get_feat(buffalo_env):
     assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max()
 
 
+@needs_module("insightface", INSIGHTFACE)
 def test_insightface_csim_equals_face_analysis_on_the_same_frames(buffalo_env, tmp_path):
     """Extractor + metric on decoded frames against FaceAnalysis.get()[0] per image; frames
     where SCRFD finds no face are left out on both sides."""

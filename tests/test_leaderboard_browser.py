@@ -11,8 +11,10 @@ import os
 import re
 from pathlib import Path
 
+import optional
 import pytest
 import synthetic_records as syn
+from optional import needs_file, needs_module
 
 from auhead_bench.records import dump_record
 from auhead_bench.reporting.leaderboard import build_site
@@ -31,17 +33,9 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
 
-# Under CI (CI=true) nothing is skipped: .ci/run installs both, so a missing one is a failure.
-IN_CI = bool(os.environ.get("CI"))
 pytestmark = [
-    pytest.mark.skipif(
-        sync_playwright is None and not IN_CI,
-        reason="the Python package playwright is not installed (pip install playwright)",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.is_file() and not IN_CI,
-        reason="/usr/bin/chromium is absent (apt-get update && apt-get install -y chromium)",
-    ),
+    needs_module("playwright", optional.PLAYWRIGHT),
+    needs_file(CHROMIUM, optional.CHROMIUM),
 ]
 
 HOSTILE = "<script>window.__pwned = 1; alert(1)</script>"

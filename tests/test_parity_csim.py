@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import INSIGHTFACE, needs_module
 from test_identity import install_buffalo_l
 
 from auhead_bench import media
@@ -17,7 +18,7 @@ from auhead_bench.parity import ParityClip, ParityInputs, collect_checks, run_pa
 from auhead_bench.plugins import load_plugins
 from auhead_bench_metrics.identity import InsightFaceCSIM, InsightFaceParity
 
-pytest.importorskip("insightface")
+pytestmark = needs_module("insightface", INSIGHTFACE)
 
 
 @pytest.fixture(scope="module")

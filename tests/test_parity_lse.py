@@ -12,13 +12,13 @@ a fixed face. joonson's own ``> 100`` frame rule is kept on both sides.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from optional import FFMPEG, needs_binary
 from syncnet_python.detectors.s3fd import S3FD
 from syncnet_python.detectors.s3fd.nets import S3FDNet
 from syncnet_python.syncnet_pipeline import PipelineConfig, SyncNetPipeline
@@ -35,8 +35,7 @@ from auhead_bench_metrics import lse, lse_parity
 from auhead_bench_metrics import syncnet_exact as ex
 from auhead_bench_metrics import syncnet_features as sf
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
-                                reason="the reference scripts need the ffmpeg binary")
+pytestmark = needs_binary("ffmpeg", FFMPEG)  # the reference scripts' own command lines
 RTOL = 1e-4
 FACE = [48.0, 40.0, 208.0, 216.0]  # a 160 px face in a 256 px frame
 CHECK_IDS = ["syncnet_python-lse-c", "syncnet_python-lse-d", "wav2lip-lrs-lse-c",

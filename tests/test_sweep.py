@@ -104,7 +104,7 @@ def test_yaml_sweep_gives_one_record_per_value(clips, tmp_path):
     records = Runner(load_config(path), out, config_path=path).run()
     assert [r.experiment for r in records] == [
         "ground_truth",
-        "static_frame",
+        "static_frame[frame=null]",  # a sweep point is named, its default value too
         "static_frame[frame=3]",
         "static_frame[frame=10]",
     ]
