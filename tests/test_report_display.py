@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import warnings
 
 import numpy as np
+import optional
 import pytest
 import synthetic_records as syn
 from click.testing import CliRunner
@@ -150,7 +150,7 @@ def untimed(records: list) -> list:
     return records
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+@optional.needs_binary("pdflatex", optional.PDFLATEX)
 @pytest.mark.parametrize(
     ("records", "layout"),
     [
