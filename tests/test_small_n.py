@@ -218,3 +218,9 @@ def test_the_runs_summary_counts_clips_and_warns_on_few():
     assert "n=3" in few and "n=6" not in few
     assert few.splitlines()[-1].startswith("warning: n too small: 3 clip(s), fewer than 10")
     assert "warning" not in summary(study(10))
+
+
+def test_latex_prints_the_floor_as_p_leq():
+    report = build_report(from_records(study(10)), baseline="static_frame")
+    tex = render(report, "latex", ["compare"])
+    assert "($p\\leq{}$0.002)" in tex and "0.001" not in tex

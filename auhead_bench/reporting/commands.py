@@ -287,7 +287,11 @@ def pareto(
     level: float,
     min_clips: int,
 ) -> None:
-    """Methods on two metrics with CIs; the Pareto front (each metric's direction) joined."""
+    """Methods on two metrics with CIs; the Pareto front (each metric's direction) joined.
+
+    Reference rows (ground_truth, static_frame) are left out: a front of bounds says nothing
+    about the methods. Records of reference methods alone are drawn without a front.
+    """
     from auhead_bench.reporting.inputs import load_runs
     from auhead_bench.reporting.plots import plot_pareto
 

@@ -1269,7 +1269,8 @@ def latex_compare(report: Report) -> list[str]:
             ref = comp.baseline.cells[column.metric_id].value or 1.0
             places = report.decimals.get(column.metric_id)
             diff = signed(result.diff, ref, places).replace("−", "-")
-            cells.append(f"{diff} ({latex_escape(format_p(result))})")
+            p_text = latex_escape(format_p(result)).replace("p\\textless{}=", "$p\\leq{}$")
+            cells.append(f"{diff} ({p_text})")
         body.append(cells)
     return [
         "% " + latex_escape(compare_title(report).replace("−", "-")),
