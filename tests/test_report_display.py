@@ -59,7 +59,7 @@ def write_run(root, records):
 def test_a_real_small_value_never_prints_as_zero():
     assert format_value(0.5258) == "0.5258" and format_value(18.734) == "18.73"
     assert format_value(0.05258) == "0.05258" and format_value(0.0001234) == "0.0001234"
-    assert format_value(0.0) == "0" and format_value(-0.00042) == "-0.0004200"
+    assert format_value(0.0) == "0.0000" and format_value(-0.00042) == "-0.0004200"
     for exponent in range(1, 7):
         for decimals in (None, 0, 2, 4):
             text = format_value(1.7 * 10**-exponent, decimals)

@@ -337,8 +337,7 @@ def format_value(value: float, decimals: int | None = None) -> str:
     (None); see ``decimals_for``."""
     if not math.isfinite(value):
         return str(value)
-    if value == 0 and decimals is None:
-        return "0"
+    value += 0.0  # -0.0 prints as 0
     if abs(value) >= 1e5 or 0 < abs(value) < 1e-6:
         return f"{value:.{SIGNIFICANT - 1}e}"
     return f"{value:.{decimals_for(value, decimals)}f}"
