@@ -321,6 +321,7 @@ def plot_tradeoff(
             ax.set_xlabel(_axis_label(x, directions[x]))
             ax.set_ylabel(_axis_label(y, directions[y]))
             ax.grid(True, alpha=0.3)
+            ax.margins(0.1)  # room for the point labels at the edges
             _legend(ax)
         if plotted == 0:
             raise BenchError(
@@ -461,6 +462,7 @@ def plot_pareto(
             ax.set_xlabel(_axis_label(x, directions[x]))
             ax.set_ylabel(_axis_label(y, directions[y]))
             ax.grid(True, alpha=0.3)
+            ax.margins(0.1)  # room for the point labels at the edges
         suffix = " (reference rows only: no front)" if references_only else ""
         fig.suptitle(title or f"Pareto front: {x} vs {y}{suffix}")
         caption = _caption(kinds, level, n_boot, min_clips)
