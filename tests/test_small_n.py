@@ -224,3 +224,9 @@ def test_latex_prints_the_floor_as_p_leq():
     report = build_report(from_records(study(10)), baseline="static_frame")
     tex = render(report, "latex", ["compare"])
     assert "($p\\leq{}$0.002)" in tex and "0.001" not in tex
+
+
+def test_thousands_of_clips_use_random_sign_flips_without_overflow():
+    diffs = np.random.default_rng(4).normal(0.05, 1.0, 3000)
+    p, floor = sign_flip_p(diffs)
+    assert 0 < p <= 1 and floor == pytest.approx(2 / 10_000)
