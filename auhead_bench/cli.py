@@ -681,6 +681,7 @@ def _add_plugin_commands() -> None:
     cli.load_plugin_commands()
 
 
+PROG_NAME = "auhead-bench"
 SCORING_COMMANDS = {"run", "parity"}  # long runs of many frames (see auhead_bench.malloc)
 
 
@@ -688,7 +689,10 @@ def main() -> None:
     """The command line in this process (scripts and tests call it after their own setup)."""
     # Plugins warn through `logging` (e.g. a dataset skipping a wrongly named file).
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    cli()
+    # The name --help and usage lines show: click would take it from argv[0], which is
+    # "python -m auhead_bench.cli" after the huge-pages restart (auhead_bench.malloc) or when
+    # run as a module, and users type `auhead-bench`.
+    cli(prog_name=PROG_NAME)
 
 
 def entry() -> None:

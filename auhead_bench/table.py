@@ -15,6 +15,7 @@ import pandas as pd
 from auhead_bench.cache import write_text_atomic
 from auhead_bench.records import RunRecord
 from auhead_bench.reporting.inputs import from_records
+from auhead_bench.reporting.stats import MIN_CLIPS, n_clips
 from auhead_bench.reporting.tables import (
     ARROW,
     build_report,
@@ -32,7 +33,8 @@ __all__ = [
 
 
 def markdown(records: list[RunRecord]) -> str:
-    """The main comparison table (value ± CI, n, best in bold) for a terminal or a README."""
+    """The main comparison table (value [CI low, high], n clips, best in bold) for a terminal
+    or a README."""
     report = build_report(from_records(records), by=())
     return to_markdown(report, ["main"])
 
@@ -48,7 +50,7 @@ def summary(records: list[RunRecord]) -> str:
         for metric_id, result in record.metrics.items():
             row = f"{metric_id} {ARROW[result.higher_is_better]}"
             if result.status == "ok" and result.value is not None:
-                column[row] = f"{format_value(result.value)} n={result.n}"
+                column[row] = f"{format_value(result.value)} n={n_clips(result)}"
             else:
                 column[row] = result.status.replace("_", " ")
                 notes.setdefault(row, result.reason or "")  # whole: never cut mid-word
@@ -56,6 +58,19 @@ def summary(records: list[RunRecord]) -> str:
     lines = [pd.DataFrame(columns).fillna("").to_string(line_width=100)]
     for row, note in notes.items():
         lines.append(f"  {row.split()[0]}: {note}")
+    scored = {
+        n_clips(result)
+        for record in records
+        for result in record.metrics.values()
+        if result.status == "ok" and any(v.value is not None for v in result.per_clip)
+    }
+    small = sorted(n for n in scored if n < MIN_CLIPS)
+    if small:
+        counts = ", ".join(str(n) for n in small)
+        lines.append(
+            f"warning: n too small: {counts} clip(s), fewer than {MIN_CLIPS}: the tables show "
+            "no CI and no p-value"
+        )
     return "\n".join(lines)
 
 

@@ -362,6 +362,8 @@ def test_a_crashing_method_is_counted_in_the_table(tmp_path):
         assert (result.status, result.n, result.n_skipped) == ("ok", 2, 2)
         assert "generation failed" in result.reason
         row = pd.read_csv(out / "table.csv").iloc[0]
-        assert (row[f"{metric}_n"], row[f"{metric}_n_skipped"]) == (2, 2)
+        # the tables count clips (2 seeds of one clip are one sample): 1 scored, 1 skipped
+        assert (row[f"{metric}_n"], row[f"{metric}_n_skipped"]) == (1, 1)
     table = (out / "table.md").read_text()
-    assert table.count("(n=2") == 2 and table.count("2 skipped") == 2 and "(n=4" not in table
+    assert table.count("(n=1, n too small, ") == 2 and table.count(", 1 skipped [1])") == 2
+    assert "(n=2" not in table

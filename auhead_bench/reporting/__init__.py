@@ -13,7 +13,7 @@ from auhead_bench.reporting.stats import (
     Estimate,
     estimate,
     group_estimates,
-    paired_bootstrap,
+    paired_comparison,
 )
 from auhead_bench.reporting.tables import Report, build_report
 
@@ -27,5 +27,5 @@ __all__ = [
     "find_record_files",
     "group_estimates",
     "load_runs",
-    "paired_bootstrap",
+    "paired_comparison",
 ]

@@ -92,6 +92,9 @@ def filler_cell(href: str) -> dict[str, Any]:
     """A cell for a column the record does not have (it exists for reported rows only)."""
     return {
         "text": "",
+        "ci": "",
+        "mark": None,
+        "skip_mark": None,
         "detail": "not run",
         "tooltip": "not run",
         "sort": "",

@@ -51,11 +51,36 @@ _boot_options = [
         "--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the CIs."
     ),
     click.option("--level", default=0.95, show_default=True, help="Confidence level of the CIs."),
+    click.option(
+        "--min-clips",
+        default=10,
+        show_default=True,
+        help="Fewest clips that get a CI and a p-value; fewer show 'n too small' (README: "
+        "Reports says why 10).",
+    ),
+]
+_display_options = [
+    click.option(
+        "--metrics",
+        "metrics",
+        help="Metric ids to show, comma-separated, in this order (default: every metric).",
+    ),
+    click.option(
+        "--decimals",
+        help="Fixed decimals: N for every metric, or METRIC=N,... per metric (default: 4 "
+        "significant digits, so a small value never prints as 0.0000).",
+    ),
 ]
 
 
 def boot_options(func: F) -> F:
     for option in reversed(_boot_options):
+        func = option(func)
+    return func
+
+
+def display_options(func: F) -> F:
+    for option in reversed(_display_options):
         func = option(func)
     return func
 
@@ -93,12 +118,21 @@ def _write(text: str, out: Path | None) -> None:
 )
 @click.option(
     "--baseline",
-    help="Experiment (e.g. static_frame) to test every method against: paired bootstrap "
-    "over clips, difference with its CI and p-value.",
+    help="Experiment (e.g. static_frame) to test every method against, paired by clip: the "
+    "difference with its bootstrap CI and an exact sign-flip p-value (none under --min-clips).",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Write to this file instead of stdout."
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "wide", "tall"]),
+    default="auto",
+    show_default=True,
+    help="LaTeX main table: methods as rows (wide) or metrics as rows (tall, for many "
+    "metrics in a paper column); auto picks the narrower.",
+)
+@display_options
 @boot_options
 @friendly
 def table(
@@ -107,22 +141,27 @@ def table(
     views: tuple[str, ...],
     baseline: str | None,
     out: Path | None,
+    layout: str,
+    metrics: str | None,
+    decimals: str | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Methods x metrics from RUN_DIR... (run folders, record folders or record files).
 
-    Each cell: value [CI low, high] (bootstrap over clips), n, the spread over seeds where
-    there are several; a missing value or skipped clips point to a numbered note with the
-    whole reason. Best real method per column in bold (reference rows such as ground_truth
-    never are).
+    Each cell: value [CI low, high] (bootstrap over clips), n (independent clips), the
+    spread over seeds where there are several; with fewer than --min-clips clips no CI and no
+    p-value ("n too small", and a warning on stderr). A column's missing values and skipped
+    clips point to a numbered note with the whole reason. Best real method per column in
+    bold (reference rows such as ground_truth never are).
 
     A file that is not a readable record (a folder or FIFO named *.json, bad JSON, an invalid
     record) is listed on stderr as "skipped FILE: reason" and left out; the exit code is 0 when
     at least one record was read, 2 when none was.
     """
     from auhead_bench.reporting.inputs import Skipped, load_runs
-    from auhead_bench.reporting.tables import build_report, render
+    from auhead_bench.reporting.tables import build_report, parse_decimals, render
 
     skipped: list[Skipped] = []
     notes: list[str] = []
@@ -132,8 +171,20 @@ def table(
     for note in notes:
         click.echo(f"note: {note}", err=True)
     by = [v for v in ("emotion", "intensity") if not views or v in views]
-    report = build_report(loaded, baseline=baseline, by=by, n_boot=n_boot, level=level)
-    _write(render(report, fmt, list(views) or None), out)
+    report = build_report(
+        loaded,
+        baseline=baseline,
+        by=by,
+        n_boot=n_boot,
+        level=level,
+        min_clips=min_clips,
+        metrics=_split(metrics) or None,
+        decimals=parse_decimals(decimals),
+    )
+    warning = report.small_n_warning()
+    if warning:
+        click.echo(warning, err=True)
+    _write(render(report, fmt, list(views) or None, layout), out)
 
 
 # ---- plot ----------------------------------------------------------------------------------
@@ -185,6 +236,7 @@ def tradeoff(
     out: Path | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Trade-off over a method option (the paper's Figure 3): x metric against each y metric.
 
@@ -207,6 +259,7 @@ def tradeoff(
         title=title,
         n_boot=n_boot,
         level=level,
+        min_clips=min_clips,
     )
     for path in paths:
         click.echo(f"wrote {path}")
@@ -235,8 +288,13 @@ def pareto(
     out: Path | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
-    """Methods on two metrics with CIs; the Pareto front (each metric's direction) joined."""
+    """Methods on two metrics with CIs; the Pareto front (each metric's direction) joined.
+
+    Reference rows (ground_truth, static_frame) are left out: a front of bounds says nothing
+    about the methods. Records of reference methods alone are drawn without a front.
+    """
     from auhead_bench.reporting.inputs import load_runs
     from auhead_bench.reporting.plots import plot_pareto
 
@@ -250,6 +308,7 @@ def pareto(
         title=title,
         n_boot=n_boot,
         level=level,
+        min_clips=min_clips,
     )
     for path in paths:
         click.echo(f"wrote {path}")
@@ -355,6 +414,7 @@ def _board(path: Path | None, no_board: bool) -> Any:
     help="Archive of releases, copied into every site and kept by --release (default: the "
     "repository's leaderboard/releases).",
 )
+@display_options
 @boot_options
 @friendly
 def build(
@@ -370,8 +430,11 @@ def build(
     flags_path: Path | None,
     release: str | None,
     releases_dir: Path | None,
+    metrics: str | None,
+    decimals: str | None,
     n_boot: int,
     level: float,
+    min_clips: int,
 ) -> None:
     """Validate every record and write a static site that opens from disk.
 
@@ -382,6 +445,7 @@ def build(
     from auhead_bench.reporting.board import load_flags
     from auhead_bench.reporting.leaderboard import build_site
     from auhead_bench.reporting.release import default_releases_dir
+    from auhead_bench.reporting.tables import parse_decimals
 
     site = build_site(
         out,
@@ -396,6 +460,9 @@ def build(
         flags=load_flags(flags_path),
         release=release,
         releases=releases_dir if releases_dir is not None else default_releases_dir(),
+        min_clips=min_clips,
+        metrics=_split(metrics) or None,
+        decimals=parse_decimals(decimals),
     )
     for item in site.rejected:
         click.echo(f"rejected {item.path}: {item.reason}", err=True)

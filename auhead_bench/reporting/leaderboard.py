@@ -27,17 +27,22 @@ from auhead_bench.errors import BenchError, one_line
 from auhead_bench.records import RunRecord, dump_record
 from auhead_bench.reporting import plots as plotting
 from auhead_bench.reporting.board import Board, Flag
-from auhead_bench.reporting.inputs import NOT_RECORDS, LoadedRecord, label_records
+from auhead_bench.reporting.inputs import NOT_RECORDS, LoadedRecord, is_reference, label_records
 from auhead_bench.reporting.limits import load_entry
 from auhead_bench.reporting.reported import ReportedResult
+from auhead_bench.reporting.stats import MIN_CLIPS
 from auhead_bench.reporting.tables import (
     ARROW,
     Cell,
+    NoteBook,
     Report,
     Row,
     build_report,
+    empty_marks,
     format_bytes,
     format_seconds,
+    reading_notes,
+    reference_notes,
     to_csv,
     to_json,
     to_latex,
@@ -283,21 +288,41 @@ def _sort_value(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else repr(float(value))
 
 
-def _cell_view(cell: Cell, href: str) -> dict[str, Any]:
+def _cell_view(cell: Cell, href: str, mark: int | None, skip_mark: int | None) -> dict[str, Any]:
+    """A main-table cell: the value, its CI on a line below, n; an empty cell is a dash and,
+    only where its column has several reasons, the mark of its own note."""
     return {
-        "text": cell.value_text(),
-        "detail": cell.detail_text(),
+        "text": cell.number_text(),
+        "ci": cell.ci_text(),
+        "detail": cell.detail_text() if cell.value is not None else "",
         "tooltip": cell.tooltip(),
         "sort": _sort_value(cell.value),
         "best": cell.best,
         "empty": cell.value is None,
+        "mark": mark,
+        "skip_mark": skip_mark,
         "href": href,
     }
 
 
-def _row_view(row: Row, report: Report, pages: dict[str, str], anchors: dict[str, str]) -> dict:
+def _row_view(
+    row: Row,
+    index: int,
+    report: Report,
+    pages: dict[str, str],
+    anchors: dict[str, str],
+    marks: dict[tuple[int, str], int],
+    notes: NoteBook,
+) -> dict:
     page = pages[row.record.record_id]
     cost = row.cost
+    cells = []
+    for c in report.columns:
+        cell = row.cells[c.metric_id]
+        skipped = cell.value is not None and cell.n_skipped
+        skip = notes.mark(cell.note_text() or "") if skipped else None
+        href = f"records/{page}.html#metric-{anchors[c.metric_id]}"
+        cells.append(_cell_view(cell, href, marks.get((index, c.metric_id)), skip))
     return {
         "label": row.label,
         "method": row.record.method.id,
@@ -306,10 +331,7 @@ def _row_view(row: Row, report: Report, pages: dict[str, str], anchors: dict[str
         "reproduce": f"records/{page}.html#reproduce",
         "command": reproduce_command(row.record, f"{page}.yaml"),
         "seeds": row.record.seeds,
-        "cells": [
-            _cell_view(row.cells[c.metric_id], f"records/{page}.html#metric-{anchors[c.metric_id]}")
-            for c in report.columns
-        ],
+        "cells": cells,
         "spf": format_seconds(cost.seconds_per_frame) if cost.seconds_per_frame else "",
         "spf_sort": _sort_value(cost.seconds_per_frame),
         "mem": format_bytes(cost.peak_memory_bytes) if cost.peak_memory_bytes else "",
@@ -357,7 +379,7 @@ def _record_page(row: Row, report: Report, anchors: dict[str, str], page: str) -
                 ),
                 "seed_std": _fmt(est.seed_std),
                 "per_seed": result.per_seed,
-                "n": result.n,
+                "n": cell.n,  # independent clips, as in the main table
                 "n_skipped": result.n_skipped,
                 "reason": result.reason or "",
                 "protocol": result.protocol,
@@ -434,10 +456,13 @@ def _plots(
     warnings: list[str],
     boot: dict[str, Any],
 ) -> list[dict[str, str]]:
-    """Pareto and trade-off figures; a figure that cannot be drawn becomes a warning."""
+    """Pareto and trade-off figures; a figure that cannot be drawn becomes a warning. Chosen
+    without being told, they use only metrics that have values (reference rows aside), so an
+    all-empty column never becomes an axis."""
     ids = [c.metric_id for c in report.columns]
     if pareto is None:
-        pareto = [(ids[0], ids[1])] if len(ids) >= 2 else []
+        filled = _filled_metrics(report, None)
+        pareto = [(filled[0], filled[1])] if len(filled) >= 2 else []
     sweeps: list[tuple[str | None, str, str | None, list[str] | None]]
     if tradeoff is None:
         sweeps = [(method, param, None, None) for method, param in plotting.sweeps(accepted)]
@@ -448,14 +473,20 @@ def _plots(
     for x, y in pareto:
         name = slug(f"pareto-{x}-{y}", used)
         try:
-            plotting.plot_pareto(accepted, x=x, y=y, out=out / "plots" / name, **boot)
+            plotting.plot_pareto(
+                accepted, x=x, y=y, out=out / "plots" / name, reference_only=False, **boot
+            )
         except BenchError as exc:
             warnings.append(f"pareto plot {x} vs {y} skipped: {one_line(exc)}")
             continue
         made.append({"title": f"Pareto front: {x} vs {y}", "name": name})
     for method, param, x, ys in sweeps:
-        x_id = x or (ids[0] if ids else "")
-        y_ids = ys or [i for i in ids if i != x_id][:2]
+        filled = _filled_metrics(report, method) if method else ids
+        x_id = x or (filled[0] if filled else "")
+        y_ids = ys or [i for i in filled if i != x_id][:2]
+        if not x_id or not y_ids:
+            warnings.append(f"trade-off plot over {param} skipped: under 2 metrics have values")
+            continue
         name = slug(f"tradeoff-{method}-{param}" if method else f"tradeoff-{param}", used)
         try:
             plotting.plot_tradeoff(
@@ -476,6 +507,20 @@ def _plots(
     return made
 
 
+def _filled_metrics(report: Report, method: str | None) -> list[str]:
+    """Metric ids with at least one value among non-reference rows (of ``method`` if given)."""
+    rows = [
+        r
+        for r in report.rows
+        if not is_reference(r.record) and (method is None or r.record.method.id == method)
+    ]
+    return [
+        c.metric_id
+        for c in report.columns
+        if any(r.cells[c.metric_id].value is not None for r in rows)
+    ]
+
+
 def build_site(
     out: Path,
     *,
@@ -491,6 +536,9 @@ def build_site(
     flags: dict[str, Flag] | None = None,
     release: str | None = None,
     releases: Path | None = None,
+    min_clips: int = MIN_CLIPS,
+    metrics: Sequence[str] | None = None,
+    decimals: dict[str, int] | int | None = None,
 ) -> Site:
     """Validate every record under ``results`` and write the static site to ``out``.
 
@@ -498,7 +546,9 @@ def build_site(
     "other protocols" table, never ranked. Reported results (``kind: reported``) join the
     tables of their dataset, marked and unranked. ``flags`` grey their records. ``release``
     also writes an immutable ``out/releases/NAME/`` (see ``reporting.release``); the
-    releases kept under ``releases`` are copied into the site and listed.
+    releases kept under ``releases`` are copied into the site and listed. ``metrics`` picks
+    and orders the columns, ``decimals`` fixes decimals (all or per metric), ``min_clips`` is
+    the fewest clips that get a CI (as ``auhead-bench table``).
     """
     from auhead_bench.reporting import board_site
     from auhead_bench.reporting import release as releasing
@@ -519,11 +569,14 @@ def build_site(
     reported: list[ReportedEntry] = []
     accepted, rejected = collect(results, merges, reported)
     _prepare_out(out)
-    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
+    shown = {"metrics": metrics, "decimals": decimals}
     ranked, others = board_site.split_by_protocol(accepted, board)
-    report = build_report(ranked, by=(), **boot)
+    report = build_report(ranked, by=(), **shown, **boot)
     board_site.mark_best(report, board, flags)
-    other_report = build_report([item for item, _ in others], by=(), **boot) if others else None
+    other_report = (
+        build_report([item for item, _ in others], by=(), **shown, **boot) if others else None
+    )
     if other_report is not None:
         board_site.clear_best(other_report)
     site = Site(out=out, accepted=accepted, rejected=rejected, warnings=merges)
@@ -596,11 +649,16 @@ def build_site(
     datasets += sorted({e.result.dataset for e in reported} - set(datasets))
     reproduced = list(report.rows) + (list(other_report.rows) if other_report else [])
 
-    def views(rows: list[Row], current: Report, ids: list[str]) -> list[dict[str, Any]]:
+    def views(
+        rows: list[Row], current: Report, ids: list[str], notes: NoteBook
+    ) -> tuple[list[dict[str, Any]], list[int | None]]:
+        """Row views with cells in ``ids`` order, and each column's note mark (a column's
+        missing values are explained once, in a note under the table)."""
         made = []
         known = {c.metric_id for c in current.columns}
-        for row in rows:
-            view = _row_view(row, current, pages, anchors)
+        header_marks, cell_marks = empty_marks(rows, current.columns, notes)
+        for index, row in enumerate(rows):
+            view = _row_view(row, index, current, pages, anchors, cell_marks, notes)
             by_id = dict(zip([c.metric_id for c in current.columns], view["cells"], strict=True))
             view["cells"] = [
                 by_id[m] if m in known else board_site.filler_cell(view["href"]) for m in ids
@@ -608,16 +666,20 @@ def build_site(
             view["flag"] = board_site.flag_view(row.record.record_id, flags)
             view["submission"] = board_site.submission_view(row)
             made.append(view)
-        return made
+        return made, [header_marks.get(m) for m in ids]
 
     tables = []
     for dataset in datasets:
         rows = _default_order([r for r in report.rows if r.dataset == dataset], report)
+        notes = NoteBook()
+        row_views, header_marks = views(rows, report, column_ids, notes)
         tables.append(
             {
                 "dataset": dataset,
                 "anchor": slug(f"dataset-{dataset}"),
-                "rows": views(rows, report, column_ids),
+                "rows": row_views,
+                "header_marks": header_marks,
+                "notes": [{"n": n, "text": text} for text, n in notes.numbers.items()],
                 "reported": [
                     {
                         **board_site.reported_view(
@@ -637,7 +699,9 @@ def build_site(
     if other_report is not None:
         other_ids = [c.metric_id for c in other_report.columns]
         differences = {item.record.record_id: d for item, d in others}
-        other_rows = views(list(other_report.rows), other_report, other_ids)
+        other_notes = NoteBook()
+        other_rows, other_marks = views(list(other_report.rows), other_report, other_ids,
+                                        other_notes)
         for view, row in zip(other_rows, other_report.rows, strict=True):
             view["dataset"] = row.dataset
             view["differences"] = differences[row.record.record_id]
@@ -647,6 +711,8 @@ def build_site(
                 for c in other_report.columns
             ],
             "rows": other_rows,
+            "header_marks": other_marks,
+            "notes": [{"n": n, "text": text} for text, n in other_notes.numbers.items()],
         }
     releases_info = releasing.publish_existing(out, releases)
     for item in releases_info:
@@ -672,6 +738,10 @@ def build_site(
         board_name=board.name if board is not None else "",
         release=releasing.label(release),
         releases=releases_info,
+        min_clips=min_clips,
+        reading=reading_notes(report, "[k]: note k under the table"),
+        references=reference_notes(report),
+        small_n=report.small_n_warning(),
     )
     (out / "index.html").write_text(index)
     if release is not None:

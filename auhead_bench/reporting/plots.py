@@ -18,8 +18,8 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from auhead_bench.errors import BenchError
-from auhead_bench.reporting.inputs import LoadedRecord
-from auhead_bench.reporting.stats import LEVEL, N_BOOT, SEED, Estimate, estimate
+from auhead_bench.reporting.inputs import LoadedRecord, is_reference
+from auhead_bench.reporting.stats import LEVEL, MIN_CLIPS, N_BOOT, SEED, Estimate, estimate
 from auhead_bench.reporting.tables import ARROW, columns_of, unknown_metric
 
 _RC = {
@@ -132,11 +132,15 @@ def tradeoff_curves(
 
 
 def _errors(est: Estimate) -> tuple[float, float, str | None]:
-    """(below, above, kind) for an error bar: the CI where there is one, else the seed sd."""
+    """(below, above, kind) for an error bar: the CI where there is one; the seed sd for a
+    distribution metric (no per-clip values, so no CI); none on too few clips ("small"): a
+    seed sd there would pass for an interval the data cannot give."""
     if est.value is None:
         return 0.0, 0.0, None
     if est.ci_low is not None and est.ci_high is not None:
         return max(0.0, est.value - est.ci_low), max(0.0, est.ci_high - est.value), "ci"
+    if est.too_small:
+        return 0.0, 0.0, "small"
     if est.seed_std is not None:
         return est.seed_std, est.seed_std, "sd"
     return 0.0, 0.0, None
@@ -177,13 +181,22 @@ def _save(fig: Figure, out: Path) -> list[Path]:
     return paths
 
 
-def _caption(kinds: set[str | None], level: float, n_boot: int) -> str:
+def _caption(kinds: set[str | None], level: float, n_boot: int, min_clips: int) -> str:
     parts = []
     if "ci" in kinds:
         parts.append(f"error bars: {level:.0%} CI, bootstrap over clips ({n_boot} resamples)")
     if "sd" in kinds:
         parts.append("sd over seeds where a metric has no per-clip values")
+    if "small" in kinds:
+        parts.append(f"no error bar: n too small (fewer than {min_clips} clips)")
     return "; ".join(parts)
+
+
+def _legend(ax: Any) -> None:
+    """A legend only when something is labelled (else matplotlib warns "No artists with
+    labels found to put in legend")."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
 
 
 def parse_option_value(text: str) -> Any:
@@ -216,6 +229,7 @@ def plot_tradeoff(
     n_boot: int = N_BOOT,
     level: float = LEVEL,
     seed: int = SEED,
+    min_clips: int = MIN_CLIPS,
 ) -> list[Path]:
     """One panel per y metric: x metric against it, a point per option value, CIs both ways.
 
@@ -225,7 +239,7 @@ def plot_tradeoff(
     if not ys:
         raise BenchError("no y metric given", fix="pass --y METRIC[,METRIC...]")
     directions = check_metrics(loaded, [x, *ys])
-    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
     curves = tradeoff_curves(
         loaded, param=param, metric_ids=[x, *ys], method=method, dataset=dataset, **boot
     )
@@ -307,7 +321,8 @@ def plot_tradeoff(
             ax.set_xlabel(_axis_label(x, directions[x]))
             ax.set_ylabel(_axis_label(y, directions[y]))
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7, loc="best")
+            ax.margins(0.1)  # room for the point labels at the edges
+            _legend(ax)
         if plotted == 0:
             raise BenchError(
                 f"no record has values for both {x!r} and {', '.join(repr(y) for y in ys)}",
@@ -315,7 +330,7 @@ def plot_tradeoff(
             )
         names = sorted({c.method for c in curves})
         fig.suptitle(title or f"Trade-off over {param}: {', '.join(names)}")
-        caption = _caption(kinds, level, n_boot)
+        caption = _caption(kinds, level, n_boot, min_clips)
         if caption:
             fig.supxlabel(caption, fontsize=7, color="#555555")
         return _save(fig, out)
@@ -355,10 +370,15 @@ def plot_pareto(
     n_boot: int = N_BOOT,
     level: float = LEVEL,
     seed: int = SEED,
+    min_clips: int = MIN_CLIPS,
+    reference_only: bool = True,
 ) -> list[Path]:
-    """Every record as a point on (x, y), one panel per dataset, the Pareto front joined."""
+    """Every competing record as a point on (x, y), one panel per dataset, the Pareto front
+    joined. Reference rows (ground_truth, static_frame) are left out: they bracket the
+    benchmark, and a front of references says nothing about the methods. Records of reference
+    methods alone are drawn without a front (``reference_only``), or refused (False)."""
     directions = check_metrics(loaded, [x, y])
-    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
     datasets = list(dict.fromkeys(i.record.dataset.id for i in loaded))
     if dataset is not None:
         if dataset not in datasets:
@@ -366,20 +386,28 @@ def plot_pareto(
                 f"no record is on dataset {dataset!r}", fix=f"datasets: {', '.join(datasets)}"
             )
         datasets = [dataset]
-    panels: list[tuple[str, list[Point]]] = []
-    for name in datasets:
-        points = [
-            Point(i, None, _estimates(i, [x, y], **boot))
-            for i in loaded
-            if i.record.dataset.id == name
-        ]
-        points = [p for p in points if p.estimates[x].value is not None]
-        points = [p for p in points if p.estimates[y].value is not None]
-        if points:
-            panels.append((name, points))
+
+    def panels_of(items: Sequence[LoadedRecord]) -> list[tuple[str, list[Point]]]:
+        out = []
+        for name in datasets:
+            points = [
+                Point(i, None, _estimates(i, [x, y], **boot))
+                for i in items
+                if i.record.dataset.id == name
+            ]
+            points = [p for p in points if p.estimates[x].value is not None]
+            points = [p for p in points if p.estimates[y].value is not None]
+            if points:
+                out.append((name, points))
+        return out
+
+    panels = panels_of([i for i in loaded if not is_reference(i.record)])
+    references_only = not panels and reference_only
+    if references_only:
+        panels = panels_of(loaded)
     if not panels:
         raise BenchError(
-            f"no record has values for both {x!r} and {y!r}",
+            f"no record (reference rows aside) has values for both {x!r} and {y!r}",
             fix="check the metrics' status with `auhead-bench table RUN_DIR`",
         )
     kinds: set[str | None] = set()
@@ -388,7 +416,11 @@ def plot_pareto(
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (name, points) in zip(axes, panels, strict=True):
             coords = [(p.estimates[x].value, p.estimates[y].value) for p in points]
-            front = set(pareto_front(coords, directions[x], directions[y]))  # type: ignore[arg-type]
+            front = (
+                set()
+                if references_only
+                else set(pareto_front(coords, directions[x], directions[y]))  # type: ignore[arg-type]
+            )
             offsets = label_offsets(coords)  # type: ignore[arg-type]
             for i, p in enumerate(points):
                 ex, ey = _errors(p.estimates[x]), _errors(p.estimates[y])
@@ -425,13 +457,15 @@ def plot_pareto(
                     linewidth=1,
                     label="Pareto front",
                 )
-                ax.legend(fontsize=7, loc="best")
+                _legend(ax)
             ax.set_title(name, fontsize=9)
             ax.set_xlabel(_axis_label(x, directions[x]))
             ax.set_ylabel(_axis_label(y, directions[y]))
             ax.grid(True, alpha=0.3)
-        fig.suptitle(title or f"Pareto front: {x} vs {y}")
-        caption = _caption(kinds, level, n_boot)
+            ax.margins(0.1)  # room for the point labels at the edges
+        suffix = " (reference rows only: no front)" if references_only else ""
+        fig.suptitle(title or f"Pareto front: {x} vs {y}{suffix}")
+        caption = _caption(kinds, level, n_boot, min_clips)
         if caption:
             fig.supxlabel(caption, fontsize=7, color="#555555")
         return _save(fig, out)
@@ -445,6 +479,8 @@ def sweeps(loaded: Sequence[LoadedRecord]) -> list[tuple[str, str]]:
     found: dict[tuple[str, str], int] = {}
     by_method: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in loaded:
+        if is_reference(item.record):
+            continue  # a reference's option (static_frame's frame) is no trade-off
         key = (item.record.method.id, item.record.dataset.id)
         by_method.setdefault(key, []).append(item.record.method.options)
     for (method, _), options in by_method.items():

@@ -24,20 +24,28 @@ from auhead_bench.records import MetricResult, RunRecord
 from auhead_bench.reporting.inputs import LoadedRecord, is_reference
 from auhead_bench.reporting.stats import (
     LEVEL,
+    MIN_CLIPS,
     N_BOOT,
+    N_TOO_SMALL,
     SEED,
     Comparison,
     Estimate,
     estimate,
     group_estimates,
     label_sort_key,
-    paired_bootstrap,
+    paired_comparison,
+    skipped_clips,
 )
 
 ARROW = {True: "↑", False: "↓"}
 FORMATS = ("md", "csv", "latex", "json")
 BREAKDOWNS = ("emotion", "intensity")
 VIEWS = ("main", "compare", *BREAKDOWNS)
+LAYOUTS = ("auto", "wide", "tall")  # LaTeX: methods as rows (wide) or metrics as rows (tall)
+# A paper column (241 pt in a 10pt two-column article; CVPR/IEEE are alike) holds a label
+# column and three columns of "0.5258" over "[0.5101, 0.5402]" in footnotesize (measured with
+# pdflatex: tests/test_report_display.py::test_latex_fits_a_paper_column).
+COLUMN_FITS = 3
 # Peak memory: the runner's GenerationResult.peak_memory_bytes (CUDA), else what a method put
 # in GenerationResult.info[key], in bytes or MiB.
 MEMORY_KEYS = {"peak_memory_bytes": 1, "peak_memory_mib": 2**20, "peak_memory_mb": 2**20}
@@ -62,10 +70,11 @@ class Cell:
     metric_id: str
     status: str  # ok, not_computed, failed, or missing (the record has no such metric)
     estimate: Estimate
-    n: int = 0
-    n_skipped: int = 0
+    n: int = 0  # independent clips with a value (never clips x seeds)
+    n_skipped: int = 0  # clips left unscored under at least one seed
     reason: str | None = None  # full reason from the record
     best: bool = False
+    decimals: int | None = None  # fixed decimals (--decimals); None: 4 significant digits
 
     @property
     def value(self) -> float | None:
@@ -85,38 +94,63 @@ class Cell:
 
     def value_text(self) -> str:
         """'22.10 [20.30, 25.00]' (the CI as it is, asymmetric or not), or '' for no value."""
-        return interval_text(self.estimate)
+        return interval_text(self.estimate, self.decimals)
+
+    def number_text(self) -> str:
+        """The value alone, formatted like the rest of its column."""
+        return "" if self.value is None else format_value(self.value, self.decimals)
+
+    def ci_text(self) -> str:
+        """'[20.30, 25.00]', or '' where there is no interval."""
+        est = self.estimate
+        if est.value is None or est.ci_low is None or est.ci_high is None:
+            return ""
+        low = format_like(est.ci_low, est.value, self.decimals)
+        return f"[{low}, {format_like(est.ci_high, est.value, self.decimals)}]"
 
     def status_text(self) -> str:
         return {"missing": "not run"}.get(self.status, self.status.replace("_", " "))
+
+    def empty_note(self) -> str:
+        """Why the cell has no value, whole: the note a column shows once."""
+        if self.status == "missing":
+            return "not run: the record has no result for this metric"
+        return f"{self.status_text()}: {self.reason}" if self.reason else self.status_text()
 
     def note_text(self) -> str | None:
         """The whole reason, for a numbered note under a table: why the cell is empty, or
         why clips were skipped."""
         if self.value is None:
-            return f"{self.status_text()}: {self.reason}" if self.reason else None
+            return self.empty_note()
         if self.n_skipped:
             return f"clips skipped: {self.reason or 'no reason given'}"
         return None
 
+    def n_text(self) -> str:
+        """'n=12', or 'n=3, n too small' when there are too few clips for a CI."""
+        too_small = ", n too small" if self.estimate.too_small else ""
+        return f"n={self.n}{too_small}"
+
     def detail_text(self) -> str:
-        """'n=10, seed sd 0.10, 3/50 skipped: no face found' or the reason the cell is empty."""
+        """'n=10, seed sd 0.10, 3 skipped' or the reason the cell is empty."""
         if self.value is None:
             what = self.status_text()
             return f"{what}: {self.short_reason}" if self.short_reason else what
-        parts = [f"n={self.n}"]
+        parts = [self.n_text()]
         if self.estimate.seed_std is not None:
-            parts.append(f"seed sd {format_like(self.estimate.seed_std, self.value)}")
+            sd = format_like(self.estimate.seed_std, self.value, self.decimals)
+            parts.append(f"seed sd {sd}")
         if self.n_skipped:
-            parts.append(f"{self.n_skipped} skipped: {self.short_reason or 'no reason given'}")
+            parts.append(f"{self.n_skipped} skipped")
         return ", ".join(parts)
 
     def tooltip(self) -> str:
-        """Plain-text interval description for a leaderboard tooltip."""
+        """Plain-text interval description for a leaderboard tooltip (the reason an empty cell
+        has is the column's note, not repeated here)."""
         est = self.estimate
         if self.value is None:
-            return self.detail_text() if not self.reason else f"{self.status}: {self.reason}"
-        lines = [f"value {self.value:.6g} (n={self.n})"]
+            return self.status_text()
+        lines = [f"value {self.value:.6g} ({self.n} clips, {est.n_seeds} seed(s))"]
         if est.ci_low is not None and est.ci_high is not None:
             lines.append(
                 f"{est.level:.0%} CI [{est.ci_low:.6g}, {est.ci_high:.6g}], bootstrap over "
@@ -213,6 +247,8 @@ class Report:
     n_boot: int
     level: float
     seed: int
+    min_clips: int = MIN_CLIPS
+    decimals: dict[str, int] = field(default_factory=dict)  # metric -> fixed decimals
 
     @property
     def has_time(self) -> bool:
@@ -233,6 +269,25 @@ class Report:
             out.append("compare")
         out.extend(by for by in BREAKDOWNS if any(b.by == by for b in self.breakdowns))
         return out
+
+    def small_n_warning(self) -> str | None:
+        """One line when any row has fewer clips than a CI needs, else None."""
+        small = sorted(
+            {
+                row.cells[c.metric_id].n
+                for row in self.rows
+                for c in self.columns
+                if row.cells[c.metric_id].estimate.too_small
+            }
+        )
+        if not small:
+            return None
+        counts = ", ".join(str(n) for n in small)
+        return (
+            f"warning: n too small: some rows have {counts} clip(s), fewer than "
+            f"{self.min_clips}; those cells show no CI and no p-value (score at least "
+            f"{self.min_clips} clips, or choose the threshold with --min-clips)"
+        )
 
     def column(self, metric_id: str) -> Column:
         for column in self.columns:
@@ -256,30 +311,54 @@ def unknown_metric(metric_id: str, known: Sequence[str]) -> BenchError:
 # ---- numbers -------------------------------------------------------------------------------
 
 
-def format_value(value: float) -> str:
-    """Four significant digits where it matters: 0.5258, 18.73, 1234.5."""
+SIGNIFICANT = 4  # digits a value keeps by default: 0.5258, 0.05258, 18.73
+
+
+def auto_decimals(value: float) -> int:
+    """Decimals that keep ``SIGNIFICANT`` digits below 10 (at least 4, so columns line up)
+    and 2 from 10 up: 0.5258, 0.05258, 0.0001234, 18.73, 1234.57. Never a real small value
+    printed as 0.0000."""
+    if value == 0 or not math.isfinite(value) or abs(value) >= 10:
+        return 2 if value != 0 else 4
+    return max(4, SIGNIFICANT - 1 - math.floor(math.log10(abs(value))))
+
+
+def decimals_for(value: float, decimals: int | None = None) -> int:
+    """The decimals ``value`` prints with: ``decimals`` when given, unless they would print a
+    non-zero value as 0 ("0.00" for 0.001 would be a wrong number, not a rounded one); then,
+    as by default, enough for 4 significant digits (``auto_decimals``)."""
+    if decimals is not None and (value == 0 or float(f"{value:.{decimals}f}") != 0):
+        return decimals
+    return auto_decimals(value)
+
+
+def format_value(value: float, decimals: int | None = None) -> str:
+    """``value`` with ``decimals`` fixed decimals, or 4 significant digits where it matters
+    (None); see ``decimals_for``."""
     if not math.isfinite(value):
         return str(value)
-    if abs(value) >= 1e5:
-        return f"{value:.3e}"
-    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    value += 0.0  # -0.0 prints as 0
+    if abs(value) >= 1e5 or 0 < abs(value) < 1e-6:
+        return f"{value:.{SIGNIFICANT - 1}e}"
+    return f"{value:.{decimals_for(value, decimals)}f}"
 
 
-def format_like(value: float, reference: float) -> str:
-    """``value`` with as many decimals as ``reference`` shows, so ± columns line up."""
-    if not math.isfinite(reference) or abs(reference) >= 1e5:
+def format_like(value: float, reference: float, decimals: int | None = None) -> str:
+    """``value`` with as many decimals as ``reference`` shows, so CI bounds line up with it."""
+    if not math.isfinite(reference) or abs(reference) >= 1e5 or 0 < abs(reference) < 1e-6:
         return f"{value:.2g}"
-    return f"{value:.4f}" if abs(reference) < 10 else f"{value:.2f}"
+    return f"{value:.{decimals_for(reference, decimals) if reference or decimals else 4}f}"
 
 
-def interval_text(est: Estimate | None) -> str:
+def interval_text(est: Estimate | None, decimals: int | None = None) -> str:
     """'22.10 [20.30, 25.00]': the value and its CI bounds, so an asymmetric interval reads as
-    one; no interval where there is none (one clip, a distribution metric)."""
+    one; no interval where there is none (too few clips, a distribution metric)."""
     if est is None or est.value is None:
         return ""
-    text = format_value(est.value)
+    text = format_value(est.value, decimals)
     if est.ci_low is not None and est.ci_high is not None:
-        text += f" [{format_like(est.ci_low, est.value)}, {format_like(est.ci_high, est.value)}]"
+        low = format_like(est.ci_low, est.value, decimals)
+        text += f" [{low}, {format_like(est.ci_high, est.value, decimals)}]"
     return text
 
 
@@ -295,12 +374,27 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def format_p(p: float) -> str:
-    return f"p={p:.2g}" if p >= 0.001 else "p<0.001"
+def ceil_2g(value: float) -> str:
+    """``value`` rounded up to two significant digits: a floor printed as 0.002, not 0.0019."""
+    if value <= 0:
+        return "0"
+    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    return f"{math.ceil(value / scale - 1e-9) * scale:.12g}"
 
 
-def signed(value: float, reference: float) -> str:
-    text = format_like(abs(value), reference if reference else value)
+def format_p(comparison: Comparison) -> str:
+    """'p=0.031', or 'p<=0.25' where the test's smallest attainable p-value was hit (an exact
+    sign-flip test on 3 clips can say no more than that); 'n too small' without a test."""
+    p = comparison.p_value
+    if p is None:
+        return N_TOO_SMALL
+    if comparison.p_at_floor:
+        return f"p<={ceil_2g(comparison.p_floor)}"
+    return f"p={p:.2g}"
+
+
+def signed(value: float, reference: float, decimals: int | None = None) -> str:
+    text = format_like(abs(value), reference if reference else value, decimals)
     return ("−" if value < 0 else "+") + text
 
 
@@ -321,17 +415,72 @@ def columns_of(records: Iterable[RunRecord]) -> list[Column]:
     return [Column(m, h) for m, h in seen.items()]
 
 
-def make_cell(result: MetricResult | None, metric_id: str, **boot: Any) -> Cell:
+def make_cell(
+    result: MetricResult | None, metric_id: str, decimals: int | None = None, **boot: Any
+) -> Cell:
     if result is None:
-        return Cell(metric_id, "missing", Estimate(value=None), reason=None)
+        return Cell(metric_id, "missing", Estimate(value=None), reason=None, decimals=decimals)
+    est = estimate(result, **boot)
     return Cell(
         metric_id,
         result.status,
-        estimate(result, **boot),
-        n=result.n,
-        n_skipped=result.n_skipped,
+        est,
+        n=est.n_clips,
+        n_skipped=skipped_clips(result),
         reason=result.reason,
+        decimals=decimals,
     )
+
+
+def select_columns(columns: list[Column], metrics: Sequence[str] | None) -> list[Column]:
+    """The columns ``--metrics`` names, in its order; every column when None."""
+    if not metrics:
+        return columns
+    by_id = {c.metric_id: c for c in columns}
+    for metric_id in metrics:
+        if metric_id not in by_id:
+            raise unknown_metric(metric_id, list(by_id))
+    return [by_id[m] for m in dict.fromkeys(metrics)]
+
+
+def parse_decimals(text: str | None) -> dict[str, int] | int | None:
+    """``--decimals``: 'N' for every metric, or 'METRIC=N,...' per metric; None: 4
+    significant digits."""
+    if text is None or not text.strip():
+        return None
+
+    def number(value: str) -> int:
+        if not value.strip().isdigit() or int(value) > 12:
+            raise BenchError(
+                f"--decimals {text!r}: {value!r} is not a number of decimals from 0 to 12",
+                fix="e.g. --decimals 3 or --decimals fid=1,csim=3",
+            )
+        return int(value)
+
+    if "=" not in text:
+        return number(text)
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        metric_id, sep, value = part.partition("=")
+        if not sep or not metric_id.strip():
+            raise BenchError(
+                f"--decimals {text!r}: {part!r} is not METRIC=N",
+                fix="e.g. --decimals 3 or --decimals fid=1,csim=3",
+            )
+        out[metric_id.strip()] = number(value)
+    return out
+
+
+def _decimals_of(decimals: dict[str, int] | int | None, columns: list[Column]) -> dict[str, int]:
+    if decimals is None:
+        return {}
+    if isinstance(decimals, int):
+        return {c.metric_id: decimals for c in columns}
+    known = [c.metric_id for c in columns]
+    for metric_id in decimals:
+        if metric_id not in known:
+            raise unknown_metric(metric_id, known)
+    return dict(decimals)
 
 
 def cost_of(record: RunRecord) -> Cost:
@@ -409,7 +558,7 @@ def compare_rows(
                 results[column.metric_id] = None
                 reasons[column.metric_id] = "not computed for both"
                 continue
-            result = paired_bootstrap(ours, theirs, **boot)
+            result = paired_comparison(ours, theirs, **boot)
             results[column.metric_id] = result
             if result is None:
                 reasons[column.metric_id] = "no shared per-clip values"
@@ -464,23 +613,40 @@ def build_report(
     n_boot: int = N_BOOT,
     level: float = LEVEL,
     seed: int = SEED,
+    min_clips: int = MIN_CLIPS,
+    metrics: Sequence[str] | None = None,
+    decimals: dict[str, int] | int | None = None,
 ) -> Report:
-    """All numbers of every table: cells with CIs, best marks, cost, comparisons, breakdowns."""
+    """All numbers of every table: cells with CIs, best marks, cost, comparisons, breakdowns.
+
+    ``metrics`` picks and orders the columns; ``decimals`` fixes the decimals (one number, or
+    per metric id); ``min_clips`` is the fewest clips that get a CI and a p-value.
+    """
     if not 0 < level < 1:
         raise BenchError(f"confidence level {level} is not between 0 and 1", fix="e.g. 0.95")
     if n_boot < 100:
         raise BenchError(f"{n_boot} bootstrap resamples are too few", fix="use at least 100")
+    if min_clips < 2:
+        raise BenchError(
+            f"--min-clips {min_clips}: an interval needs at least 2 clips", fix="e.g. 10"
+        )
     for name in by:
         if name not in BREAKDOWNS:
             raise BenchError(f"cannot break down by {name!r}", fix=f"use {', '.join(BREAKDOWNS)}")
-    boot = {"n_boot": n_boot, "level": level, "seed": seed}
-    columns = columns_of(item.record for item in loaded)
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
+    columns = select_columns(columns_of(item.record for item in loaded), metrics)
+    places = _decimals_of(decimals, columns)
     ordered = sorted(loaded, key=lambda item: item.record.dataset.id)  # stable: keeps run order
     rows = [
         Row(
             loaded=item,
             cells={
-                c.metric_id: make_cell(item.record.metrics.get(c.metric_id), c.metric_id, **boot)
+                c.metric_id: make_cell(
+                    item.record.metrics.get(c.metric_id),
+                    c.metric_id,
+                    places.get(c.metric_id),
+                    **boot,
+                )
                 for c in columns
             },
             cost=cost_of(item.record),
@@ -501,6 +667,8 @@ def build_report(
         n_boot=n_boot,
         level=level,
         seed=seed,
+        min_clips=min_clips,
+        decimals=places,
     )
 
 
@@ -523,20 +691,85 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _notes(report: Report) -> str:
+# What each reference method bounds, for the notes under a table. ground_truth's CSIM sits
+# below static_frame's by construction, which reads like a bug unless said.
+REFERENCE_NOTES = {
+    "ground_truth": (
+        "ground_truth is each clip's own video: the upper bound of metrics that compare with "
+        "the real video or judge realism, lip sync and expression. It is not the top of "
+        "identity similarity to the reference image (CSIM): the real face moves, turns and "
+        "changes expression away from that one image."
+    ),
+    "static_frame": (
+        "static_frame holds the reference image for the whole clip, audio kept: the lower "
+        "bound of motion, lip sync and expression. Its frames are the reference image itself, "
+        "so its CSIM is ~1 and above ground_truth's: a frozen face keeps its identity "
+        "perfectly and does nothing else."
+    ),
+}
+
+
+def reference_notes(report: Report) -> list[str]:
+    """One sentence per reference method in the table: what it bounds and how to read it."""
+    refs = list(dict.fromkeys(r.record.method.id for r in report.rows if is_reference(r.record)))
+    out = []
+    for method_id in refs:
+        out.append(
+            REFERENCE_NOTES.get(
+                method_id,
+                f"{method_id} is a reference row: it brackets the benchmark, it does not compete.",
+            )
+        )
+    return out
+
+
+def reading_notes(report: Report, marks: str = "[k]: note k below") -> str:
+    """How to read a main-table cell, in the words every format uses."""
     refs = sorted({r.record.method.id for r in report.rows if is_reference(r.record)})
     ref = f" (reference rows {', '.join(refs)} never are)" if refs else ""
     return (
-        f"[low, high]: the {report.level:.0%} CI, percentile bootstrap over clips "
-        f"({report.n_boot} resamples, seed {report.seed}), not always symmetric; none with "
-        "one clip; seed sd: standard deviation of the per-seed values; n: clips × seeds "
-        f"scored; bold: best method per column and dataset{ref}; [k]: note k below."
+        f"Each cell: value [low, high], the {report.level:.0%} CI by percentile bootstrap over "
+        f"clips ({report.n_boot} resamples, seed {report.seed}), not always symmetric; no CI "
+        f"with fewer than {report.min_clips} clips ({N_TOO_SMALL}). n: independent clips (a "
+        "clip's seeds are averaged, never counted as samples); seed sd: standard deviation of "
+        f"the per-seed values; bold: best method per column and dataset{ref}; {marks}."
     )
 
 
-def _note_mark(notes: dict[str, int], text: str) -> int:
-    """The number of the note holding ``text`` (the same reason shares one note)."""
-    return notes.setdefault(text, len(notes) + 1)
+@dataclass
+class NoteBook:
+    """Numbered notes under a table: the same text shares one number."""
+
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    def mark(self, text: str) -> int:
+        return self.numbers.setdefault(text, len(self.numbers) + 1)
+
+
+def empty_marks(
+    rows: Sequence[Row], columns: Sequence[Column], notes: NoteBook
+) -> tuple[dict[str, int], dict[tuple[int, str], int]]:
+    """Why cells are empty, said once per column: (header marks, cell marks).
+
+    A column whose empty cells share one reason carries that note's mark in its header and its
+    empty cells show only a dash; a column with several reasons marks each empty cell (by row
+    index in ``rows``) with the note of its own reason.
+    """
+    header: dict[str, int] = {}
+    cells: dict[tuple[int, str], int] = {}
+    for column in columns:
+        reasons: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            cell = row.cells[column.metric_id]
+            if cell.value is None:
+                reasons.setdefault(cell.empty_note(), []).append(index)
+        if len(reasons) == 1:
+            header[column.metric_id] = notes.mark(f"{column.metric_id}: {next(iter(reasons))}")
+            continue
+        for text, indices in reasons.items():
+            mark = notes.mark(f"{column.metric_id}: {text}")
+            cells.update({(index, column.metric_id): mark for index in indices})
+    return header, cells
 
 
 def _skipped_clips_text(record: RunRecord) -> str:
@@ -544,29 +777,33 @@ def _skipped_clips_text(record: RunRecord) -> str:
 
 
 def md_main(report: Report) -> list[str]:
-    header = ["method", "dataset"] + [f"{md_escape(c.metric_id)} {c.arrow}" for c in report.columns]
+    notes = NoteBook()
+    header_marks, cell_marks = empty_marks(report.rows, report.columns, notes)
+    header = ["method", "dataset"]
+    for c in report.columns:
+        mark = f" [{header_marks[c.metric_id]}]" if c.metric_id in header_marks else ""
+        header.append(f"{md_escape(c.metric_id)} {c.arrow}{mark}")
     if report.has_time:
         header.append("s/frame ↓")
     if report.has_memory:
         header.append("peak mem ↓")
     body = []
-    notes: dict[str, int] = {}  # whole reason -> note number
-    for row in report.rows:
+    for index, row in enumerate(report.rows):
         cells = [md_escape(row.label), md_escape(row.dataset)]
         for column in report.columns:
             cell = row.cells[column.metric_id]
-            note = cell.note_text()
-            mark = f" [{_note_mark(notes, note)}]" if note else ""
             if cell.value is None:
-                cells.append(f"— ({cell.status_text()}){mark}")
+                mark = cell_marks.get((index, column.metric_id))
+                cells.append(f"— [{mark}]" if mark else "—")
                 continue
             value = cell.value_text()
             value = f"**{value}**" if cell.best else value
-            parts = [f"n={cell.n}"]
+            parts = [cell.n_text()]
             if cell.estimate.seed_std is not None:
-                parts.append(f"seed sd {format_like(cell.estimate.seed_std, cell.value)}")
+                sd = format_like(cell.estimate.seed_std, cell.value, cell.decimals)
+                parts.append(f"seed sd {sd}")
             if cell.n_skipped:
-                parts.append(f"{cell.n_skipped} skipped{mark}")
+                parts.append(f"{cell.n_skipped} skipped [{notes.mark(cell.note_text() or '')}]")
             cells.append(f"{value} ({', '.join(parts)})")
         if report.has_time:
             spf = row.cost.seconds_per_frame
@@ -578,28 +815,48 @@ def md_main(report: Report) -> list[str]:
     left_out = []
     for row in report.rows:
         if row.record.skipped_clips:
-            mark = _note_mark(notes, _skipped_clips_text(row.record))
+            mark = notes.mark(_skipped_clips_text(row.record))
             left_out.append(
                 f"{md_escape(row.label)} ({md_escape(row.dataset)}): "
                 f"{len(row.record.skipped_clips)} [{mark}]"
             )
-    lines = _md_table(header, body) + ["", _notes(report)]
+    lines = _md_table(header, body) + ["", reading_notes(report)]
+    refs = reference_notes(report)
+    if refs:
+        lines += ["", "Reference rows: " + " ".join(md_escape(text) for text in refs)]
+    warning = report.small_n_warning()
+    if warning:
+        lines += ["", md_escape(warning)]
     if left_out:
         lines += ["", "Clips left out by --skip-bad-clips: " + "; ".join(left_out) + "."]
-    if notes:
-        lines += [""] + [f"[{n}] {md_escape(text)}  " for text, n in notes.items()]
+    if notes.numbers:
+        lines += [""] + [f"[{n}] {md_escape(text)}  " for text, n in notes.numbers.items()]
         lines[-1] = lines[-1].rstrip()
     return lines
 
 
-def _comparison_text(result: Comparison | None, reason: str | None, reference: float) -> str:
+def _comparison_text(
+    result: Comparison | None, reason: str | None, reference: float, decimals: int | None
+) -> str:
     if result is None:
         return f"— ({reason or 'n/a'})"
     verdict = {True: "better", False: "worse", None: "same"}[result.better]
+    diff = signed(result.diff, reference, decimals)
+    if result.ci_low is None or result.ci_high is None or result.p_value is None:
+        return f"{diff} ({N_TOO_SMALL}, n={result.n_pairs})"
     return (
-        f"{signed(result.diff, reference)} [{signed(result.ci_low, reference)}, "
-        f"{signed(result.ci_high, reference)}] {format_p(result.p_value)} "
+        f"{diff} [{signed(result.ci_low, reference, decimals)}, "
+        f"{signed(result.ci_high, reference, decimals)}] {format_p(result)} "
         f"({verdict}, n={result.n_pairs})"
+    )
+
+
+def compare_title(report: Report) -> str:
+    return (
+        f"Paired comparison against {report.baseline or ''}: method − baseline per clip "
+        f"(a clip's seeds averaged first), its {report.level:.0%} CI by paired bootstrap, "
+        "p from a two-sided exact sign-flip test (p<=x: the smallest p this n allows); no CI "
+        f"and no p with fewer than {report.min_clips} shared clips"
     )
 
 
@@ -616,19 +873,18 @@ def md_compare(report: Report) -> list[str]:
             ref = comp.baseline.cells[column.metric_id].value or 1.0
             cells.append(
                 _comparison_text(
-                    comp.results[column.metric_id], comp.reasons.get(column.metric_id), ref
+                    comp.results[column.metric_id],
+                    comp.reasons.get(column.metric_id),
+                    ref,
+                    report.decimals.get(column.metric_id),
                 )
             )
         body.append(cells)
-    title = (
-        f"### Paired bootstrap against {md_escape(report.baseline or '')} "
-        f"(method − baseline, {report.level:.0%} CI, two-sided p)"
-    )
-    return [title, "", *_md_table(header, body)]
+    return [f"### {md_escape(compare_title(report))}", "", *_md_table(header, body)]
 
 
-def _estimate_text(est: Estimate | None) -> str:
-    return interval_text(est) or "—"
+def _estimate_text(est: Estimate | None, decimals: int | None = None) -> str:
+    return interval_text(est, decimals) or "—"
 
 
 def md_breakdowns(report: Report, by: str) -> list[str]:
@@ -640,7 +896,7 @@ def md_breakdowns(report: Report, by: str) -> list[str]:
             cells = [md_escape(row.label), md_escape(row.dataset)]
             for group in b.groups:
                 est = estimates.get(group)
-                text = _estimate_text(est)
+                text = _estimate_text(est, report.decimals.get(b.column.metric_id))
                 if est is not None and row.label in b.best.get((row.dataset, group), set()):
                     text = f"**{text}**"
                 if est is not None:
@@ -649,6 +905,12 @@ def md_breakdowns(report: Report, by: str) -> list[str]:
             body.append(cells)
         title = f"### {md_escape(b.column.metric_id)} {b.column.arrow} by {by}"
         lines += [title, "", *_md_table(header, body), ""]
+    if lines:
+        lines += [
+            f"By {by}: value [low, high] ({report.level:.0%} CI over the group's clips); "
+            f"n: clips in the group; no CI with fewer than {report.min_clips} ({N_TOO_SMALL}).",
+            "",
+        ]
     return lines
 
 
@@ -696,7 +958,8 @@ def main_frame(report: Report) -> pd.DataFrame:
             out[f"{m}_ci_low"] = cell.estimate.ci_low
             out[f"{m}_ci_high"] = cell.estimate.ci_high
             out[f"{m}_seed_std"] = cell.estimate.seed_std
-            out[f"{m}_n"] = cell.n
+            out[f"{m}_n"] = cell.n  # independent clips
+            out[f"{m}_n_seeds"] = cell.estimate.n_seeds
             out[f"{m}_n_skipped"] = cell.n_skipped
             out[f"{m}_status"] = cell.status
             out[f"{m}_reason"] = csv_safe(cell.reason)
@@ -788,59 +1051,203 @@ def _latex_arrow(column: Column) -> str:
     return r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"
 
 
-def latex_main(report: Report) -> list[str]:
-    extra = int(report.has_time) + int(report.has_memory)
-    spec = "ll" + "r" * (len(report.columns) + extra)
-    header = ["Method", "Dataset"] + [
-        f"{latex_escape(c.metric_id)} {_latex_arrow(c)}" for c in report.columns
-    ]
-    if report.has_time:
-        header.append(r"s/frame $\downarrow$")
-    if report.has_memory:
-        header.append(r"Peak mem. $\downarrow$")
-    notes: dict[str, str] = {}  # reason -> footnote mark
-    body = []
-    for row in report.rows:
-        cells = [latex_escape(row.label), latex_escape(row.dataset)]
-        for column in report.columns:
-            cell = row.cells[column.metric_id]
-            if cell.value is None:
-                reason = cell.note_text() or cell.status_text()
-                mark = notes.setdefault(reason, chr(ord("a") + len(notes) % 26))
-                cells.append(f"--\\textsuperscript{{{mark}}}")
-                continue
-            text = cell.value_text()
-            text = f"\\textbf{{{text}}}" if cell.best else text
-            cells.append(f"{text}\\,{{\\scriptsize (n={cell.n})}}")
-        if report.has_time:
-            spf = row.cost.seconds_per_frame
-            cells.append(format_seconds(spf) if spf is not None else "--")
-        if report.has_memory:
-            mem = row.cost.peak_memory_bytes
-            cells.append(latex_escape(format_bytes(mem)) if mem is not None else "--")
-        body.append(cells)
-    lines = [
-        "% requires \\usepackage{booktabs}",
+def _letter(number: int) -> str:
+    """Note 1 -> a, 26 -> z, 27 -> aa: footnote marks that stay short."""
+    out = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        out = chr(ord("a") + rest) + out
+    return out
+
+
+def _sup(number: int | None) -> str:
+    return f"\\textsuperscript{{{_letter(number)}}}" if number else ""
+
+
+def _value_columns(report: Report, layout: str) -> int:
+    """Columns of numbers a layout has: metrics (and cost) for wide, methods for tall."""
+    if layout == "wide":
+        return len(report.columns) + int(report.has_time) + int(report.has_memory)
+    return max((sum(r.dataset == d for r in report.rows) for d in report.datasets), default=0)
+
+
+def latex_layout(report: Report, layout: str = "auto") -> str:
+    """'wide' (methods as rows) or 'tall' (metrics as rows). auto: the one with fewer columns
+    of numbers, wide on a tie; many metrics and few methods so come out tall."""
+    if layout not in LAYOUTS:
+        raise BenchError(f"unknown LaTeX layout {layout!r}", fix=f"use one of {', '.join(LAYOUTS)}")
+    if layout != "auto":
+        return layout
+    tall, wide = _value_columns(report, "tall"), _value_columns(report, "wide")
+    return "tall" if tall < wide else "wide"
+
+
+def _latex_value(cell: Cell, mark: int | None, row_n: int) -> tuple[str, str]:
+    """(value line, CI line) of one cell: the CI sits on its own scriptsize line below, which
+    halves a column's width against 'value [low, high]' on one line."""
+    if cell.value is None:
+        return f"--{_sup(mark)}", ""
+    text = cell.number_text()
+    text = f"\\textbf{{{text}}}" if cell.best else text
+    if cell.n != row_n:  # the row's n is given once; a metric that scored fewer clips says so
+        text += f"\\,{{\\scriptsize($n$={cell.n})}}"
+    ci = cell.ci_text()
+    return text, f"{{\\scriptsize {ci}}}" if ci else ""
+
+
+def _latex_notes(report: Report, notes: NoteBook) -> list[str]:
+    """The reading notes and reference rows as comments (a paper writes its own caption), the
+    lettered notes as a footnote-sized paragraph."""
+    lines = ["% " + latex_escape(reading_notes(report, "a, b, ...: notes below"))]
+    lines += ["% " + latex_escape(text) for text in reference_notes(report)]
+    warning = report.small_n_warning()
+    if warning:
+        lines.append("% " + latex_escape(warning))
+    if notes.numbers:
+        lines.append(
+            "\\par{\\footnotesize "
+            + "; ".join(
+                f"\\textsuperscript{{{_letter(n)}}}{latex_escape(text)}"
+                for text, n in notes.numbers.items()
+            )
+            + "}"
+        )
+    return lines
+
+
+def _tabular(spec: str, header: list[str], body: list[str]) -> list[str]:
+    return [
+        "{\\footnotesize\\setlength{\\tabcolsep}{3pt}",
         "\\begin{tabular}{" + spec + "}",
         "\\toprule",
         " & ".join(header) + " \\\\",
         "\\midrule",
-        *(" & ".join(cells) + " \\\\" for cells in body),
+        *body,
         "\\bottomrule",
-        "\\end{tabular}",
-        "",
-        "% " + _notes(report),
+        "\\end{tabular}}",
     ]
-    lines += [f"% {mark}: {latex_escape(reason)}" for reason, mark in notes.items()]
-    if notes:
-        lines.append(
-            "\\par\\footnotesize "
-            + "; ".join(
-                f"\\textsuperscript{{{mark}}}{latex_escape(reason)}"
-                for reason, mark in notes.items()
-            )
+
+
+def _row_n(row: Row, columns: Sequence[Column]) -> int:
+    return max((row.cells[c.metric_id].n for c in columns), default=0)
+
+
+def _uniform_n(rows: Sequence[Row], columns: Sequence[Column]) -> int | None:
+    """The one n every valued cell has, or None when they differ."""
+    found = {
+        cell.n
+        for row in rows
+        for c in columns
+        if (cell := row.cells[c.metric_id]).value is not None
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def latex_wide(report: Report, notes: NoteBook) -> list[str]:
+    """Methods as rows, metrics as columns; a dataset is a spanning row when there are more.
+    An n column only where rows differ in n (else a comment gives it once)."""
+    header_marks, cell_marks = empty_marks(report.rows, report.columns, notes)
+    same_n = _uniform_n(report.rows, report.columns)
+    header = ["Method"] + ([] if same_n is not None else ["$n$"])
+    header += [
+        f"{latex_escape(c.metric_id)} {_latex_arrow(c)}{_sup(header_marks.get(c.metric_id))}"
+        for c in report.columns
+    ]
+    if report.has_time:
+        header.append(r"s/frame $\downarrow$")
+    if report.has_memory:
+        header.append(r"Mem. $\downarrow$")
+    width = len(header)
+    several = len(report.datasets) > 1
+    body: list[str] = []
+    dataset = None
+    for index, row in enumerate(report.rows):
+        if several and row.dataset != dataset:
+            dataset = row.dataset
+            body.append(f"\\multicolumn{{{width}}}{{l}}{{\\emph{{{latex_escape(dataset)}}}}} \\\\")
+        n = _row_n(row, report.columns)
+        values, cis = [latex_escape(row.label)], [""]
+        if same_n is None:
+            values.append(str(n))
+            cis.append("")
+        for column in report.columns:
+            cell = row.cells[column.metric_id]
+            text, ci = _latex_value(cell, cell_marks.get((index, column.metric_id)), n)
+            values.append(text)
+            cis.append(ci)
+        if report.has_time:
+            spf = row.cost.seconds_per_frame
+            values.append(format_seconds(spf) if spf is not None else "--")
+            cis.append("")
+        if report.has_memory:
+            mem = row.cost.peak_memory_bytes
+            values.append(latex_escape(format_bytes(mem)) if mem is not None else "--")
+            cis.append("")
+        body.append(" & ".join(values) + " \\\\")
+        if any(cis):
+            body.append(" & ".join(cis) + " \\\\")
+    lines = [] if several else [f"% dataset: {latex_escape(report.datasets[0])}"]
+    if same_n is not None:
+        lines.append(f"% n = {same_n} clips in every cell")
+    labels = "l" + ("" if same_n is not None else "r")
+    return lines + _tabular(labels + "r" * (width - len(labels)), header, body)
+
+
+def latex_tall(report: Report, notes: NoteBook) -> list[str]:
+    """Metrics as rows, one column per method: many metrics fit a paper column this way. One
+    tabular per dataset."""
+    lines: list[str] = []
+    for dataset in report.datasets:
+        rows = [r for r in report.rows if r.dataset == dataset]
+        header_marks, cell_marks = empty_marks(rows, report.columns, notes)
+        header = ["Metric"] + [latex_escape(r.label) for r in rows]
+        body: list[str] = []
+        for column in report.columns:
+            name = latex_escape(column.metric_id)
+            values = [f"{name} {_latex_arrow(column)}{_sup(header_marks.get(column.metric_id))}"]
+            cis = [""]
+            for index, row in enumerate(rows):
+                cell = row.cells[column.metric_id]
+                mark = cell_marks.get((index, column.metric_id))
+                text, ci = _latex_value(cell, mark, _row_n(row, report.columns))
+                values.append(text)
+                cis.append(ci)
+            body.append(" & ".join(values) + " \\\\")
+            if any(cis):
+                body.append(" & ".join(cis) + " \\\\")
+        body.append("\\midrule")
+        body.append(" & ".join(["$n$ (clips)"] + [str(_row_n(r, report.columns)) for r in rows]))
+        body[-1] += " \\\\"
+        if report.has_time:
+            spf = [r.cost.seconds_per_frame for r in rows]
+            cells = [format_seconds(v) if v is not None else "--" for v in spf]
+            body.append(" & ".join([r"s/frame $\downarrow$", *cells]) + " \\\\")
+        if report.has_memory:
+            mem = [r.cost.peak_memory_bytes for r in rows]
+            cells = [latex_escape(format_bytes(v)) if v is not None else "--" for v in mem]
+            body.append(" & ".join([r"Mem. $\downarrow$", *cells]) + " \\\\")
+        lines += [f"% dataset: {latex_escape(dataset)}"]
+        lines += _tabular("l" + "r" * len(rows), header, body) + [""]
+    return lines[:-1]
+
+
+def latex_main(report: Report, layout: str = "auto") -> list[str]:
+    """The main table for a paper: booktabs rules, footnotesize, the CI on a line below each
+    value, no resizebox (scaled text is the wrong size for a paper); ``layout`` picks methods
+    or metrics as rows."""
+    notes = NoteBook()
+    chosen = latex_layout(report, layout)
+    if not report.rows:
+        return ["% no records"]
+    table = latex_wide(report, notes) if chosen == "wide" else latex_tall(report, notes)
+    head = ["% requires \\usepackage{booktabs}"]
+    columns = _value_columns(report, chosen)
+    if columns > COLUMN_FITS:
+        head.append(
+            f"% {columns} columns of numbers: wider than one paper column (about {COLUMN_FITS} "
+            "fit); use table* across both columns, or fewer --metrics"
         )
-    return lines
+    return [*head, *table, "", *_latex_notes(report, notes)]
 
 
 def latex_compare(report: Report) -> list[str]:
@@ -859,11 +1266,13 @@ def latex_compare(report: Report) -> list[str]:
                 cells.append("--")
                 continue
             ref = comp.baseline.cells[column.metric_id].value or 1.0
-            diff = signed(result.diff, ref).replace("−", "-")
-            cells.append(f"{diff} ({latex_escape(format_p(result.p_value))})")
+            places = report.decimals.get(column.metric_id)
+            diff = signed(result.diff, ref, places).replace("−", "-")
+            p_text = latex_escape(format_p(result)).replace("p\\textless{}=", "$p\\leq{}$")
+            cells.append(f"{diff} ({p_text})")
         body.append(cells)
     return [
-        f"% paired bootstrap against {latex_escape(report.baseline or '')}: method - baseline",
+        "% " + latex_escape(compare_title(report).replace("−", "-")),
         "\\begin{tabular}{" + spec + "}",
         "\\toprule",
         " & ".join(header) + " \\\\",
@@ -883,7 +1292,8 @@ def latex_breakdowns(report: Report, by: str) -> list[str]:
             cells = [latex_escape(row.label), latex_escape(row.dataset)]
             for group in b.groups:
                 est = estimates.get(group)
-                text = _estimate_text(est).replace("—", "--")
+                text = _estimate_text(est, report.decimals.get(b.column.metric_id))
+                text = text.replace("—", "--")
                 if est is not None and row.label in b.best.get((row.dataset, group), set()):
                     text = f"\\textbf{{{text}}}"
                 cells.append(text)
@@ -902,11 +1312,13 @@ def latex_breakdowns(report: Report, by: str) -> list[str]:
     return lines
 
 
-def to_latex(report: Report, views: Sequence[str] | None = None) -> str:
+def to_latex(
+    report: Report, views: Sequence[str] | None = None, layout: str = "auto"
+) -> str:
     parts: list[str] = []
     for view in views or report.views():
         if view == "main":
-            parts += latex_main(report)
+            parts += latex_main(report, layout)
         elif view == "compare":
             parts += latex_compare(report)
         else:
@@ -928,6 +1340,9 @@ def to_json(report: Report, views: Sequence[str] | None = None) -> dict[str, Any
             "n_boot": report.n_boot,
             "level": report.level,
             "seed": report.seed,
+            "n": "independent clips (a clip's seeds are averaged, never counted as samples)",
+            "min_clips": report.min_clips,
+            "p_value": "two-sided sign-flip permutation test over clips; p_floor: its smallest",
         },
         "columns": [
             {"metric": c.metric_id, "higher_is_better": c.higher_is_better} for c in report.columns
@@ -988,8 +1403,11 @@ def to_json(report: Report, views: Sequence[str] | None = None) -> dict[str, Any
     return out
 
 
-def render(report: Report, fmt: str, views: Sequence[str] | None = None) -> str:
-    """The report in ``fmt``; CSV holds one table, so it takes exactly one view."""
+def render(
+    report: Report, fmt: str, views: Sequence[str] | None = None, layout: str = "auto"
+) -> str:
+    """The report in ``fmt``; CSV holds one table, so it takes exactly one view. ``layout``
+    is the LaTeX main table's (``latex_layout``)."""
     if fmt not in FORMATS:
         raise BenchError(f"unknown table format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
     available = report.views()
@@ -1008,7 +1426,7 @@ def render(report: Report, fmt: str, views: Sequence[str] | None = None) -> str:
     if fmt == "md":
         return to_markdown(report, views)
     if fmt == "latex":
-        return to_latex(report, views)
+        return to_latex(report, views, layout)
     return json.dumps(to_json(report, views), indent=2, ensure_ascii=False) + "\n"
 
 
