@@ -309,7 +309,8 @@ def test_two_runs_share_one_cache_at_the_same_time(bench, reference, tmp_path):
     """Same config into two output folders, the methods in opposite orders: the runs race
     for the same clips, generations, features and scores from both ends."""
     cache = tmp_path / "cache"
-    reverse = tmp_path / "reverse.yaml"
+    # beside config.yaml: records name data paths relative to their config's folder
+    reverse = bench / "reverse.yaml"
     reverse.write_text(config_text(bench / "data", METHODS[::-1]))
     configs = {"a": bench / "config.yaml", "b": reverse}
     processes = {

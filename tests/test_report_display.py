@@ -280,6 +280,7 @@ def test_leaderboard_build_takes_metrics_and_decimals(tmp_path):
             "--out",
             str(out),
             "--no-plots",
+            "--no-board",  # synthetic records: not the board's protocol (test_board.py)
             "--metrics",
             "lpips,psnr_rgb",
             "--decimals",

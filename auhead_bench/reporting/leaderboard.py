@@ -46,6 +46,7 @@ from auhead_bench.reporting.tables import (
     to_csv,
     to_json,
     to_latex,
+    unknown_metric,
 )
 from auhead_bench.untrusted import REVIEW, hold_commands
 from auhead_bench.validation import (  # noqa: F401 - record_problems, merge_records: kept here
@@ -570,12 +571,24 @@ def build_site(
     accepted, rejected = collect(results, merges, reported)
     _prepare_out(out)
     boot = {"n_boot": n_boot, "level": level, "seed": seed, "min_clips": min_clips}
-    shown = {"metrics": metrics, "decimals": decimals}
     ranked, others = board_site.split_by_protocol(accepted, board)
-    report = build_report(ranked, by=(), **shown, **boot)
+    if metrics:  # every id must be in some record; each table shows those its records have
+        known = {m for item in accepted for m in item.record.metrics}
+        for metric_id in metrics:
+            if metric_id not in known:
+                raise unknown_metric(metric_id, sorted(known))
+
+    def shown(items: list[LoadedRecord]) -> dict[str, Any]:
+        have = {m for item in items for m in item.record.metrics}
+        picked = [m for m in metrics if m in have] if metrics else None
+        return {"metrics": picked or None, "decimals": decimals}
+
+    report = build_report(ranked, by=(), **shown(ranked), **boot)
     board_site.mark_best(report, board, flags)
     other_report = (
-        build_report([item for item, _ in others], by=(), **shown, **boot) if others else None
+        build_report([i for i, _ in others], by=(), **shown([i for i, _ in others]), **boot)
+        if others
+        else None
     )
     if other_report is not None:
         board_site.clear_best(other_report)
