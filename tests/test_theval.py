@@ -513,3 +513,15 @@ def test_run_without_metrics_scores_the_default_set_and_says_what_is_missing(tmp
 def _no_silero(find_spec):
     """find_spec that hides an installed silero_vad (its model would count as pulled)."""
     return lambda name, *args: None if name == "silero_vad" else find_spec(name, *args)
+
+
+def test_face_mesh_prints_nothing_to_stderr(clips, capfd):
+    """mediapipe's graph logs (absl, C++) and protobuf's deprecation warning filled a run's
+    output: the extractor keeps them out of file descriptor 2."""
+    view = view_of(clips[0])
+    capfd.readouterr()
+    THEvalFaceMesh().extract(view)
+    THEvalFaceMeshBGR().extract(view)
+    err = capfd.readouterr().err
+    assert "inference_feedback_manager" not in err and "XNNPACK" not in err, err
+    assert "GetPrototype" not in err, err

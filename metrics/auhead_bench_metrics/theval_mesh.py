@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from auhead_bench import Extractor, VideoView, hookimpl
+from auhead_bench.native_logs import ignore_protobuf_deprecation, quiet_native_stderr
 from auhead_bench_metrics.theval_vad import MIN_SILENT_RUN_MS, silent_frames
 
 # mediapipe's FACEMESH_LIPS connections, as listed in THEval's lip_dynamics.py: 40 points.
@@ -79,6 +80,7 @@ def face_mesh(refine: bool) -> Any:
     """A FaceMesh tracker in THEval's settings."""
     import mediapipe as mp
 
+    ignore_protobuf_deprecation()
     return mp.solutions.face_mesh.FaceMesh(
         static_image_mode=False,
         max_num_faces=1,
@@ -125,6 +127,12 @@ class THEvalFaceMesh(Extractor):
         }
 
     def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        # mediapipe's graph threads log to file descriptor 2 (absl, C++) while a FaceMesh
+        # starts, runs and closes, at times of their own: kept out of the run's output.
+        with quiet_native_stderr():
+            return self._extract(video)
+
+    def _extract(self, video: VideoView) -> dict[str, np.ndarray]:
         """One walk over the chunks; each frame goes through every distinct stream."""
         import cv2
 
@@ -205,6 +213,12 @@ class THEvalSilentFaceMesh(Extractor):
         }
 
     def extract(self, video: VideoView) -> dict[str, np.ndarray]:
+        # mediapipe's graph threads log to file descriptor 2 (absl, C++) while a FaceMesh
+        # starts, runs and closes, at times of their own: kept out of the run's output.
+        with quiet_native_stderr():
+            return self._extract(video)
+
+    def _extract(self, video: VideoView) -> dict[str, np.ndarray]:
         import cv2
 
         mesh = video["theval_facemesh"]

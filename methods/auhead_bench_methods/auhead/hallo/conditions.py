@@ -204,7 +204,13 @@ def _face_mesh() -> Any:
     """mediapipe's FaceMesh (the landmark model its wheel ships: usable offline)."""
     from mediapipe.python.solutions.face_mesh import FaceMesh
 
-    return FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+    from auhead_bench.native_logs import ignore_protobuf_deprecation, quiet_native_stderr
+
+    ignore_protobuf_deprecation()
+    mesh = FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+    with quiet_native_stderr():  # its graph logs to stderr when it starts (static mode: no state)
+        mesh.process(np.zeros((64, 64, 3), np.uint8))
+    return mesh
 
 
 def mediapipe_landmarks(image: np.ndarray) -> np.ndarray | None:
