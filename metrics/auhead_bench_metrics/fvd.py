@@ -473,8 +473,16 @@ class StyleGANVFVD(ParityCheck):
                                return_features=True)
             return out.cpu().numpy()
 
-        gen = np.concatenate([features(c.generated, real=False) for c in inputs.clips])
-        real = np.concatenate([features(c.ground_truth, real=True) for c in inputs.clips])
+        # Every clip of the record comes in; as StyleGAN-V's loader discards videos under 16
+        # frames (discard_short_videos), a clip with either video that short is left out here
+        # by this side's own count (ours skips by its decoder's count: a difference fails).
+        kept = [c for c in inputs.clips
+                if min(len(cv2_frames(c.generated)), len(cv2_frames(c.ground_truth))) >= 16]
+        if not kept:
+            raise BenchError("no clip has 16 frames on both sides: StyleGAN-V's FVD has "
+                             "nothing to compare", fix="use clips of 16 frames or more")
+        gen = np.concatenate([features(c.generated, real=False) for c in kept])
+        real = np.concatenate([features(c.ground_truth, real=True) for c in kept])
         mu_gen, sigma_gen = stylegan_v_mean_cov(gen)
         mu_real, sigma_real = stylegan_v_mean_cov(real)
         m = np.square(mu_gen - mu_real).sum()
