@@ -6,8 +6,9 @@ cuts differently: threshold 27 instead of 30, a flash filter instead of 0.5.1's 
 0.5.1's integer subsampling (``frame[::n, ::n]``, n from the width). A content step between 27
 and 30 then splits a shot only under 0.6.x, and a piece of 100 frames or fewer loses its track.
 
-0.5.1 itself cannot be installed beside our OpenCV: its ``ContentDetector`` assigns into the
-result of ``cv2.split``, a tuple since OpenCV 4.5.2, so it raises TypeError. Its semantics are
+0.5.1 itself does not run beside our OpenCV: its ``ContentDetector`` assigns into the
+result of ``cv2.split``, a tuple in OpenCV 4.5.5 and later (a list in 4.5.1), so it raises
+TypeError with the OpenCV installed here (4.14, checked). Its semantics are
 restated here with NumPy/OpenCV (no maintained library has them) and tested against 0.5.1's own
 code run in an isolated Python 3.8 / OpenCV 4.5.1 environment (tests/data/scenedetect_051.json,
 written by tests/scripts/scenedetect051_reference.py).
