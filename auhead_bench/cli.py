@@ -474,6 +474,8 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: the config's).")
 @click.option("--list", "list_only", is_flag=True, help="List the checks and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print parity.json instead of the table.")
+@click.option("--allow-empty", is_flag=True, help="Exit 0 even when a check compared no clip "
+              "(both sides left every clip out); such a check is never a pass.")
 def parity(
     config: Path | None,
     metrics: str | None,
@@ -483,8 +485,10 @@ def parity(
     device: str | None,
     list_only: bool,
     as_json: bool,
+    allow_empty: bool,
 ) -> None:
-    """Our metrics next to the reference tools on the same files; exit 1 if any differs.
+    """Our metrics next to the reference tools on the same files; exit 1 if any differs or
+    compared no clip (``NOT COMPARED``: both sides left every clip out; see --allow-empty).
 
     Runs CONFIG's methods (default: the demo) on --clips clips with each checked metric, then
     each reference tool (pytorch-fid, the syncnet_python pipeline, ...) on exactly the files
@@ -508,6 +512,7 @@ def parity(
     report = run_parity(
         run_config, out_dir, wanted=_split(metrics), clips=clips, sample=sample,
         registry=registry, config_path=config, say=lambda m: click.echo(m, err=True),
+        allow_empty=allow_empty,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     from auhead_bench.cache import write_json_atomic
@@ -524,6 +529,10 @@ def parity(
                        f"ours {s['ours']:.4f} documented {s['documented']:.4f} "
                        f"(+-{s['tolerance']:g}, {s['source']})")
         verdict = "all checks pass" if report.passed else "some checks did not pass"
+        if report.not_compared:
+            verdict += (f"; {report.not_compared} compared no clip (NOT COMPARED"
+                        + (", allowed by --allow-empty)" if allow_empty else
+                           ": pass --allow-empty to accept, or use clips both sides score)"))
         click.echo(f"{verdict}; details in {out_dir / 'parity.json'}")
     if not report.passed:
         sys.exit(1)

@@ -57,8 +57,10 @@ def register_parity_checks(register):
     """Register checks against reference tools: ``register(ParityCheckSubclass)``.
 
     Each names the metric id it checks and runs the reference tool (pytorch-fid, the
-    syncnet_python pipeline, ...) on the files that metric scored; ``auhead-bench parity``
-    reports |ours - theirs| per check (see ``auhead_bench.parity``).
+    syncnet_python pipeline, ...) on the files that metric read, every clip of the record;
+    ``auhead-bench parity`` reports |ours - theirs| and the clips compared per check (see
+    ``auhead_bench.parity``). One pattern: the metric's module registers its checks; a
+    check imports what the metric is built from, never the metric's module (no cycle).
     """
 
 

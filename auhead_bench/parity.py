@@ -10,7 +10,8 @@ which packages that tool needs. ``auhead-bench parity CONFIG`` then
 Ours is the number a normal run records (the same runner, cache and protocol); the reference
 reads the very mp4/wav/png files our metric read. A reference tool that is not installed gives
 an "install X" row, a metric not computed (weights missing) gives its reason: neither crashes
-the command, neither counts as a pass.
+the command, neither counts as a pass. Nor does a check that compared no clip (both sides
+left every clip out): it is "not compared", and the command fails unless told to allow it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, ClassVar, Literal
 from auhead_bench.errors import BenchError, one_line
 from auhead_bench.metric import PerClipMetric
 
-Status = Literal["pass", "fail", "missing", "not_computed", "error"]
+Status = Literal["pass", "fail", "not_compared", "missing", "not_computed", "error"]
 # |ours - reference| <= tolerance * max(|reference|, SCALE_FLOOR): relative for values above 1
 # (FID, FVD, LSE-D), absolute below (CSIM, SSIM), so a reference of 0 does not divide by 0.
 SCALE_FLOOR = 1.0
@@ -35,7 +36,7 @@ SCALE_FLOOR = 1.0
 
 @dataclass(frozen=True)
 class ParityClip:
-    """One clip's files, exactly those our metric scored."""
+    """One clip's files, exactly those our metric read (every clip with a generated video)."""
 
     clip_id: str
     generated: Path  # the method's video
@@ -93,7 +94,8 @@ class ParityCheck(ABC):
 
     @abstractmethod
     def reference_values(self, inputs: ParityInputs) -> dict[str, float | None] | float:
-        """The reference tool's value(s) on exactly the files our metric scored."""
+        """The reference tool's value(s) on the files our metric read, every clip of the
+        record: the reference leaves out what its own rule leaves out."""
 
     def samples(self, path: Path, device: str) -> list[SampleValue]:
         """Documented values this check can verify on a user-supplied file (none by default)."""
@@ -113,7 +115,8 @@ class ParityRow:
     theirs: float | None = None
     delta: float | None = None  # |ours - theirs|
     tolerance: float | None = None
-    clips: int = 0
+    clips: int = 0  # clips compared: scored by both sides (per-clip) or folded by ours
+    reference_clips: int | None = None  # clips the reference was given
     worst_clip: str | None = None  # the clip with the largest |delta| (per-clip checks)
     per_clip: dict[str, dict[str, float | None]] = field(default_factory=dict)
     note: str | None = None  # why not compared, or what differed
@@ -161,20 +164,27 @@ def compare(
         row.ours = sum(ours) / len(ours) if ours else None
         if row.ours is not None and row.theirs is not None:
             row.delta = abs(row.ours - row.theirs)
-        if not row.clips and not skipped_by_both:
-            row.status, row.note = "fail", "no clip was scored by both"
-        else:
-            row.status = "fail" if problems else "pass"
+        row.reference_clips = len(theirs)
         if problems:
+            row.status = "fail"
             row.note = "; ".join(problems[:3]) + (f" (+{len(problems) - 3})"
                                                   if len(problems) > 3 else "")
-        elif skipped_by_both:
-            row.note = f"{skipped_by_both} clip(s) left out by both"
+        elif not row.clips:
+            row.status = "not_compared"
+            row.note = (f"no clip compared: all {skipped_by_both} left out by both"
+                        if skipped_by_both else "no clip to compare")
+        else:
+            row.status = "pass"
+            if skipped_by_both:
+                row.note = f"{skipped_by_both} clip(s) left out by both"
         return row
     row.ours, row.theirs = result.per_seed.get(str(seed), result.value), float(theirs)
     row.clips = sum(v.seed == seed and v.value is not None for v in result.per_clip) or result.n
     if row.ours is None:
         row.note = "no value from ours"
+        return row
+    if not row.clips:
+        row.status, row.note = "not_compared", "no clip folded by ours"
         return row
     row.delta = abs(row.ours - row.theirs)
     row.status = "pass" if within(row.ours, row.theirs, check.tolerance) else "fail"
@@ -190,15 +200,23 @@ class ParityReport:
     config: str
     clips: int
     out_dir: str
+    allow_empty: bool = False  # "not compared" rows do not fail the report
 
     @property
     def passed(self) -> bool:
-        return all(r.status == "pass" for r in self.rows) and all(
+        allowed = {"pass", "not_compared"} if self.allow_empty else {"pass"}
+        return all(r.status in allowed for r in self.rows) and all(
             s["passed"] for s in self.samples)
+
+    @property
+    def not_compared(self) -> int:
+        return sum(r.status == "not_compared" for r in self.rows)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "allow_empty": self.allow_empty,
+            "not_compared": self.not_compared,
             "config": self.config,
             "clips": self.clips,
             "out_dir": self.out_dir,
@@ -272,9 +290,11 @@ def run_parity(
     registry: Any = None,
     config_path: Path | None = None,
     say: Callable[[str], None] = print,
+    allow_empty: bool = False,
 ) -> ParityReport:
     """Run the config's methods on ``clips`` clips per dataset with the checked metrics, then
-    each check's reference tool on the same files; rows per (check, record)."""
+    each check's reference tool on the same files; rows per (check, record). ``allow_empty``:
+    a check that compared no clip does not fail the report."""
     from auhead_bench.cache import DEFAULT_CACHE, Cache
     from auhead_bench.plugins import get_registry
     from auhead_bench.prepare import prepare_clip
@@ -318,23 +338,26 @@ def run_parity(
                 rows.append(ParityRow(check.id, check.metric, record.record_id, check.reference,
                                       status, note=reason))
                 continue
-            # A per-clip reference sees every clip (and must skip what we skipped); a
-            # distribution metric folds only the clips it did not leave out, so its
-            # reference is given those.
-            skipped = {v.clip_id for v in result.per_clip
-                       if v.seed == record.seeds[0] and v.value is None}
-            scored = files if per_clip else [f for f in files if f.clip_id not in skipped]
+            # Every reference sees every clip that has a generated video, and must leave out
+            # what ours left out by its own rule: a distribution reference given only the
+            # clips ours folded could never show a wrong skip rule.
             workdir = Path(tempfile.mkdtemp(prefix=f"{check.id}-", dir=_scratch(out_dir)))
-            inputs = ParityInputs(scored, _device(device), workdir, dict(result.options))
-            say(f"{check.id}: running {check.reference} on {len(scored)} clip(s) of "
+            inputs = ParityInputs(files, _device(device), workdir, dict(result.options))
+            say(f"{check.id}: running {check.reference} on {len(files)} clip(s) of "
                 f"{record.record_id}")
             try:
                 theirs = check.reference_values(inputs)
-            except BenchError as exc:
+            except Exception as exc:  # noqa: BLE001 - a reference that breaks is a row, e.g.
+                # on a clip ours leaves out and the reference cannot: the other checks go on
+                note = one_line(exc) if isinstance(exc, BenchError) else \
+                    f"the reference failed: {type(exc).__name__}: {exc}"
                 rows.append(ParityRow(check.id, check.metric, record.record_id,
-                                      check.reference, "error", note=one_line(exc)))
+                                      check.reference, "error", note=note,
+                                      reference_clips=len(files)))
                 continue
-            rows.append(compare(check, record.record_id, result, theirs, record.seeds[0]))
+            row = compare(check, record.record_id, result, theirs, record.seeds[0])
+            row.reference_clips = len(files)
+            rows.append(row)
     samples: list[dict[str, Any]] = []
     if sample is not None:
         for check in checks:
@@ -344,7 +367,7 @@ def run_parity(
                 samples.append({**asdict(value), "check": check.id, "file": str(sample),
                                 "passed": value.passed})
     return ParityReport(rows, samples, str(config_path) if config_path else "demo", clips,
-                        str(out_dir))
+                        str(out_dir), allow_empty)
 
 
 def _scratch(out_dir: Path) -> Path:
@@ -394,7 +417,8 @@ def _record_files(record: Any, prepared: dict[str, Any], cache: Any) -> list[Par
 
 
 def format_rows(rows: Sequence[ParityRow]) -> list[str]:
-    """One terminal line per row: verdict, check, record, ours, theirs, |delta|."""
+    """One terminal line per row: verdict, check, record, ours, theirs, |delta|, clips compared
+    (of those the reference was given)."""
     def num(value: float | None) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
@@ -402,10 +426,13 @@ def format_rows(rows: Sequence[ParityRow]) -> list[str]:
 
     lines = []
     for r in rows:
-        head = f"{r.status.upper():<12} {r.check:<22} {r.record}"
+        head = f"{r.status.upper().replace('_', ' '):<12} {r.check:<22} {r.record}"
+        given = f" of {r.reference_clips}" if r.reference_clips is not None else ""
+        clips = f" [{r.clips}{given} clips compared]" if r.status in (
+            "pass", "fail", "not_compared") else ""
         if r.status in ("pass", "fail") and r.delta is not None:
             lines.append(f"{head} ours {num(r.ours)}  ref {num(r.theirs)}  |d| {num(r.delta)}"
-                         f" (tol {r.tolerance:g} rel.)" + (f"  {r.note}" if r.note else ""))
+                         f" (tol {r.tolerance:g} rel.){clips}" + (f"  {r.note}" if r.note else ""))
         else:
-            lines.append(f"{head} {r.note or ''}")
+            lines.append(f"{head}{clips} {r.note or ''}")
     return lines

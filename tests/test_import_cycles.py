@@ -1,4 +1,5 @@
-"""The core package's modules import each other without cycles, at any level.
+"""No package's modules import each other in a cycle, at any level: the core and the plugin
+packages (metrics, methods, datasets) alike.
 
 A cycle hidden in function-level imports (the runner and the Ray executor once imported each
 other that way) still ties two modules into one: neither can be read, tested or replaced
@@ -13,19 +14,21 @@ cycle with it.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
-import auhead_bench
+import pytest
 
 PACKAGE = "auhead_bench"
-ROOT = Path(auhead_bench.__file__).parent
+PACKAGES = (PACKAGE, "auhead_bench_metrics", "auhead_bench_methods", "auhead_bench_datasets")
 
 
-def module_files() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the core package."""
+def module_files(package: str = PACKAGE) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of ``package``."""
+    root = Path(importlib.import_module(package).__file__).parent
     modules = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = [PACKAGE, *path.relative_to(ROOT).with_suffix("").parts]
+    for path in sorted(root.rglob("*.py")):
+        parts = [package, *path.relative_to(root).with_suffix("").parts]
         if parts[-1] == "__init__":
             parts.pop()
         modules[".".join(parts)] = path
@@ -59,9 +62,9 @@ def reexports(package: str, modules: dict[str, Path]) -> dict[str, str]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the core modules it imports, anywhere in its file."""
-    modules = module_files()
+def import_graph(package: str = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports, anywhere in its file."""
+    modules = module_files(package)
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -112,8 +115,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_core_package_has_no_import_cycle():
-    cycle = find_cycle(import_graph())
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_package_has_an_import_cycle(package):
+    cycle = find_cycle(import_graph(package))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
@@ -125,3 +129,16 @@ def test_the_graph_sees_function_level_and_reexported_imports():
     assert PACKAGE not in graph["auhead_bench.metric"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_metric_parity_checks_never_import_their_metric():
+    """One pattern for every metric's parity checks: the metric module registers them and the
+    checks import only what the metric is built from (lse.py and lse_parity.py once imported
+    each other, a cycle hidden in a hook and a function)."""
+    graph = import_graph("auhead_bench_metrics")
+    assert "auhead_bench_metrics.lse_parity" in graph["auhead_bench_metrics.lse"]
+    assert "auhead_bench_metrics.lse" not in graph["auhead_bench_metrics.lse_parity"]
+    for module, targets in graph.items():
+        if module.endswith("_parity"):
+            metric = module.removesuffix("_parity")
+            assert metric not in targets, f"{module} imports {metric}"

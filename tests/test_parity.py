@@ -143,11 +143,12 @@ def test_unknown_check_names_the_closest(registry, config, tmp_path):
 
 def test_clips_left_out_by_both_sides_agree():
     """A clip our metric skips and the reference skips too (e.g. no face track of more than
-    100 frames) is agreement, not a failure; one side alone skipping is a failure."""
+    100 frames) is agreement, not a failure; one side alone skipping is a failure; every clip
+    skipped by both compared nothing (not compared, never a pass)."""
     result = MetricResult(metric_id="lse_d", higher_is_better=False, status="failed", n=0,
                           per_clip=[ClipValue(clip_id=c, seed=0, value=None, reason="short")
                                     for c in ("a", "b")])
     row = compare(OffByOne(), "r", result, {"a": None, "b": None})
-    assert row.status == "pass" and row.note == "2 clip(s) left out by both"
+    assert row.status == "not_compared" and row.note == "no clip compared: all 2 left out by both"
     row = compare(OffByOne(), "r", result, {"a": None, "b": 7.0})
     assert row.status == "fail" and "clip b: no value from ours" in row.note

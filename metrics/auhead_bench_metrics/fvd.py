@@ -25,9 +25,11 @@ from a random start, uniform over every start that fits (``random.randint(0, T -
 
 from __future__ import annotations
 
+import os
 import random
 import warnings
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -431,7 +433,9 @@ def stylegan_v_mean_cov(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class StyleGANVFVD(ParityCheck):
-    """StyleGAN-V's fvd2048_16f restated from its code (there is no StyleGAN-V package):
+    """StyleGAN-V's fvd2048_16f. With ``AUHEAD_STYLEGAN_V`` naming a checkout, StyleGAN-V's
+    own ``compute_fvd`` runs (``stylegan_v_compute_fvd``); otherwise it is restated from its
+    code (there is no StyleGAN-V package):
     the TorchScript loaded with ``torch.jit.load`` and called as ``compute_fvd`` calls it,
     ``FeatureStats`` statistics and ``scipy.linalg.sqrtm`` as in ``compute_fvd``, on frames
     read independently with ``cv2.VideoCapture`` and the start re-drawn from the file's own
@@ -473,13 +477,93 @@ class StyleGANVFVD(ParityCheck):
                                return_features=True)
             return out.cpu().numpy()
 
-        gen = np.concatenate([features(c.generated, real=False) for c in inputs.clips])
-        real = np.concatenate([features(c.ground_truth, real=True) for c in inputs.clips])
+        # Every clip of the record comes in; as StyleGAN-V's loader discards videos under 16
+        # frames (discard_short_videos), a clip with either video that short is left out here
+        # by this side's own count (ours skips by its decoder's count: a difference fails).
+        kept = [c for c in inputs.clips
+                if min(len(cv2_frames(c.generated)), len(cv2_frames(c.ground_truth))) >= 16]
+        if not kept:
+            raise BenchError("no clip has 16 frames on both sides: StyleGAN-V's FVD has "
+                             "nothing to compare", fix="use clips of 16 frames or more")
+        checkout = os.environ.get(STYLEGAN_V_ENV)
+        if checkout:
+            return stylegan_v_compute_fvd(Path(checkout), kept, inputs)
+        gen = np.concatenate([features(c.generated, real=False) for c in kept])
+        real = np.concatenate([features(c.ground_truth, real=True) for c in kept])
         mu_gen, sigma_gen = stylegan_v_mean_cov(gen)
         mu_real, sigma_real = stylegan_v_mean_cov(real)
         m = np.square(mu_gen - mu_real).sum()
         s = scipy.linalg.sqrtm(np.dot(sigma_gen, sigma_real))
         return float(np.real(m + np.trace(sigma_gen + sigma_real - s * 2)))
+
+
+STYLEGAN_V_ENV = "AUHEAD_STYLEGAN_V"  # a checkout of universome/stylegan-v (holds src/)
+STYLEGAN_V_DETECTOR_URL = "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1"
+
+
+def stylegan_v_compute_fvd(checkout: Path, clips: list[Any], inputs: ParityInputs) -> float:
+    """StyleGAN-V's own ``frechet_video_distance.compute_fvd``, executed from ``checkout``
+    (StyleGAN-V is no package), on PNG folders of the cv2-read frames: generated frames
+    [0, 16), ground truth [s, s + 16) with s drawn from the file's sha256 as our metric draws
+    it (StyleGAN-V's own draw is an unseeded ``random.randint``: given exactly 16 frames it
+    can only start at 0). Its detector is our cached ``i3d_torchscript.pt``, found by its own
+    ``open_url`` in a dnnlib download cache under the URL ``compute_fvd`` names."""
+    import hashlib
+    import shutil
+    import sys
+
+    import cv2
+    import torch
+
+    from auhead_bench_metrics.pixel import cv2_frames
+
+    if not (checkout / "src" / "metrics" / "frechet_video_distance.py").is_file():
+        raise BenchError(f"{STYLEGAN_V_ENV} is not a StyleGAN-V checkout", path=checkout,
+                         fix="git clone https://github.com/universome/stylegan-v and point "
+                         f"{STYLEGAN_V_ENV} at it")
+    try:
+        from omegaconf import OmegaConf
+    except ImportError:
+        raise BenchError("StyleGAN-V's dataset code imports omegaconf",
+                         fix="`pip install omegaconf`") from None
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))  # its modules import each other as `src.*`
+    from src import dnnlib  # type: ignore[import-not-found]
+    from src.metrics import frechet_video_distance, metric_utils  # type: ignore
+
+    work = inputs.workdir / "stylegan-v"
+    downloads = work / "dnnlib" / "downloads"
+    downloads.mkdir(parents=True)
+    md5 = hashlib.md5(STYLEGAN_V_DETECTOR_URL.encode()).hexdigest()
+    shutil.copyfile(locate(I3D), downloads / f"{md5}_i3d_torchscript.pt")
+    for side in ("real", "fake"):
+        for k, clip in enumerate(clips):
+            path = clip.ground_truth if side == "real" else clip.generated
+            frames = cv2_frames(path)
+            start = 0
+            if side == "real":
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                start = random.Random(f"{START_SEED}:{sha}").randint(0, len(frames) - 16)
+            folder = work / side / f"video{k:05d}"
+            folder.mkdir(parents=True)
+            for t, frame in enumerate(frames[start : start + 16]):
+                cv2.imwrite(str(folder / f"{t:06d}.png"), frame)
+
+    def dataset(side: str) -> Any:
+        return dnnlib.EasyDict(class_name="src.training.dataset.VideoFramesFolderDataset",
+                               path=str(work / side), cfg=OmegaConf.create({"max_num_frames": 16}),
+                               resolution=256, use_labels=False, xflip=False)
+
+    previous = dnnlib.util._dnnlib_cache_dir
+    dnnlib.util.set_cache_dir(str(work / "dnnlib"))
+    try:
+        opts = metric_utils.MetricOptions(
+            dataset_kwargs=dataset("real"), gen_dataset_kwargs=dataset("fake"),
+            generator_as_dataset=True, device=torch.device(inputs.device), cache=False)
+        return float(frechet_video_distance.compute_fvd(opts, max_real=2048, num_gen=2048,
+                                                        num_frames=16))
+    finally:
+        dnnlib.util.set_cache_dir(previous)
 
 
 @hookimpl

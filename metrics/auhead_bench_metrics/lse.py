@@ -27,13 +27,17 @@ import numpy as np
 
 from auhead_bench import ClipScore, ClipSkipped, ClipView, Options, PerClipMetric, hookimpl
 from auhead_bench.weights import locate
+from auhead_bench_metrics.lse_parity import CHECKS
 from auhead_bench_metrics.syncnet_exact import SyncNetPythonPipeline, SyncNetWav2LipLRS
 from auhead_bench_metrics.syncnet_features import (
     WEIGHTS,
     SyncNetCurves,
     SyncNetS3FD,
     SyncNetWholeFrame,
+    track_scores,
 )
+
+__all__ = ["METRICS", "track_scores"]  # track_scores: re-exported for callers of lse
 
 
 class LSEOptions(Options):
@@ -46,13 +50,6 @@ class LSEExactOptions(LSEOptions):
     """Wav2Lip's users average every (dist, conf) line its script prints: each track alike."""
 
     track_aggregation: Literal["best", "mean", "longest"] = "mean"
-
-
-def track_scores(dists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per track (rows of ``dists``, offsets -15..15): LSE-C and LSE-D."""
-    dists = np.asarray(dists, np.float64)
-    minimum = dists.min(axis=1)
-    return np.median(dists, axis=1) - minimum, minimum
 
 
 class _LSE(PerClipMetric):
@@ -210,8 +207,6 @@ def register_extractors(register):
 
 @hookimpl
 def register_parity_checks(register):
-    from auhead_bench_metrics.lse_parity import CHECKS
-
     for check in CHECKS:
         register(check)
 

@@ -8,6 +8,10 @@ files and wav FFmpeg wrote. joonson's ``run_pipeline.py`` and Wav2Lip's score sc
 not importable (they parse argv and run at import), so their glue (``track_shot``,
 ``crop_video``, the per-file loops and Wav2Lip's resize on read) is restated line by line
 here, written apart from ``syncnet_exact`` so the two can disagree.
+
+Like every metric's parity checks, these live beside the metric and import only the pieces it
+is built from (``syncnet_features``, ``syncnet_exact``), never the metric module, which
+registers them (``lse.register_parity_checks``).
 """
 
 from __future__ import annotations
@@ -336,8 +340,8 @@ def demo_values(path: Path, device: str) -> tuple[float, float, float]:
     from auhead_bench import VideoView
     from auhead_bench.frames import FrameSource
     from auhead_bench.media import probe_video, sha256_file
-    from auhead_bench_metrics.lse import track_scores
     from auhead_bench_metrics.syncnet_exact import SyncNetWav2LipLRS
+    from auhead_bench_metrics.syncnet_features import track_scores
 
     if not Path(path).is_file():
         raise BenchError("sample file not found", path=path,

@@ -9,11 +9,11 @@ must be on PATH) and the same OpenCV writer, then score with the shared ``distan
 - ``syncnet_python_pipeline``: joonson/syncnet_python ``run_pipeline.py`` then Wav2Lip's
   ``calculate_scores_real_videos.py``: re-encode to a 25 fps MPEG-4 avi (``-qscale:v 2``),
   JPEG dumps of it (``-qscale:v 2``) and a 16 kHz wav of its audio; S3FD per dumped JPEG;
-  PySceneDetect shots on the avi; IOU tracks of MORE than 100 frames, a face that fails the
-  IOU test letting the next face of that frame try; crops from the JPEGs written with
-  ``cv2.VideoWriter`` (XVID fourcc), the wav cut with ``ffmpeg -ss/-to`` and muxed in; the
-  crop avi dumped again to JPEG at FFmpeg's default quality and its audio to a wav; one
-  (offset, dist, conf) per track.
+  PySceneDetect 0.5.1's shots on the avi (``shots``: joonson's pin); IOU tracks of MORE
+  than 100 frames, a face that fails the IOU test letting the next face of that frame try;
+  crops from the JPEGs written with ``cv2.VideoWriter`` (XVID fourcc), the wav cut with
+  ``ffmpeg -ss/-to`` and muxed in; the crop avi dumped again to JPEG at FFmpeg's default
+  quality and its audio to a wav; one (offset, dist, conf) per track.
 - ``syncnet_wav2lip_lrs``: Wav2Lip ``calculate_scores_LRS.py``: JPEG dumps of the mp4 at
   FFmpeg's default quality, each read back and resized to 224x224, audio to a 16 kHz wav.
 
@@ -39,6 +39,7 @@ from auhead_bench import VideoView
 from auhead_bench.errors import BenchError
 from auhead_bench.frames import FrameChunk
 from auhead_bench.metric import NotComputed
+from auhead_bench_metrics.shots import scene_bounds
 from auhead_bench_metrics.syncnet_features import (
     CROP_SIZE,
     FACEDET_CONF,
@@ -174,30 +175,6 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / float(union)
 
 
-def scene_bounds(avi: Path) -> list[tuple[int, int]]:
-    """run_pipeline.py ``scene_detect``: PySceneDetect's ContentDetector on the re-encoded avi
-    (VideoManager with ``set_downscale_factor()``), or one scene when it finds no cut."""
-    from scenedetect.detectors import ContentDetector
-    from scenedetect.scene_manager import SceneManager
-    from scenedetect.stats_manager import StatsManager
-    from scenedetect.video_manager import VideoManager
-
-    manager = VideoManager([str(avi)])
-    scenes = SceneManager(StatsManager())
-    scenes.add_detector(ContentDetector())
-    base = manager.get_base_timecode()
-    manager.set_downscale_factor()
-    manager.start()
-    try:
-        scenes.detect_scenes(frame_source=manager)
-        found = scenes.get_scene_list(base)
-        if not found:
-            found = [(manager.get_base_timecode(), manager.get_current_timecode())]
-    finally:
-        manager.release()
-    return [(a.frame_num, b.frame_num) for a, b in found]
-
-
 class SyncNetExact(SyncNetCurves):
     """Shared by the exact modes: they read ``video.path`` with FFmpeg, never decoded frames."""
 
@@ -316,7 +293,8 @@ class SyncNetPythonPipeline(SyncNetExact):
             "audio": f"ffmpeg {EXTRACT_AUDIO} (the avi's audio, as the script)",
             "detector": "syncnet-python S3FD.detect_faces(rgb, conf_th=0.9, scales=[0.25]) "
                         "per dumped JPEG",
-            "shots": "scenedetect VideoManager(avi) + set_downscale_factor(), ContentDetector()",
+            "shots": "PySceneDetect 0.5.1 ContentDetector() semantics on the avi (threshold "
+                     "30, min_scene_len 15, subsampled by 0.5.1's width rule; shots.py)",
             "min_track": f"more than {REFERENCE_MIN_TRACK} frames (run_pipeline.py)",
             "track_rule": "run_pipeline.py track_shot: IOU > 0.5, next face on IOU failure, "
                           f"gaps <= {NUM_FAILED_DET}",

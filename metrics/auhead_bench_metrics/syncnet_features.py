@@ -345,6 +345,14 @@ def curve_arrays(
     }
 
 
+def track_scores(dists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per track (rows of ``dists``, offsets -15..15): LSE-C (median minus minimum over
+    offsets) and LSE-D (the minimum), as ``SyncNetInstance.evaluate`` reduces its curve."""
+    dists = np.asarray(dists, np.float64)
+    minimum = dists.min(axis=1)
+    return np.median(dists, axis=1) - minimum, minimum
+
+
 @dataclass
 class CropTrack:
     """Frames [start, end) of a video; ``crops()`` yields their 224x224 BGR crops in blocks.
