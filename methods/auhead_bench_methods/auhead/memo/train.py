@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,6 +324,7 @@ def train_memo(data: Path, out: Path, init: str | None, steps: int, batch_size: 
     scheduler = FlowMatchEulerDiscreteScheduler.from_config(backbone.cfg.scheduler)
     keep_backbone = backbone if local is not None else None
     losses: list[float] = []
+    left_out = 0
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar, \
@@ -338,11 +340,18 @@ def train_memo(data: Path, out: Path, init: str | None, steps: int, batch_size: 
             torch.nn.utils.clip_grad_norm_(adapter.parameters(), 1.0)
             optimiser.step()
             losses.append(float(loss.detach()))
+            # robust_training left out every sample (all above ROBUST_LIMIT): nothing learnt
+            left_out += losses[-1] == 0.0
             log.write(json.dumps({"step": step, "loss": losses[-1]}) + "\n")
             log.flush()
             bar.update(task, advance=1, description=f"loss {losses[-1]:.4f}")
             if save_every and step % save_every == 0:
                 _checkpoint(out, adapter, optimiser, step, rng, generator, keep_backbone)
     _checkpoint(out, adapter, optimiser, steps, rng, generator, keep_backbone)
-    return {"steps": steps, "resumed_from": start,
+    if left_out:
+        log_line = (f"warning: at {left_out} of {steps - start} steps robust training (MEMO's) "
+                    f"left out every sample, whose loss was above {ROBUST_LIMIT}: those steps "
+                    "learnt nothing (expected only with untrained or mismatched weights)")
+        print(log_line, file=sys.stderr)
+    return {"steps": steps, "resumed_from": start, "steps_all_left_out": left_out,
             "final_loss": losses[-1] if losses else None, "out": str(out)}
