@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from auhead_bench import media
 
@@ -50,6 +51,16 @@ def video_factory(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _autograd_mode_restored():
+    """py-feat's RetinaFace turns autograd off process-wide when built (a test building it
+    directly left every later training test failing in reversed file order): each test starts
+    with the mode the one before it started with."""
+    mode = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(mode)
 
 
 @pytest.fixture

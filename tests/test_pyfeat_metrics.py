@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from auhead_bench import ClipView, VideoView
 from auhead_bench.clip import Clip
@@ -215,6 +216,14 @@ def test_extractor_equals_a_direct_detectorv1_call(pyfeat_env, tmp_path):
     _, specs = pyfeat_env
     assert ours.weights() == {s.filename: s.sha256 for s in specs}
     assert ours.params()["faces_per_frame"].startswith("1")
+
+
+def test_building_the_extractor_leaves_autograd_on(pyfeat_env):
+    """py-feat's RetinaFace calls torch.set_grad_enabled(False) in its __init__: our builder
+    restores the mode, so a training step later in the same process still has gradients."""
+    assert torch.is_grad_enabled()
+    PyFeatExpression().setup("cpu")
+    assert torch.is_grad_enabled()
 
 
 def test_frames_pyfeat_cannot_align_become_nan_rows(monkeypatch):

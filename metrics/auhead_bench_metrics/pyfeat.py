@@ -233,7 +233,10 @@ def pyfeat_hub(files: Mapping[tuple[str, str], Path]) -> Iterator[None]:
     Its skops loads trust only ``SKOPS_TRUSTED`` (``audited_skops_types``), not every type
     the file names.
     Also hides py-feat's progress bars and warnings, which would interleave with the runner's
-    output.
+    output, and restores autograd's mode on the way out: py-feat's RetinaFace turns it off
+    process-wide (``torch.set_grad_enabled(False)`` in its ``__init__``), after which any
+    training in the same process (AUHead's stages, a test suite) failed with "does not
+    require grad".
     """
     import feat.detector
     import feat.pretrained
@@ -247,6 +250,7 @@ def pyfeat_hub(files: Mapping[tuple[str, str], Path]) -> Iterator[None]:
         return str(path)
 
     hidden = {k: v for k, v in os.environ.items() if k not in PYFEAT_PATH_VARIABLES}
+    grad = torch.is_grad_enabled()
     with (
         mock.patch.dict(os.environ, hidden, clear=True),
         mock.patch.object(huggingface_hub, "hf_hub_download", resolve),
@@ -257,7 +261,10 @@ def pyfeat_hub(files: Mapping[tuple[str, str], Path]) -> Iterator[None]:
         contextlib.redirect_stderr(io.StringIO()),
     ):
         warnings.simplefilter("ignore")
-        yield
+        try:
+            yield
+        finally:
+            torch.set_grad_enabled(grad)
 
 
 def build_detector(models: Mapping[str, Any], files: Mapping[tuple[str, str], Path], device: str):
