@@ -23,7 +23,6 @@ from auhead_bench.extractor import Extractor
 from auhead_bench.method import Method
 from auhead_bench.metric import DistributionMetric, Metric, PerClipMetric
 from auhead_bench.options import Options
-from auhead_bench.validation import id_problem
 
 ENTRY_POINT_GROUP = "auhead_bench"
 KINDS: dict[str, type] = {
@@ -133,6 +132,9 @@ def _check_class(kind: str, cls: Any) -> None:
     for attr in ("id", "description"):
         if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
             raise TypeError(f"{cls.__name__} must set a non-empty string `{attr}`")
+    # imported here: validation imports the record models, which `--help` need not load
+    from auhead_bench.validation import id_problem
+
     problem = id_problem(cls.id)  # ids become CSV headers, anchors and file names
     if problem is not None:
         raise TypeError(f"{cls.__name__}.id {problem}")
