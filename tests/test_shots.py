@@ -96,7 +96,7 @@ def test_downscale_rule_edges():
 
 def test_installed_06x_cuts_where_051_does_not(tmp_path):
     """Why this module exists: the PySceneDetect pip resolves today splits a 27..30 step."""
-    scenedetect = pytest.importorskip("scenedetect")
+    import scenedetect  # installed with syncnet-python, which requires it
     if not scenedetect.__version__.lstrip("v").startswith("0.6"):
         pytest.skip(f"scenedetect {scenedetect.__version__} installed, not 0.6.x")
     from scenedetect.detectors import ContentDetector
