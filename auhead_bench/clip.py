@@ -37,7 +37,7 @@ class Clip:
 _BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def id_problem(clip_id: str) -> str | None:
+def clip_id_problem(clip_id: str) -> str | None:
     """Why ``clip_id`` cannot be used as a relative path inside a folder, or None."""
     if not clip_id:
         return "is empty"
@@ -58,7 +58,7 @@ def check_clip_ids(dataset_id: str, clips: list[Clip]) -> None:
 
     first: dict[str, Clip] = {}
     for clip in clips:
-        problem = id_problem(clip.id)
+        problem = clip_id_problem(clip.id)
         if problem is not None:
             raise BenchError(
                 f"dataset {dataset_id!r}: clip id {clip.id!r} {problem}; ids must stay "
