@@ -8,14 +8,14 @@ from a reported result (arXiv) uses its arXiv id, which the schema restricts to 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from auhead_bench.reporting.board import Board, Flag, protocol_differences
-from auhead_bench.reporting.inputs import LoadedRecord, is_reference
+from auhead_bench.reporting.inputs import LoadedRecord
 from auhead_bench.reporting.reported import ReportedResult, same_method
 from auhead_bench.reporting.tables import ARROW, Report, Row
+from auhead_bench.reporting.tables import mark_best as mark_best_cells
 
 
 def split_by_protocol(
@@ -37,26 +37,12 @@ def split_by_protocol(
 def mark_best(report: Report, board: Board | None, flags: dict[str, Flag]) -> None:
     """Bold again, leaving out flagged rows, reference rows and (with a board) metrics the
     board does not rank: the best of each (dataset, metric) among at least two contenders."""
-    ranked_ids = set(board.metric_ids) if board is not None else None
+    ranked = [c for c in report.columns if board is None or c.metric_id in board.metric_ids]
     for column in report.columns:
-        for row in report.rows:
-            row.cells[column.metric_id].best = False
-        if ranked_ids is not None and column.metric_id not in ranked_ids:
-            continue
-        by_dataset: dict[str, list[Any]] = {}
-        for row in report.rows:
-            if is_reference(row.record) or row.record.record_id in flags:
-                continue
-            cell = row.cells[column.metric_id]
-            if cell.value is not None and math.isfinite(cell.value):
-                by_dataset.setdefault(row.dataset, []).append(cell)
-        for cells in by_dataset.values():
-            if len(cells) < 2:
-                continue
-            pick = max if column.higher_is_better else min
-            top = pick(c.value for c in cells)
-            for cell in cells:
-                cell.best = cell.value == top
+        if column not in ranked:
+            for row in report.rows:
+                row.cells[column.metric_id].best = False
+    mark_best_cells(report.rows, ranked, lambda row: row.record.record_id in flags)
 
 
 def clear_best(report: Report) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -506,13 +506,17 @@ def cost_of(record: RunRecord) -> Cost:
     )
 
 
-def _mark_best(rows: list[Row], columns: list[Column]) -> None:
+def mark_best(
+    rows: list[Row], columns: list[Column], leave_out: Callable[[Row], bool] | None = None
+) -> None:
     """Bold the best value per (dataset, metric) when at least two real methods compete; ties
-    too. Reference rows (``is_reference``: ground_truth, static_frame) are never bold."""
+    too. Reference rows (``is_reference``: ground_truth, static_frame) are never bold, nor
+    rows ``leave_out`` names (the board's flagged entries)."""
     for column in columns:
         by_dataset: dict[str, list[Cell]] = {}
         for row in rows:
-            if is_reference(row.record):
+            row.cells[column.metric_id].best = False
+            if is_reference(row.record) or (leave_out is not None and leave_out(row)):
                 continue
             cell = row.cells[column.metric_id]
             if cell.value is not None and math.isfinite(cell.value):
@@ -653,7 +657,7 @@ def build_report(
         )
         for item in ordered
     ]
-    _mark_best(rows, columns)
+    mark_best(rows, columns)
     comparisons = compare_rows(rows, columns, baseline, **boot) if baseline else []
     breakdowns = [
         b for name in by for column in columns if (b := breakdown(rows, column, name, **boot))
